@@ -1,0 +1,104 @@
+"""The fedsim ClientApp (Flower Message API): train / evaluate one virtual client per message.
+
+A message names its client id (``fedsim.client-id``); in simulation the client's state travels
+with the message (the server keeps the store), on the deployment engine a node *is* one client
+and its state lives in ``context.state`` (DESIGN.md rule 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedsim import wire
+from fedsim.experiment import get_experiment
+from fedsim.learners import get_learner
+from fedsim.learners.base import ClientState
+
+ConfigSource = Callable[[Context], Mapping[str, Any]]
+
+
+def _client_id(config: ConfigRecord, context: Context) -> int:
+    if wire.CLIENT_ID in config:
+        return int(config[wire.CLIENT_ID])
+    node_cfg = context.node_config
+    for key in ("client-id", "partition-id"):
+        if key in node_cfg:
+            return int(node_cfg[key])
+    raise ValueError("message names no client id and the node config has no 'partition-id'")
+
+
+def _load_state(msg: Message, context: Context, in_message: bool) -> ClientState:
+    if in_message:
+        return ClientState.from_records(
+            msg.content.config_records.get(wire.CLIENT_STATE),
+            msg.content.array_records.get(wire.CLIENT_ARRAYS),
+        )
+    return ClientState.from_records(
+        context.state.config_records.get(wire.CLIENT_STATE),
+        context.state.array_records.get(wire.CLIENT_ARRAYS),
+    )
+
+
+def build_client_app(config_source: ConfigSource) -> ClientApp:
+    """Return a ClientApp whose experiment config comes from ``config_source(context)``."""
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        torch.set_num_threads(1)
+        cfg = config_source(context)
+        exp = get_experiment(cfg)
+        config = msg.content[wire.CONFIG]
+        cid = _client_id(config, context)
+        in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
+        state = _load_state(msg, context, in_message)
+        learner = get_learner(str(config.get("client-learner", "weights")))
+        reply = learner.train(
+            exp, cid, int(config[wire.SERVER_ROUND]), msg.content[wire.ARRAYS], config, state
+        )
+        content = RecordDict(
+            {wire.ARRAYS: reply.arrays, wire.METRICS: MetricRecord(reply.metrics)}
+        )
+        state_cfg, state_arrays = reply.state.to_records()
+        if in_message:
+            content[wire.CLIENT_STATE] = state_cfg
+            if len(state_arrays) > 0:
+                content[wire.CLIENT_ARRAYS] = state_arrays
+        else:
+            context.state[wire.CLIENT_STATE] = state_cfg
+            context.state[wire.CLIENT_ARRAYS] = state_arrays
+        return Message(content=content, reply_to=msg)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        torch.set_num_threads(1)
+        cfg = config_source(context)
+        exp = get_experiment(cfg)
+        config = msg.content[wire.CONFIG]
+        cid = _client_id(config, context)
+        in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
+        state = _load_state(msg, context, in_message)
+        learner = get_learner(str(config.get("client-learner", "weights")))
+        reply = learner.evaluate(
+            exp, cid, int(config[wire.SERVER_ROUND]), msg.content[wire.ARRAYS], config, state
+        )
+        task_eval = ConfigRecord(
+            {wire.EVAL_POSITIONS: reply.positions, wire.EVAL_ACCURACIES: reply.accuracies}
+        )
+        content = RecordDict({wire.METRICS: MetricRecord(reply.metrics), wire.TASK_EVAL: task_eval})
+        return Message(content=content, reply_to=msg)
+
+    @app.query()
+    def query(msg: Message, context: Context) -> Message:
+        """Tell the server which client this node serves (deployment engine)."""
+        cid = _client_id(ConfigRecord(), context)
+        return Message(
+            content=RecordDict({wire.CONFIG: ConfigRecord({wire.CLIENT_ID: cid})}), reply_to=msg
+        )
+
+    return app

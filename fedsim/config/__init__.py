@@ -1,0 +1,1 @@
+"""Typed configuration: dataclass schemas (Hydra ConfigStore) and validation."""

@@ -1,0 +1,99 @@
+"""Checks of a resolved config before any work starts; each failure names its key."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fedsim.errors import ConfigError
+
+OPTIMIZERS = ("sgd", "adam")
+BACKENDS = ("simulation",)
+ON_TOO_FEW = ("skip", "stop")
+
+
+def _positive(cfg: Mapping[str, Any], group: str, key: str, strict: bool = True) -> None:
+    value = cfg[group][key]
+    bad = value is None or (value <= 0 if strict else value < 0)
+    if bad:
+        rel = "> 0" if strict else ">= 0"
+        raise ConfigError(f"{group}.{key}", f"must be {rel}, got {value}")
+
+
+def _fraction(value: Any, key: str, allow_zero: bool) -> None:
+    low_ok = value >= 0 if allow_zero else value > 0
+    if value is None or not (low_ok and value <= 1):
+        rng = "[0, 1]" if allow_zero else "(0, 1]"
+        raise ConfigError(key, f"must be in {rng}, got {value}")
+
+
+def _one_of(value: Any, key: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(key, f"unknown value '{value}', allowed: {', '.join(allowed)}")
+
+
+def validate_values(cfg: Mapping[str, Any]) -> None:
+    """Check scalar values of the fixed config parts."""
+    for key in ("lr", "epochs", "batch_size"):
+        _positive(cfg, "train", key)
+    for key in ("momentum", "weight_decay"):
+        _positive(cfg, "train", key, strict=False)
+    _one_of(cfg["train"]["optimizer"], "train.optimizer", OPTIMIZERS)
+    fed = cfg["federation"]
+    _fraction(fed["fraction_train"], "federation.fraction_train", allow_zero=False)
+    for key in ("min_clients", "min_replies"):
+        _positive(cfg, "federation", key)
+    _one_of(fed["on_too_few"], "federation.on_too_few", ON_TOO_FEW)
+    if fed.get("round_timeout") is not None:
+        _positive(cfg, "federation", "round_timeout")
+    _positive(cfg, "eval", "central_every")
+    _fraction(cfg["eval"]["client_fraction"], "eval.client_fraction", allow_zero=True)
+    be = cfg["backend"]
+    _one_of(be["name"], "backend.name", BACKENDS)
+    _positive(cfg, "backend", "client_cpus")
+    _positive(cfg, "backend", "client_gpus", strict=False)
+    if be.get("num_nodes") is not None:
+        _positive(cfg, "backend", "num_nodes")
+    if cfg.get("num_rounds") is not None and cfg["num_rounds"] < 1:
+        raise ConfigError("num_rounds", f"must be >= 1 or null, got {cfg['num_rounds']}")
+    sc = cfg["scenario"]
+    if isinstance(sc, Mapping) and "num_clients" in sc and int(sc["num_clients"]) < 1:
+        raise ConfigError("scenario.num_clients", f"must be >= 1, got {sc['num_clients']}")
+
+
+def check_writable(root: str | Path, key: str = "output.root") -> None:
+    """Fail unless ``root`` exists as a writable directory or can be created."""
+    path = Path(root).expanduser()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(key, f"directory '{path}' is not writable")
+
+
+def validate_objects(cfg: Mapping[str, Any]) -> None:
+    """Build what the run needs (data, plan, model, strategy, LR controller) once, up front."""
+    from fedsim.build import build
+    from fedsim.experiment import get_experiment
+    from fedsim.server import build_strategy
+
+    exp = get_experiment(cfg)
+    exp.make_model()
+    build_strategy(cfg["strategy"])
+    build(cfg["lr"], "lr", lr=float(cfg["train"]["lr"]))
+    learner = cfg["strategy"].get("client_learner", "weights")
+    from fedsim.learners import _REGISTRY
+
+    if learner not in _REGISTRY:
+        raise ConfigError(
+            "strategy.client_learner",
+            f"unknown learner '{learner}', allowed: {', '.join(sorted(_REGISTRY))}",
+        )
+
+
+def validate(cfg: Mapping[str, Any]) -> None:
+    """Everything that can be checked before the run starts."""
+    validate_values(cfg)
+    validate_objects(cfg)

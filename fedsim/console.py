@@ -1,0 +1,35 @@
+"""The final console table of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
+    """Print the final metrics table and where the logs are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    final = summary.get("final", {})
+    table = Table(title=f"fedsim - {summary['rounds']} rounds in {summary['wall_time_s']:.1f} s")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    labels = {
+        "acc": "average accuracy (ACC)",
+        "forgetting": "forgetting (F)",
+        "bwt": "backward transfer (BWT)",
+        "fwt": "forward transfer (FWT)",
+        "aia": "average incremental accuracy",
+    }
+    for key, label in labels.items():
+        value = final.get(key)
+        table.add_row(label, "n/a" if value is None else f"{value:.4f}")
+    if summary.get("final_central_acc") is not None:
+        table.add_row("global model, all tasks", f"{summary['final_central_acc']:.4f}")
+    table.add_row("bytes per round", f"{summary['bytes_per_round'] / 1e6:.3f} MB")
+    table.add_row("rejected replies", str(summary.get("rejected_replies", 0)))
+    console = Console()
+    console.print(table)
+    console.print(f"run directory: {run_dir}")
+    console.print(f"TensorBoard:   tensorboard --logdir {summary['tensorboard_dir']}")

@@ -1,0 +1,5 @@
+"""Data sources: arrays in memory, addressed by the indices of a scenario plan."""
+
+from fedsim.data.base import ArrayDataset, DataSource
+
+__all__ = ["ArrayDataset", "DataSource"]

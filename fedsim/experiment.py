@@ -1,0 +1,85 @@
+"""An experiment's immutable pieces - data, task plan, model factory - built from a config dict.
+
+Both the ServerApp and the ClientApp build the same :class:`Experiment` from the same resolved
+config; it is cached per process (immutable data only, DESIGN.md rule 7).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from fedsim.build import build
+from fedsim.data.base import ArrayDataset
+from fedsim.seeding import torch_seed_for
+from scenarios.types import ScenarioPlan
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """Data, plan and model factory of one configuration."""
+
+    cfg: Mapping[str, Any]
+    data: ArrayDataset
+    plan: ScenarioPlan
+
+    @property
+    def seed(self) -> int:
+        """Run seed."""
+        return int(self.cfg["seed"])
+
+    @property
+    def num_rounds(self) -> int:
+        """Rounds to run: ``num_rounds`` from config, else the plan's length."""
+        n = self.cfg.get("num_rounds")
+        return int(n) if n else self.plan.num_rounds
+
+    def make_model(self, model_spec: Mapping[str, Any] | None = None) -> nn.Module:
+        """Build a freshly initialised model (seeded by the run seed)."""
+        torch.manual_seed(torch_seed_for(self.seed, "model-init"))
+        return build(
+            model_spec or self.cfg["model"],
+            "model",
+            input_shape=list(self.data.input_shape),
+            num_classes=self.data.num_classes,
+        )
+
+    def transform_for(self, task_id: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """Return the input transform of a task's domain (None for the identity)."""
+        domain = self.plan.tasks[task_id].domain
+        if domain == "identity":
+            return None
+        from scenarios.domains import domain_transform
+
+        return domain_transform(domain)
+
+
+_CACHE: dict[str, Experiment] = {}
+
+
+def _key(cfg: Mapping[str, Any]) -> str:
+    parts = {k: cfg.get(k) for k in ("seed", "data", "scenario", "model")}
+    return json.dumps(parts, sort_keys=True, default=str)
+
+
+def get_experiment(cfg: Mapping[str, Any]) -> Experiment:
+    """Build (or fetch from the per-process cache) the experiment of a resolved config."""
+    key = _key(cfg)
+    exp = _CACHE.get(key)
+    if exp is None:
+        data = build(cfg["data"], "data").load()
+        plan = build(
+            cfg["scenario"],
+            "scenario",
+            train_labels=data.y_train,
+            test_labels=data.y_test,
+            seed=int(cfg["seed"]),
+        )
+        exp = Experiment(cfg=cfg, data=data, plan=plan)
+        _CACHE[key] = exp
+    return exp

@@ -1,0 +1,78 @@
+"""The client-learner interface and the state a client keeps between rounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flwr.app import ArrayRecord, ConfigRecord
+
+from fedsim.experiment import Experiment
+
+
+@dataclass
+class ClientState:
+    """State of one (virtual) client, kept by the server's store or by its node.
+
+    ``config`` holds scalars (task pointer, local LR state, counters); ``arrays`` holds
+    tensors (personal adapters, local prototypes) as an ArrayRecord.
+    """
+
+    config: dict[str, Any] = field(default_factory=dict)
+    arrays: ArrayRecord | None = None
+
+    def to_records(self) -> tuple[ConfigRecord, ArrayRecord]:
+        """Return the state as Flower records."""
+        return ConfigRecord(dict(self.config)), self.arrays or ArrayRecord()
+
+    @classmethod
+    def from_records(cls, config: ConfigRecord | None, arrays: ArrayRecord | None) -> ClientState:
+        """Rebuild the state from Flower records (missing ones give an empty state)."""
+        arr = arrays if arrays is not None and len(arrays) > 0 else None
+        return cls(config=dict(config or {}), arrays=arr)
+
+
+@dataclass
+class TrainReply:
+    """What a learner returns from training: payload, scalar metrics and new state."""
+
+    arrays: ArrayRecord
+    metrics: dict[str, float | int]
+    state: ClientState
+
+
+@dataclass
+class EvalReply:
+    """What a learner returns from evaluation."""
+
+    metrics: dict[str, float | int]
+    positions: list[int]
+    accuracies: list[float]
+
+
+class ClientLearner(Protocol):
+    """Client-side half of a strategy family (weights, prototypes, adapters)."""
+
+    def train(
+        self,
+        exp: Experiment,
+        client_id: int,
+        server_round: int,
+        arrays: ArrayRecord,
+        config: ConfigRecord,
+        state: ClientState,
+    ) -> TrainReply:
+        """Train on the client's active task and return the reply payload."""
+        ...
+
+    def evaluate(
+        self,
+        exp: Experiment,
+        client_id: int,
+        server_round: int,
+        arrays: ArrayRecord,
+        config: ConfigRecord,
+        state: ClientState,
+    ) -> EvalReply:
+        """Score the model the client would use on every task it has seen (and the next)."""
+        ...

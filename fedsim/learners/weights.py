@@ -1,0 +1,129 @@
+"""The weight-training client learner used by FedAvg, FedProx and the FedOpt family."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord
+
+from fedsim import wire
+from fedsim.experiment import Experiment
+from fedsim.learner import evaluate, train_local
+from fedsim.learners.base import ClientState, EvalReply, TrainReply
+from fedsim.plugins.proximal import ProximalTerm
+from fedsim.seeding import rng_for, torch_seed_for
+
+
+def local_hparams(config: ConfigRecord) -> dict:
+    """Read the local-training hyper-parameters the server put in the round config."""
+    return {
+        "epochs": int(config["local-epochs"]),
+        "batch_size": int(config["batch-size"]),
+        "lr": float(config[wire.LR]),
+        "optimizer": str(config["optimizer"]),
+        "momentum": float(config["momentum"]),
+        "weight_decay": float(config["weight-decay"]),
+    }
+
+
+def evaluate_seen_tasks(
+    exp: Experiment, model: torch.nn.Module, client_id: int, server_round: int
+) -> EvalReply:
+    """Score ``model`` on the test split of every slot started by ``server_round``, plus the next.
+
+    The extra, not-yet-seen slot gives ``A[i-1, i]`` for forward transfer.
+    """
+    stream = exp.plan.streams[client_id]
+    seen = stream.seen_positions(server_round)
+    positions = list(seen)
+    if len(seen) < len(stream.slots):
+        positions.append(len(seen))
+    accs, losses, total = [], [], 0
+    for pos in positions:
+        task = exp.plan.tasks[stream.slots[pos].task_id]
+        mask = task.classes if exp.plan.task_incremental else None
+        loss, acc, n = evaluate(
+            model,
+            exp.data.x_test[task.test_idx],
+            exp.data.y_test[task.test_idx],
+            class_mask=mask,
+            transform=exp.transform_for(task.task_id),
+        )
+        accs.append(acc)
+        if pos in seen:
+            losses.append(loss)
+            total += n
+    seen_accs = accs[: len(seen)]
+    metrics = {
+        wire.EVAL_LOSS: float(np.mean(losses)) if losses else 0.0,
+        wire.EVAL_ACC: float(np.mean(seen_accs)) if seen_accs else 0.0,
+        wire.NUM_EXAMPLES: int(max(total, 1)),
+        wire.REPLY_CLIENT_ID: int(client_id),
+    }
+    return EvalReply(metrics=metrics, positions=positions, accuracies=[float(a) for a in accs])
+
+
+class WeightsLearner:
+    """Train the whole model on the active task; send the weights back."""
+
+    def train(
+        self,
+        exp: Experiment,
+        client_id: int,
+        server_round: int,
+        arrays: ArrayRecord,
+        config: ConfigRecord,
+        state: ClientState,
+    ) -> TrainReply:
+        """Run the local training loop on the client's active slot."""
+        stream = exp.plan.streams[client_id]
+        pos = stream.slot_at(server_round)
+        if pos is None:
+            raise ValueError(f"client {client_id} has no active task in round {server_round}")
+        slot = stream.slots[pos]
+        model = exp.make_model()
+        model.load_state_dict(arrays.to_torch_state_dict())
+        hp = local_hparams(config)
+        plugins = []
+        mu = float(config.get(wire.PROXIMAL_MU, 0.0))
+        if mu > 0:
+            plugins.append(ProximalTerm(model, mu))
+        torch.manual_seed(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
+        result = train_local(
+            model,
+            exp.data.x_train[slot.train_idx],
+            exp.data.y_train[slot.train_idx],
+            rng=rng_for(exp.seed, "train-order", server_round, client_id),
+            plugins=plugins,
+            transform=exp.transform_for(slot.task_id),
+            **hp,
+        )
+        new_state = ClientState(
+            config={**state.config, "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1},
+            arrays=state.arrays,
+        )
+        metrics = {
+            wire.TRAIN_LOSS: float(result.loss),
+            wire.NUM_EXAMPLES: int(result.num_examples),
+            wire.REPLY_CLIENT_ID: int(client_id),
+            wire.TASK_ID: int(slot.task_id),
+            "final-lr": float(result.final_lr),
+        }
+        metrics.update({k: float(v) for k, v in result.metrics.items()})
+        return TrainReply(
+            arrays=ArrayRecord(model.state_dict()), metrics=metrics, state=new_state
+        )
+
+    def evaluate(
+        self,
+        exp: Experiment,
+        client_id: int,
+        server_round: int,
+        arrays: ArrayRecord,
+        config: ConfigRecord,
+        state: ClientState,
+    ) -> EvalReply:
+        """Score the received global model on the client's seen tasks."""
+        model = exp.make_model()
+        model.load_state_dict(arrays.to_torch_state_dict())
+        return evaluate_seen_tasks(exp, model, client_id, server_round)

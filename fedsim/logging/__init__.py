@@ -1,0 +1,1 @@
+"""Where results go: TensorBoard, the console and summary.json."""

@@ -1,0 +1,1 @@
+"""Client-side plugins of the one local training loop."""

@@ -1,0 +1,156 @@
+"""Per-round and final reporting: TensorBoard, console progress and ``summary.json``."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedsim.logging.tags import CL_METRICS, tag
+from fedsim.logging.tensorboard import TensorBoardSink
+from fedsim.server_state import ServerState
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    return value
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    """Write JSON via a temp file and rename, so a reader never sees half a file."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_clean(payload), indent=2, allow_nan=False))
+    os.replace(tmp, path)
+
+
+class Reporter:
+    """Turns round rows into TensorBoard scalars and console progress."""
+
+    def __init__(self, sink: TensorBoardSink, num_rounds: int, progress: bool = True) -> None:
+        self.sink = sink
+        self.num_rounds = num_rounds
+        self.started = time.perf_counter()
+        self._progress = None
+        self._task = None
+        if progress:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]round"),
+                MofNCompleteColumn(),
+                BarColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("starting", total=num_rounds)
+
+    def __call__(self, rnd: int, row: dict[str, Any], state: ServerState) -> None:
+        """Report one finished round."""
+        values = {
+            tag("train_loss"): row.get("train_loss"),
+            tag("central_acc"): row.get("central_acc"),
+            tag("client_acc"): row.get("client_acc"),
+            tag("eval_loss"): row.get("client_eval_loss"),
+            tag("bytes_down"): row.get("bytes_down"),
+            tag("bytes_up"): row.get("bytes_up"),
+            tag("bytes_cum"): state.bytes_total,
+            tag("round_time"): row.get("round_time_s"),
+            tag("clients"): row.get("clients_trained"),
+            tag("failures"): row.get("failures"),
+            tag("lr_server"): row.get("lr/server"),
+            tag("lr_client"): row.get("lr/client_mean"),
+        }
+        for k, acc in enumerate(row.get("central_task_acc", [])):
+            values[tag("central_acc", k)] = acc
+        running = state.book.federation_metrics(rnd)
+        for name in CL_METRICS:
+            if name in running:
+                values[tag("cl", name)] = running[name]
+        row["cl_running"] = running
+        self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
+        self.sink.histogram(tag("client_lr_hist"), row.get("client_lrs", []), rnd)
+        if row.get("client_accs"):
+            self.sink.histogram("accuracy/client_eval_distribution", row["client_accs"], rnd)
+        if self._progress is not None:
+            acc = row.get("central_acc")
+            desc = f"acc={acc:.3f}" if acc is not None else ""
+            self._progress.update(self._task, completed=rnd, description=desc)
+
+    def close(self) -> None:
+        """Stop the progress display."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def final_outputs(
+    state: ServerState, sink: TensorBoardSink, hparams: dict[str, Any], wall_s: float
+) -> dict[str, Any]:
+    """Write final images, HParams and return the summary payload."""
+    book = state.book
+    final = book.federation_metrics()
+    fed = book.federation_matrix()
+    rounds, central = book.central_matrix()
+    if fed is not None:
+        sink.matrix(
+            "federation",
+            fed,
+            state.round,
+            title="mean client accuracy matrix",
+            xlabel="task position j (client's own order)",
+            ylabel="after task i",
+        )
+    if central.size:
+        sink.matrix(
+            "central_rounds",
+            central,
+            state.round,
+            title="global model accuracy per task",
+            xlabel="global task id",
+            ylabel="round",
+            row_labels=rounds,
+        )
+    sink.hparams(hparams, {f"final/{k}": v for k, v in final.items()})
+    total_bytes = state.bytes_total
+    return {
+        "status": "completed",
+        "rounds": state.round,
+        "wall_time_s": wall_s,
+        "final": final,
+        "final_central_acc": float(np.mean(central[-1])) if central.size else None,
+        "federation_matrix": fed,
+        "central_rounds": rounds,
+        "central_matrix": central,
+        "client_matrices": {str(c): m for c, m in sorted(book.client.items())},
+        "bytes_total": total_bytes,
+        "bytes_per_round": total_bytes / max(state.round, 1),
+        "rejected_replies": sum(len(r.get("rejected", {})) for r in state.history),
+        "history": [
+            {k: v for k, v in r.items() if k not in ("cohort", "client_accs", "client_lrs")}
+            for r in state.history
+        ],
+    }

@@ -1,0 +1,226 @@
+"""The one round loop: select, train, validate, aggregate, LR step, evaluate, report, checkpoint.
+
+It drives any Flower Message-API strategy through its hooks (``configure_train``,
+``aggregate_train``, ``configure_evaluate``, ``aggregate_evaluate``) over a
+:class:`~fedsim.virtual_grid.VirtualGrid`, so strategies never know whether clients are
+virtual or real nodes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message
+from flwr.serverapp.strategy import Strategy
+
+from fedsim import wire
+from fedsim.errors import RoundError
+from fedsim.experiment import Experiment
+from fedsim.learner import evaluate
+from fedsim.seeding import rng_for
+from fedsim.server_state import ServerState
+from fedsim.validation import check_train_reply
+from fedsim.virtual_grid import VirtualGrid
+
+
+def central_accuracies(exp: Experiment, arrays: ArrayRecord) -> np.ndarray:
+    """Score the global model on each global task's test split."""
+    model = exp.make_model()
+    model.load_state_dict(arrays.to_torch_state_dict())
+    accs = []
+    for task in exp.plan.tasks:
+        mask = task.classes if exp.plan.task_incremental else None
+        _, acc, _ = evaluate(
+            model,
+            exp.data.x_test[task.test_idx],
+            exp.data.y_test[task.test_idx],
+            class_mask=mask,
+            transform=exp.transform_for(task.task_id),
+        )
+        accs.append(acc)
+    return np.asarray(accs, dtype=float)
+
+
+@dataclass
+class LoopSettings:
+    """Round-loop knobs from the config (``federation.*`` and ``eval.*``)."""
+
+    num_rounds: int
+    train_config: Mapping[str, Any]
+    round_timeout: float | None = None
+    min_replies: int = 1
+    on_too_few: str = "skip"  # skip | stop
+    central_every: int = 1
+    client_boundary_eval: bool = True
+    client_eval_fraction: float = 0.0
+    checkpoint_every: int = 1
+
+
+class RoundLoop:
+    """Runs rounds ``state.round + 1 .. num_rounds`` and reports each one."""
+
+    def __init__(
+        self,
+        *,
+        exp: Experiment,
+        strategy: Strategy,
+        grid: VirtualGrid,
+        selection,
+        lr_controller,
+        settings: LoopSettings,
+        report: Callable[[int, dict[str, Any], ServerState], None],
+        checkpoint: Callable[[ServerState], None] | None = None,
+    ) -> None:
+        self.exp = exp
+        self.strategy = strategy
+        self.grid = grid
+        self.selection = selection
+        self.lr = lr_controller
+        self.s = settings
+        self.report = report
+        self.checkpoint = checkpoint
+
+    # ---------------------------------------------------------------------------------
+    def run(self, state: ServerState) -> ServerState:
+        """Run the remaining rounds; return the final state."""
+        if state.round == 0 and 0 not in state.book.central:
+            state.book.record_central(0, self._central(state.arrays))
+        for rnd in range(state.round + 1, self.s.num_rounds + 1):
+            t0 = time.perf_counter()
+            row = self._train(rnd, state)
+            row.update(self._evaluate(rnd, state))
+            row["round_time_s"] = time.perf_counter() - t0
+            state.round = rnd
+            state.history.append(row)
+            self.report(rnd, row, state)
+            if self.checkpoint is not None and (
+                rnd % self.s.checkpoint_every == 0 or rnd == self.s.num_rounds
+            ):
+                self.checkpoint(state)
+        return state
+
+    # ---------------------------------------------------------------------------------
+    def _train(self, rnd: int, state: ServerState) -> dict[str, Any]:
+        active = self.exp.plan.active_clients(rnd)
+        cohort = self.selection.select(rnd, active)
+        row: dict[str, Any] = {"round": rnd, "cohort": cohort, "failures": 0, "rejected": {}}
+        if not cohort:
+            row.update(bytes_down=0, bytes_up=0, clients_trained=0)
+            return row
+        config = ConfigRecord({**self.s.train_config, **self.lr.client_config(rnd)})
+        self.grid.set_cohort(cohort)
+        messages = list(self.strategy.configure_train(rnd, state.arrays, config, self.grid))
+        bytes_down = sum(_array_bytes(m) for m in messages)
+        replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
+        good, rejected = [], {}
+        for reply in replies:
+            reason = check_train_reply(reply, self._reference(state))
+            if reason is None:
+                good.append(reply)
+            else:
+                rejected[self.grid.client_of(reply)] = reason
+        for cid in self.grid.missing:
+            rejected[cid] = "no reply before the round deadline"
+        bytes_up = sum(_array_bytes(m) for m in good)
+        row.update(
+            bytes_down=bytes_down,
+            bytes_up=bytes_up,
+            clients_trained=len(good),
+            failures=len(rejected),
+            rejected=rejected,
+        )
+        state.bytes_total += bytes_down + bytes_up
+        if len(good) < self.s.min_replies:
+            msg = (
+                f"round {rnd}: {len(good)} valid replies, fewer than federation.min_replies="
+                f"{self.s.min_replies}; rejected: {_first(rejected)}"
+            )
+            if self.s.on_too_few == "stop":
+                raise RoundError(msg)
+            row["skipped"] = True
+            return row
+        aggregated, metrics = self.strategy.aggregate_train(rnd, good)
+        if aggregated is not None:
+            state.arrays = self.lr.server_step(rnd, state.arrays, aggregated, good)
+        if metrics is not None:
+            row["train_loss"] = float(metrics.get(wire.TRAIN_LOSS, float("nan")))
+        row["client_lrs"] = [
+            float(r.content[wire.METRICS].get("final-lr", float("nan"))) for r in good
+        ]
+        row.update(self.lr.scalars())
+        state.lr_state = self.lr.state_dict()
+        return row
+
+    def _reference(self, state: ServerState) -> ArrayRecord | None:
+        check = getattr(self.strategy, "reference_arrays", None)
+        return check(state.arrays) if callable(check) else state.arrays
+
+    def _central(self, arrays: ArrayRecord) -> np.ndarray:
+        custom = getattr(self.strategy, "central_accuracies", None)
+        if callable(custom):
+            return custom(self.exp, arrays)
+        return central_accuracies(self.exp, arrays)
+
+    # ---------------------------------------------------------------------------------
+    def _evaluate(self, rnd: int, state: ServerState) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if rnd % self.s.central_every == 0 or rnd == self.s.num_rounds:
+            accs = self._central(state.arrays)
+            state.book.record_central(rnd, accs)
+            out["central_acc"] = float(np.mean(accs))
+            out["central_task_acc"] = [float(a) for a in accs]
+        cohort = self._eval_cohort(rnd)
+        if not cohort:
+            return out
+        self.grid.set_cohort(cohort)
+        config = ConfigRecord(dict(self.s.train_config))
+        messages = list(self.strategy.configure_evaluate(rnd, state.arrays, config, self.grid))
+        replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
+        good = [r for r in replies if not r.has_error() and wire.TASK_EVAL in r.content]
+        boundary = 0
+        for reply in good:
+            task_eval = reply.content[wire.TASK_EVAL]
+            boundary += state.book.record_client(
+                self.grid.client_of(reply),
+                rnd,
+                list(task_eval[wire.EVAL_POSITIONS]),
+                list(task_eval[wire.EVAL_ACCURACIES]),
+            )
+        agg = self.strategy.aggregate_evaluate(rnd, good) if good else None
+        if agg is not None:
+            out["client_acc"] = float(agg.get(wire.EVAL_ACC, float("nan")))
+            out["client_eval_loss"] = float(agg.get(wire.EVAL_LOSS, float("nan")))
+        out["client_accs"] = [float(r.content[wire.METRICS][wire.EVAL_ACC]) for r in good]
+        out["eval_failures"] = len(replies) - len(good) + len(self.grid.missing)
+        out["boundary_rows"] = boundary
+        return out
+
+    def _eval_cohort(self, rnd: int) -> list[int]:
+        plan = self.exp.plan
+        chosen: set[int] = set()
+        if self.s.client_boundary_eval:
+            chosen |= {s.client_id for s in plan.streams if s.ending_at(rnd) is not None}
+        if self.s.client_eval_fraction > 0:
+            started = [s.client_id for s in plan.streams if s.seen_positions(rnd)]
+            k = int(round(self.s.client_eval_fraction * len(started)))
+            if k:
+                rng = rng_for(self.exp.seed, "eval-select", rnd)
+                chosen |= {int(c) for c in rng.choice(started, size=k, replace=False)}
+        return sorted(chosen)
+
+
+def _array_bytes(msg: Message) -> int:
+    if msg.has_error():
+        return 0
+    return sum(rec.count_bytes() for rec in msg.content.array_records.values())
+
+
+def _first(rejected: dict[int, str]) -> str:
+    if not rejected:
+        return "none"
+    cid = sorted(rejected)[0]
+    return f"client {cid}: {rejected[cid]}"

@@ -1,0 +1,1 @@
+"""Runtimes: Flower's simulation engine on Ray (local or an existing cluster)."""

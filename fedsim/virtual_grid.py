@@ -1,0 +1,151 @@
+"""A Grid that addresses *virtual clients* and carries them over fewer Flower nodes.
+
+Strategies see client ids as node ids: :meth:`VirtualGrid.get_node_ids` returns the round's
+cohort and messages are addressed to client ids. On sending, each message is re-addressed to a
+real Flower node, names its client id in the config and, in simulation, carries the client's
+state from the server's :class:`~fedsim.client_store.ClientStore`; replies have the state
+stripped back into the store and come back sorted by client id, so the order in which Ray
+returns them cannot change an aggregate (DESIGN.md rules 4 and 7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from fedsim import wire
+from fedsim.client_store import ClientStore
+
+
+class VirtualGrid(Grid):
+    """Wrap a real Grid; map client ids to nodes.
+
+    Parameters
+    ----------
+    inner : flwr.serverapp.Grid
+        The Grid Flower gave the ServerApp.
+    store : ClientStore
+        Server-kept client state (used when ``state_in_message``).
+    state_in_message : bool
+        True in simulation (state travels with messages); False on the deployment engine,
+        where a node is one client and keeps its state in ``context.state``.
+    node_of_client : dict[int, int], optional
+        Fixed client -> node mapping (deployment). Without it, the i-th client of a
+        send (sorted by id) goes to the i-th registered node, round-robin.
+    """
+
+    def __init__(
+        self,
+        inner: Grid,
+        store: ClientStore,
+        *,
+        state_in_message: bool = True,
+        node_of_client: dict[int, int] | None = None,
+    ) -> None:
+        self.inner = inner
+        self.store = store
+        self.state_in_message = state_in_message
+        self.node_of_client = node_of_client
+        self._cohort: list[int] = []
+        self._nodes: list[int] | None = None
+        self._sent: dict[str, int] = {}
+        self.missing: list[int] = []
+
+    # -- cohort -------------------------------------------------------------------------
+    def set_cohort(self, client_ids: Iterable[int]) -> None:
+        """Set the clients strategies may address in the next configure call."""
+        self._cohort = sorted(int(c) for c in client_ids)
+
+    def get_node_ids(self) -> Iterable[int]:
+        """Return the current cohort's client ids (what strategies sample from)."""
+        return list(self._cohort)
+
+    def real_node_ids(self) -> list[int]:
+        """Return the sorted ids of the Flower nodes (cached)."""
+        if self._nodes is None:
+            self._nodes = sorted(self.inner.get_node_ids())
+        return self._nodes
+
+    # -- delegation ---------------------------------------------------------------------
+    def set_run(self, run) -> None:  # noqa: D102
+        self.inner.set_run(run)
+
+    @property
+    def run(self):  # noqa: D102
+        return self.inner.run
+
+    def create_message(self, *args, **kwargs) -> Message:  # noqa: D102
+        return self.inner.create_message(*args, **kwargs)
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # noqa: D102
+        return self.inner.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # noqa: D102
+        return self.inner.pull_messages(message_ids)
+
+    # -- the virtual-client path --------------------------------------------------------
+    def _node_for(self, client_id: int, position: int) -> int:
+        if self.node_of_client is not None:
+            if client_id not in self.node_of_client:
+                raise KeyError(f"client {client_id} has no connected SuperNode")
+            return self.node_of_client[client_id]
+        nodes = self.real_node_ids()
+        return nodes[position % len(nodes)]
+
+    def _readdress(self, msg: Message, position: int) -> Message:
+        cid = int(msg.metadata.dst_node_id)
+        records = dict(msg.content.items())
+        config = ConfigRecord(dict(records.get(wire.CONFIG, ConfigRecord())))
+        config[wire.CLIENT_ID] = cid
+        config[wire.STATE_IN_MESSAGE] = self.state_in_message
+        records[wire.CONFIG] = config
+        if self.state_in_message:
+            state_cfg, state_arrays = self.store.get(cid)
+            if state_cfg is not None:
+                records[wire.CLIENT_STATE] = state_cfg
+            if state_arrays is not None:
+                records[wire.CLIENT_ARRAYS] = state_arrays
+        return Message(
+            content=RecordDict(records),
+            dst_node_id=self._node_for(cid, position),
+            message_type=msg.metadata.message_type,
+            group_id=msg.metadata.group_id,
+        )
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> list[Message]:
+        """Send to virtual clients; return replies sorted by client id.
+
+        Replies that did not arrive before ``timeout`` are listed in :attr:`missing`.
+        """
+        ordered = sorted(messages, key=lambda m: int(m.metadata.dst_node_id))
+        outgoing = [self._readdress(m, i) for i, m in enumerate(ordered)]
+        replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
+        sent = {
+            m.metadata.message_id: int(o.metadata.dst_node_id)
+            for m, o in zip(outgoing, ordered, strict=True)
+        }
+        self._sent = sent
+        answered = set()
+        for reply in replies:
+            cid = sent[reply.metadata.reply_to_message_id]
+            answered.add(cid)
+            if not reply.has_error():
+                content = reply.content
+                state_cfg = content.config_records.get(wire.CLIENT_STATE)
+                state_arr = content.array_records.get(wire.CLIENT_ARRAYS)
+                if state_cfg is not None:
+                    del content[wire.CLIENT_STATE]
+                if state_arr is not None:
+                    del content[wire.CLIENT_ARRAYS]
+                if self.state_in_message:
+                    self.store.put(cid, state_cfg, state_arr)
+        self.missing = sorted(set(sent.values()) - answered)
+        return sorted(replies, key=lambda r: self.client_of(r))
+
+    def client_of(self, reply: Message) -> int:
+        """Return the client id a reply of the last send came from."""
+        return self._sent[reply.metadata.reply_to_message_id]

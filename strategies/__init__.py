@@ -1,0 +1,1 @@
+"""Server-side methods: what is aggregated and how, LR controllers and client selection."""

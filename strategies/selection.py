@@ -1,0 +1,55 @@
+"""Client selection: which of the round's active clients train (deterministic per round)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from fedsim.seeding import rng_for
+
+
+class UniformSelection:
+    """Sample a fraction of the active clients uniformly, as a function of (seed, round).
+
+    Parameters
+    ----------
+    fraction : float
+        Share of active clients to train each round, in (0, 1].
+    min_clients : int
+        Lower bound on the cohort (capped by the number of active clients).
+    max_clients : int, optional
+        Upper bound on the cohort (None: no bound).
+    seed : int
+        Run seed.
+    """
+
+    def __init__(
+        self, fraction: float = 1.0, min_clients: int = 1, max_clients: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not 0.0 < float(fraction) <= 1.0:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        if int(min_clients) < 1:
+            raise ValueError(f"min_clients must be >= 1, got {min_clients}")
+        if max_clients is not None and int(max_clients) < int(min_clients):
+            raise ValueError(f"max_clients ({max_clients}) must be >= min_clients ({min_clients})")
+        self.fraction = float(fraction)
+        self.min_clients = int(min_clients)
+        self.max_clients = None if max_clients is None else int(max_clients)
+        self.seed = int(seed)
+
+    def select(self, server_round: int, active: list[int]) -> list[int]:
+        """Return the sorted cohort for ``server_round``."""
+        n = len(active)
+        if n == 0:
+            return []
+        k = max(self.min_clients, math.ceil(self.fraction * n))
+        if self.max_clients is not None:
+            k = min(k, self.max_clients)
+        k = min(k, n)
+        if k == n:
+            return sorted(active)
+        rng = rng_for(self.seed, "select", server_round)
+        chosen = rng.choice(np.asarray(sorted(active)), size=k, replace=False)
+        return sorted(int(c) for c in chosen)
