@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedsim import wire
@@ -61,9 +61,7 @@ def build_client_app(config_source: ConfigSource) -> ClientApp:
         reply = learner.train(
             exp, cid, int(config[wire.SERVER_ROUND]), msg.content[wire.ARRAYS], config, state
         )
-        content = RecordDict(
-            {wire.ARRAYS: reply.arrays, wire.METRICS: MetricRecord(reply.metrics)}
-        )
+        content = RecordDict({wire.ARRAYS: reply.arrays, wire.METRICS: MetricRecord(reply.metrics)})
         state_cfg, state_arrays = reply.state.to_records()
         if in_message:
             content[wire.CLIENT_STATE] = state_cfg

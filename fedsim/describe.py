@@ -44,8 +44,11 @@ def describe_main(args: list[str]) -> None:
         clients.add_column(col)
     for row in plan_table(plan, exp.data.y_train, max_clients=max_rows):
         clients.add_row(
-            str(row["client"]), str(row["order"]), str(row["arrival"]),
-            " ".join(f"{a}-{b}" for a, b in row["rounds"]), str(row["samples"]),
+            str(row["client"]),
+            str(row["order"]),
+            str(row["arrival"]),
+            " ".join(f"{a}-{b}" for a, b in row["rounds"]),
+            str(row["samples"]),
             str(row["labels"]),
         )
     console.print(clients)

@@ -63,7 +63,7 @@ _CACHE: dict[str, Experiment] = {}
 
 
 def _key(cfg: Mapping[str, Any]) -> str:
-    parts = {k: cfg.get(k) for k in ("seed", "data", "scenario", "model")}
+    parts = {k: cfg.get(k) for k in ("seed", "data", "scenario", "model", "curriculum")}
     return json.dumps(parts, sort_keys=True, default=str)
 
 
@@ -80,6 +80,9 @@ def get_experiment(cfg: Mapping[str, Any]) -> Experiment:
             test_labels=data.y_test,
             seed=int(cfg["seed"]),
         )
+        curriculum = build(cfg["curriculum"], "curriculum") if cfg.get("curriculum") else None
+        if curriculum is not None:
+            plan = curriculum.apply(plan, seed=int(cfg["seed"]), data=data)
         exp = Experiment(cfg=cfg, data=data, plan=plan)
         _CACHE[key] = exp
     return exp

@@ -72,7 +72,7 @@ def average_incremental_accuracy(a: np.ndarray) -> float:
 
 
 def cl_metrics(a: np.ndarray, initial: np.ndarray | None = None) -> dict[str, float]:
-    """All metrics of one matrix: ``acc``, ``bwt``, ``fwt`` (if ``initial``), ``forgetting``, ``aia``."""
+    """All metrics of one matrix: acc, bwt, fwt (with ``initial``), forgetting, aia."""
     out = {
         "acc": average_accuracy(a),
         "bwt": backward_transfer(a),

@@ -71,6 +71,7 @@ class RoundLoop:
         grid: VirtualGrid,
         selection,
         lr_controller,
+        faults=None,
         settings: LoopSettings,
         report: Callable[[int, dict[str, Any], ServerState], None],
         checkpoint: Callable[[ServerState], None] | None = None,
@@ -80,6 +81,7 @@ class RoundLoop:
         self.grid = grid
         self.selection = selection
         self.lr = lr_controller
+        self.faults = faults
         self.s = settings
         self.report = report
         self.checkpoint = checkpoint
@@ -112,7 +114,10 @@ class RoundLoop:
             row.update(bytes_down=0, bytes_up=0, clients_trained=0)
             return row
         config = ConfigRecord({**self.s.train_config, **self.lr.client_config(rnd)})
-        self.grid.set_cohort(cohort)
+        extras = None
+        if self.faults is not None:
+            extras = {cid: self.faults.fault_for(rnd, cid) for cid in cohort}
+        self.grid.set_cohort(cohort, extras)
         messages = list(self.strategy.configure_train(rnd, state.arrays, config, self.grid))
         bytes_down = sum(_array_bytes(m) for m in messages)
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)

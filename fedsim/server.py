@@ -24,7 +24,6 @@ from fedsim.round_loop import LoopSettings, RoundLoop
 from fedsim.server_state import ServerState
 from fedsim.virtual_grid import VirtualGrid
 from scenarios.summary import plan_markdown
-from strategies.selection import UniformSelection
 
 STRATEGY_META_KEYS = ("name", "client_learner")
 FLOWER_SAMPLING = {
@@ -70,14 +69,18 @@ def run_server(
     strategy = build_strategy(cfg["strategy"])
     lr_controller = build(cfg["lr"], "lr", lr=float(cfg["train"]["lr"]))
     fed = cfg["federation"]
-    selection = UniformSelection(
+    selection = build(
+        cfg["selection"],
+        "selection",
         fraction=float(fed["fraction_train"]),
         min_clients=int(fed["min_clients"]),
         max_clients=fed.get("max_clients"),
         seed=exp.seed,
     )
     state = ServerState(
-        round=0, arrays=ArrayRecord(exp.make_model().state_dict()), book=AccuracyBook(exp.plan),
+        round=0,
+        arrays=ArrayRecord(exp.make_model().state_dict()),
+        book=AccuracyBook(exp.plan),
         store=ClientStore(),
     )
     sink = TensorBoardSink(run_dir / "tb")
@@ -103,6 +106,7 @@ def run_server(
         grid=vgrid,
         selection=selection,
         lr_controller=lr_controller,
+        faults=build(cfg["faults"], "faults", seed=exp.seed) if cfg.get("faults") else None,
         settings=settings,
         report=reporter,
         checkpoint=lambda st: st.save(run_dir / "checkpoint.pkl"),

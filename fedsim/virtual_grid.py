@@ -49,14 +49,20 @@ class VirtualGrid(Grid):
         self.state_in_message = state_in_message
         self.node_of_client = node_of_client
         self._cohort: list[int] = []
+        self._extras: dict[int, dict] = {}
         self._nodes: list[int] | None = None
         self._sent: dict[str, int] = {}
         self.missing: list[int] = []
 
     # -- cohort -------------------------------------------------------------------------
-    def set_cohort(self, client_ids: Iterable[int]) -> None:
-        """Set the clients strategies may address in the next configure call."""
+    def set_cohort(self, client_ids: Iterable[int], extras: dict[int, dict] | None = None) -> None:
+        """Set the clients strategies may address next, with optional per-client config items.
+
+        ``extras`` (client id -> items) are merged into that client's ConfigRecord on sending
+        (e.g. an injected fault, a curriculum's pacing for that client).
+        """
         self._cohort = sorted(int(c) for c in client_ids)
+        self._extras = {int(k): dict(v) for k, v in (extras or {}).items()}
 
     def get_node_ids(self) -> Iterable[int]:
         """Return the current cohort's client ids (what strategies sample from)."""
@@ -100,6 +106,8 @@ class VirtualGrid(Grid):
         config = ConfigRecord(dict(records.get(wire.CONFIG, ConfigRecord())))
         config[wire.CLIENT_ID] = cid
         config[wire.STATE_IN_MESSAGE] = self.state_in_message
+        for key, value in self._extras.get(cid, {}).items():
+            config[key] = value
         records[wire.CONFIG] = config
         if self.state_in_message:
             state_cfg, state_arrays = self.store.get(cid)

@@ -74,7 +74,8 @@ def class_incremental(
     needed = num_tasks * classes_per_task
     if needed > len(classes):
         raise ValueError(
-            f"num_tasks * classes_per_task = {needed} exceeds the {len(classes)} classes of the data"
+            f"num_tasks * classes_per_task = {needed} exceeds "
+            f"the {len(classes)} classes of the data"
         )
     rng = np.random.default_rng([int(seed), 1])
     if class_order == "random":

@@ -72,4 +72,6 @@ def split_pool(
     else:
         raise ValueError(f"partition method '{method}' unknown; allowed: iid, dirichlet")
     part.dataset = ds
-    return [np.sort(np.asarray(part.load_partition(i)["idx"], dtype=np.int64)) for i in range(num_parts)]
+    return [
+        np.sort(np.asarray(part.load_partition(i)["idx"], dtype=np.int64)) for i in range(num_parts)
+    ]

@@ -7,7 +7,9 @@ import numpy as np
 from scenarios.types import ScenarioPlan
 
 
-def plan_table(plan: ScenarioPlan, labels: np.ndarray | None = None, max_clients: int = 50) -> list[dict]:
+def plan_table(
+    plan: ScenarioPlan, labels: np.ndarray | None = None, max_clients: int = 50
+) -> list[dict]:
     """One row per client: task order, arrival round, samples per task, label histogram."""
     rows = []
     for stream in plan.streams[:max_clients]:

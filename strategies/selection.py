@@ -25,7 +25,10 @@ class UniformSelection:
     """
 
     def __init__(
-        self, fraction: float = 1.0, min_clients: int = 1, max_clients: int | None = None,
+        self,
+        fraction: float = 1.0,
+        min_clients: int = 1,
+        max_clients: int | None = None,
         seed: int = 0,
     ) -> None:
         if not 0.0 < float(fraction) <= 1.0:

@@ -17,9 +17,9 @@ from omegaconf import MISSING
 class TrainConfig:
     """Local training of every client."""
 
-    epochs: int = 1
-    batch_size: int = 16
-    lr: float = 0.05
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 0.1
     optimizer: str = "sgd"
     momentum: float = 0.0
     weight_decay: float = 0.0
@@ -71,7 +71,7 @@ class LogConfig:
     """Console output."""
 
     progress: bool = True
-    flwr_level: str = "WARNING"
+    flwr_level: str = "ERROR"
 
 
 @dataclass
@@ -85,6 +85,9 @@ class FedsimConfig:
     model: Any = MISSING
     strategy: Any = MISSING
     lr: Any = MISSING
+    selection: Any = MISSING
+    curriculum: Any = MISSING
+    faults: Any = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

@@ -29,9 +29,7 @@ class DigitsSource:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.test_fraction < 1.0:
-            raise ConfigError(
-                "data.test_fraction", f"must be in (0, 1), got {self.test_fraction}"
-            )
+            raise ConfigError("data.test_fraction", f"must be in (0, 1), got {self.test_fraction}")
 
     def load(self) -> ArrayDataset:
         """Load the digits and split them, stratified per class."""

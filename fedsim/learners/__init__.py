@@ -20,7 +20,8 @@ def get_learner(name: str) -> ClientLearner:
 
     if name not in _REGISTRY:
         raise ValueError(
-            f"strategy.client_learner: unknown learner '{name}', allowed: {', '.join(sorted(_REGISTRY))}"
+            f"strategy.client_learner: unknown learner '{name}', "
+            f"allowed: {', '.join(sorted(_REGISTRY))}"
         )
     module, cls = _REGISTRY[name].split(":")
     return getattr(importlib.import_module(module), cls)()

@@ -99,7 +99,10 @@ class WeightsLearner:
             **hp,
         )
         new_state = ClientState(
-            config={**state.config, "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1},
+            config={
+                **state.config,
+                "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
+            },
             arrays=state.arrays,
         )
         metrics = {
@@ -110,9 +113,7 @@ class WeightsLearner:
             "final-lr": float(result.final_lr),
         }
         metrics.update({k: float(v) for k, v in result.metrics.items()})
-        return TrainReply(
-            arrays=ArrayRecord(model.state_dict()), metrics=metrics, state=new_state
-        )
+        return TrainReply(arrays=ArrayRecord(model.state_dict()), metrics=metrics, state=new_state)
 
     def evaluate(
         self,

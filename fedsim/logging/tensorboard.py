@@ -26,8 +26,15 @@ def matrix_image(
     if m.size <= 400:
         for (i, j), v in np.ndenumerate(m):
             if not math.isnan(v):
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if v < 0.6 else "black")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if v < 0.6 else "black",
+                )
     ax.set_title(title, fontsize=9)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -76,9 +83,13 @@ class TensorBoardSink:
         """Fill the HParams dashboard in this run's own event file."""
         from torch.utils.tensorboard.summary import hparams as hp_summary
 
-        clean_h = {k: (v if isinstance(v, int | float | str | bool) else str(v))
-                   for k, v in hparams.items()}
-        clean_m = {k: float(v) for k, v in final.items() if v is not None and math.isfinite(float(v))}
+        clean_h = {
+            k: (v if isinstance(v, int | float | str | bool) else str(v))
+            for k, v in hparams.items()
+        }
+        clean_m = {
+            k: float(v) for k, v in final.items() if v is not None and math.isfinite(float(v))
+        }
         exp, ssi, sei = hp_summary(clean_h, clean_m)
         fw = self.writer._get_file_writer()
         for s in (exp, ssi, sei):

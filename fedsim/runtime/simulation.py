@@ -36,7 +36,10 @@ def backend_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         init_args["num_gpus"] = 0 if float(be["client_gpus"]) == 0 else None
         init_args = {k: v for k, v in init_args.items() if v is not None}
     return {
-        "client_resources": {"num_cpus": cpus if cpus % 1 else int(cpus), "num_gpus": float(be["client_gpus"])},
+        "client_resources": {
+            "num_cpus": cpus if cpus % 1 else int(cpus),
+            "num_gpus": float(be["client_gpus"]),
+        },
         "init_args": init_args,
     }
 
@@ -66,6 +69,9 @@ def run_in_simulation(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
         except BaseException as exc:  # handed to the driver thread below
             outcome["error"] = exc
 
+    import logging
+
+    logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
     plan = get_experiment(cfg).plan
     run_simulation(
         server_app=server_app,

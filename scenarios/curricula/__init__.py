@@ -1,0 +1,1 @@
+"""Curricula: the order (and pace) in which each client meets its tasks and its data."""

@@ -1,0 +1,86 @@
+"""Bad input on the command line: one clear line, exit code 2, no finished-looking run dir."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args, cwd):
+    env = dict(os.environ)
+    return subprocess.run(
+        [sys.executable, "-m", "fedsim.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=180,
+    )
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["strategy=nosuch"], "strategy"),
+        (["scenario=nosuch"], "scenario"),
+        (["train.lr=-0.1"], "train.lr"),
+        (["scenario.num_clients=0"], "scenario.num_clients"),
+        (["train.optimizer=rmsprop"], "train.optimizer"),
+        (["federation.fraction_train=1.5"], "federation.fraction_train"),
+        (["train.lr=abc"], "train.lr"),
+        (["scenario.num_clients=5000"], "cannot split"),
+        (["scenario.num_tasks=7"], "scenario"),
+    ],
+)
+def test_bad_input_one_line_exit_2(args, needle, tmp_path):
+    res = run_cli(*args, f"output.root={tmp_path / 'runs'}", cwd=tmp_path)
+    assert res.returncode == 2, res.stderr[-2000:]
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("fedsim: error:")
+    assert needle in lines[0]
+    assert "Traceback" not in res.stderr
+    runs = tmp_path / "runs"
+    leftovers = list(runs.rglob("summary.json")) if runs.exists() else []
+    assert leftovers == []
+    if runs.exists():  # nothing that looks like a run is left behind
+        assert not any(p.name == "status.json" for p in runs.rglob("*"))
+
+
+def test_allowed_values_listed_for_unknown_strategy(tmp_path):
+    res = run_cli("strategy=nosuch", cwd=tmp_path)
+    assert "fedavg" in res.stderr and "fedprox" in res.stderr
+
+
+def test_unwritable_output_dir(tmp_path):
+    target = tmp_path / "ro"
+    target.mkdir()
+    target.chmod(0o500)
+    try:
+        if os.access(target, os.W_OK):
+            pytest.skip("running as a user that can write anywhere (root)")
+        res = run_cli(f"output.root={target / 'runs'}", cwd=tmp_path)
+        assert res.returncode == 2
+        assert "output.root" in res.stderr
+    finally:
+        target.chmod(0o700)
+
+
+def test_unwritable_output_dir_is_a_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    res = run_cli(f"output.root={blocker / 'runs'}", cwd=tmp_path)
+    assert res.returncode == 2
+    assert "output.root" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_describe_prints_plan(tmp_path):
+    res = run_cli("describe", "scenario.num_clients=3", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "class_incremental" in res.stdout and "task order" in res.stdout
+
+
+def test_describe_bad_input(tmp_path):
+    res = run_cli("describe", "scenario.num_clients=0", cwd=tmp_path)
+    assert res.returncode == 2 and "num_clients" in res.stderr
