@@ -123,7 +123,7 @@ class RoundLoop:
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
         good, rejected = [], {}
         for reply in replies:
-            reason = check_train_reply(reply, self._reference(state))
+            reason = self._check(reply, state)
             if reason is None:
                 good.append(reply)
             else:
@@ -159,6 +159,13 @@ class RoundLoop:
         row.update(self.lr.scalars())
         state.lr_state = self.lr.state_dict()
         return row
+
+    def _check(self, reply: Message, state: ServerState) -> str | None:
+        reason = check_train_reply(reply, self._reference(state))
+        extra = getattr(self.strategy, "check_reply", None)
+        if reason is None and callable(extra):
+            reason = extra(reply)
+        return reason
 
     def _reference(self, state: ServerState) -> ArrayRecord | None:
         check = getattr(self.strategy, "reference_arrays", None)

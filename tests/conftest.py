@@ -37,6 +37,13 @@ SMALL = [
 ]
 
 
+def cli_env() -> dict:
+    """Environment for `python -m fedsim.cli` subprocesses: import *this* checkout's packages."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    return env
+
+
 def compose(*overrides: str) -> dict:
     """Compose the real Hydra config with overrides; return the resolved container."""
     from omegaconf import OmegaConf

@@ -6,15 +6,16 @@ import sys
 
 import pytest
 
+from tests.conftest import cli_env
+
 
 def run_cli(*args, cwd):
-    env = dict(os.environ)
     return subprocess.run(
         [sys.executable, "-m", "fedsim.cli", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=env,
+        env=cli_env(),
         timeout=180,
     )
 

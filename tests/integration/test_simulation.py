@@ -2,7 +2,6 @@
 
 import json
 import math
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import SMALL
+from tests.conftest import SMALL, cli_env
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +20,7 @@ def run_cli(*args, cwd):
         capture_output=True,
         text=True,
         cwd=cwd,
-        env=dict(os.environ),
+        env=cli_env(),
         timeout=600,
     )
 
