@@ -14,7 +14,7 @@ import torch
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from fedsim import wire
+from fedsim import packing, wire
 from fedsim.experiment import get_experiment
 from fedsim.learners import get_learner
 from fedsim.learners.base import ClientState
@@ -32,16 +32,73 @@ def _client_id(config: ConfigRecord, context: Context) -> int:
     raise ValueError("message names no client id and the node config has no 'partition-id'")
 
 
-def _load_state(msg: Message, context: Context, in_message: bool) -> ClientState:
-    if in_message:
-        return ClientState.from_records(
-            msg.content.config_records.get(wire.CLIENT_STATE),
-            msg.content.array_records.get(wire.CLIENT_ARRAYS),
-        )
+def _load_state(content: RecordDict, context: Context, in_message: bool) -> ClientState:
+    records = content if in_message else context.state
     return ClientState.from_records(
-        context.state.config_records.get(wire.CLIENT_STATE),
-        context.state.array_records.get(wire.CLIENT_ARRAYS),
+        records.config_records.get(wire.CLIENT_STATE),
+        records.array_records.get(wire.CLIENT_ARRAYS),
     )
+
+
+def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> RecordDict:
+    """Train one virtual client described by ``content``; return its reply content."""
+    exp = get_experiment(cfg)
+    config = content[wire.CONFIG]
+    cid = _client_id(config, context)
+    in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
+    state = _load_state(content, context, in_message)
+    learner = get_learner(str(config.get("client-learner", "weights")))
+    reply = learner.train(
+        exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
+    )
+    out = RecordDict({wire.ARRAYS: reply.arrays, wire.METRICS: MetricRecord(reply.metrics)})
+    state_cfg, state_arrays = reply.state.to_records()
+    if in_message:
+        out[wire.CLIENT_STATE] = state_cfg
+        if len(state_arrays) > 0:
+            out[wire.CLIENT_ARRAYS] = state_arrays
+    else:
+        context.state[wire.CLIENT_STATE] = state_cfg
+        context.state[wire.CLIENT_ARRAYS] = state_arrays
+    return out
+
+
+def evaluate_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> RecordDict:
+    """Evaluate one virtual client described by ``content``; return its reply content."""
+    exp = get_experiment(cfg)
+    config = content[wire.CONFIG]
+    cid = _client_id(config, context)
+    in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
+    state = _load_state(content, context, in_message)
+    learner = get_learner(str(config.get("client-learner", "weights")))
+    reply = learner.evaluate(
+        exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
+    )
+    task_eval = ConfigRecord(
+        {wire.EVAL_POSITIONS: reply.positions, wire.EVAL_ACCURACIES: reply.accuracies}
+    )
+    return RecordDict({wire.METRICS: MetricRecord(reply.metrics), wire.TASK_EVAL: task_eval})
+
+
+Handler = Callable[[Mapping[str, Any], RecordDict, Context], RecordDict]
+
+
+def _dispatch(handler: Handler, cfg: Mapping[str, Any], msg: Message, context: Context) -> Message:
+    """Run ``handler`` on a single-client message or on every client of a pack.
+
+    Inside a pack one client's exception becomes that client's error reply; the others
+    are unaffected (as if each had its own message).
+    """
+    torch.set_num_threads(1)
+    if not packing.is_packed(msg.content):
+        return Message(content=handler(cfg, msg.content, context), reply_to=msg)
+    replies: list[RecordDict | str] = []
+    for part in packing.unpack(msg.content):
+        try:
+            replies.append(handler(cfg, part, context))
+        except Exception as exc:  # noqa: BLE001 - reported per client, like Flower does
+            replies.append(f"{type(exc).__name__}: {exc}")
+    return Message(content=packing.pack_replies(replies), reply_to=msg)
 
 
 def build_client_app(config_source: ConfigSource) -> ClientApp:
@@ -50,46 +107,11 @@ def build_client_app(config_source: ConfigSource) -> ClientApp:
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:
-        torch.set_num_threads(1)
-        cfg = config_source(context)
-        exp = get_experiment(cfg)
-        config = msg.content[wire.CONFIG]
-        cid = _client_id(config, context)
-        in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
-        state = _load_state(msg, context, in_message)
-        learner = get_learner(str(config.get("client-learner", "weights")))
-        reply = learner.train(
-            exp, cid, int(config[wire.SERVER_ROUND]), msg.content[wire.ARRAYS], config, state
-        )
-        content = RecordDict({wire.ARRAYS: reply.arrays, wire.METRICS: MetricRecord(reply.metrics)})
-        state_cfg, state_arrays = reply.state.to_records()
-        if in_message:
-            content[wire.CLIENT_STATE] = state_cfg
-            if len(state_arrays) > 0:
-                content[wire.CLIENT_ARRAYS] = state_arrays
-        else:
-            context.state[wire.CLIENT_STATE] = state_cfg
-            context.state[wire.CLIENT_ARRAYS] = state_arrays
-        return Message(content=content, reply_to=msg)
+        return _dispatch(train_one, config_source(context), msg, context)
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
-        torch.set_num_threads(1)
-        cfg = config_source(context)
-        exp = get_experiment(cfg)
-        config = msg.content[wire.CONFIG]
-        cid = _client_id(config, context)
-        in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
-        state = _load_state(msg, context, in_message)
-        learner = get_learner(str(config.get("client-learner", "weights")))
-        reply = learner.evaluate(
-            exp, cid, int(config[wire.SERVER_ROUND]), msg.content[wire.ARRAYS], config, state
-        )
-        task_eval = ConfigRecord(
-            {wire.EVAL_POSITIONS: reply.positions, wire.EVAL_ACCURACIES: reply.accuracies}
-        )
-        content = RecordDict({wire.METRICS: MetricRecord(reply.metrics), wire.TASK_EVAL: task_eval})
-        return Message(content=content, reply_to=msg)
+        return _dispatch(evaluate_one, config_source(context), msg, context)
 
     @app.query()
     def query(msg: Message, context: Context) -> Message:

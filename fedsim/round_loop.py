@@ -57,6 +57,7 @@ class LoopSettings:
     central_every: int = 1
     client_boundary_eval: bool = True
     client_eval_fraction: float = 0.0
+    panel_size: int | None = None
     checkpoint_every: int = 1
 
 
@@ -85,6 +86,7 @@ class RoundLoop:
         self.s = settings
         self.report = report
         self.checkpoint = checkpoint
+        self.panel = evaluation_panel(exp, settings.panel_size)
 
     # ---------------------------------------------------------------------------------
     def run(self, state: ServerState) -> ServerState:
@@ -215,7 +217,12 @@ class RoundLoop:
         plan = self.exp.plan
         chosen: set[int] = set()
         if self.s.client_boundary_eval:
-            chosen |= {s.client_id for s in plan.streams if s.ending_at(rnd) is not None}
+            chosen |= {
+                s.client_id
+                for s in plan.streams
+                if (self.panel is None or s.client_id in self.panel)
+                and s.ending_at(rnd) is not None
+            }
         if self.s.client_eval_fraction > 0:
             started = [s.client_id for s in plan.streams if s.seen_positions(rnd)]
             k = int(round(self.s.client_eval_fraction * len(started)))
@@ -223,6 +230,19 @@ class RoundLoop:
                 rng = rng_for(self.exp.seed, "eval-select", rnd)
                 chosen |= {int(c) for c in rng.choice(started, size=k, replace=False)}
         return sorted(chosen)
+
+
+def evaluation_panel(exp: Experiment, size: int | None) -> frozenset[int] | None:
+    """The clients evaluated at their task boundaries: all (None) or a fixed seeded sample.
+
+    A fixed panel gives complete per-client accuracy matrices for its members while the cost
+    of boundary evaluation stays bounded in federations of many thousands of clients.
+    """
+    n = exp.plan.num_clients
+    if size is None or size >= n:
+        return None
+    rng = rng_for(exp.seed, "eval-panel")
+    return frozenset(int(c) for c in rng.choice(n, size=size, replace=False))
 
 
 def _array_bytes(msg: Message) -> int:

@@ -61,6 +61,7 @@ def run_server(
     *,
     state_in_message: bool = True,
     node_of_client: dict[int, int] | None = None,
+    max_messages: int | None = None,
 ) -> dict[str, Any]:
     """Run a whole experiment on ``grid``; write TensorBoard logs and return the summary."""
     logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
@@ -96,9 +97,14 @@ def run_server(
         central_every=int(ev["central_every"]),
         client_boundary_eval=bool(ev["client_boundary"]),
         client_eval_fraction=float(ev["client_fraction"]),
+        panel_size=ev.get("panel_size"),
     )
     vgrid = VirtualGrid(
-        grid, state.store, state_in_message=state_in_message, node_of_client=node_of_client
+        grid,
+        state.store,
+        state_in_message=state_in_message,
+        node_of_client=node_of_client,
+        max_messages=max_messages,
     )
     loop = RoundLoop(
         exp=exp,

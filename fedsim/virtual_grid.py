@@ -10,13 +10,16 @@ returns them cannot change an aggregate (DESIGN.md rules 4 and 7).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
-from flwr.app import ConfigRecord, Message, RecordDict
+from flwr.app import ConfigRecord, Error, Message, RecordDict
 from flwr.serverapp import Grid
 
-from fedsim import wire
+from fedsim import packing, wire
 from fedsim.client_store import ClientStore
+
+ERROR_CODE = 2  # flwr ErrorCode.CLIENT_APP_RAISED_EXCEPTION
 
 
 class VirtualGrid(Grid):
@@ -34,6 +37,9 @@ class VirtualGrid(Grid):
     node_of_client : dict[int, int], optional
         Fixed client -> node mapping (deployment). Without it, the i-th client of a
         send (sorted by id) goes to the i-th registered node, round-robin.
+    max_messages : int, optional
+        Simulation only: pack the clients of one send into at most this many Flower
+        messages (:mod:`fedsim.packing`). None sends one message per client.
     """
 
     def __init__(
@@ -43,15 +49,17 @@ class VirtualGrid(Grid):
         *,
         state_in_message: bool = True,
         node_of_client: dict[int, int] | None = None,
+        max_messages: int | None = None,
     ) -> None:
         self.inner = inner
         self.store = store
         self.state_in_message = state_in_message
         self.node_of_client = node_of_client
+        self.max_messages = max_messages
+        self._client_of: dict[int, int] = {}
         self._cohort: list[int] = []
         self._extras: dict[int, dict] = {}
         self._nodes: list[int] | None = None
-        self._sent: dict[str, int] = {}
         self.missing: list[int] = []
 
     # -- cohort -------------------------------------------------------------------------
@@ -100,7 +108,8 @@ class VirtualGrid(Grid):
         nodes = self.real_node_ids()
         return nodes[position % len(nodes)]
 
-    def _readdress(self, msg: Message, position: int) -> Message:
+    def _client_content(self, msg: Message) -> RecordDict:
+        """The content one client receives: config with its id and extras, plus its state."""
         cid = int(msg.metadata.dst_node_id)
         records = dict(msg.content.items())
         config = ConfigRecord(dict(records.get(wire.CONFIG, ConfigRecord())))
@@ -115,45 +124,93 @@ class VirtualGrid(Grid):
                 records[wire.CLIENT_STATE] = state_cfg
             if state_arrays is not None:
                 records[wire.CLIENT_ARRAYS] = state_arrays
-        return Message(
-            content=RecordDict(records),
-            dst_node_id=self._node_for(cid, position),
-            message_type=msg.metadata.message_type,
-            group_id=msg.metadata.group_id,
-        )
+        return RecordDict(records)
+
+    def _absorb_state(self, cid: int, content: RecordDict) -> None:
+        """Move the client state out of a reply (into the store, in simulation)."""
+        state_cfg = content.config_records.get(wire.CLIENT_STATE)
+        state_arr = content.array_records.get(wire.CLIENT_ARRAYS)
+        if state_cfg is not None:
+            del content[wire.CLIENT_STATE]
+        if state_arr is not None:
+            del content[wire.CLIENT_ARRAYS]
+        if self.state_in_message:
+            self.store.put(cid, state_cfg, state_arr)
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None
     ) -> list[Message]:
-        """Send to virtual clients; return replies sorted by client id.
+        """Send to virtual clients; return one reply per answering client, sorted by client id.
 
-        Replies that did not arrive before ``timeout`` are listed in :attr:`missing`.
+        Clients whose reply did not arrive before ``timeout`` are listed in :attr:`missing`.
+        With ``max_messages`` set (simulation), clients are packed into at most that many
+        Flower messages.
         """
         ordered = sorted(messages, key=lambda m: int(m.metadata.dst_node_id))
-        outgoing = [self._readdress(m, i) for i, m in enumerate(ordered)]
+        self._client_of = {}
+        if self.max_messages and len(ordered) > self.max_messages and self.state_in_message:
+            replies = self._send_packed(ordered, timeout)
+        else:
+            replies = self._send_single(ordered, timeout)
+        answered = set(self._client_of.values())
+        self.missing = sorted({int(m.metadata.dst_node_id) for m in ordered} - answered)
+        return sorted(replies, key=self.client_of)
+
+    def _send_single(self, ordered: list[Message], timeout: float | None) -> list[Message]:
+        outgoing = [
+            Message(
+                content=self._client_content(m),
+                dst_node_id=self._node_for(int(m.metadata.dst_node_id), i),
+                message_type=m.metadata.message_type,
+                group_id=m.metadata.group_id,
+            )
+            for i, m in enumerate(ordered)
+        ]
         replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
         sent = {
-            m.metadata.message_id: int(o.metadata.dst_node_id)
-            for m, o in zip(outgoing, ordered, strict=True)
+            o.metadata.message_id: int(m.metadata.dst_node_id)
+            for o, m in zip(outgoing, ordered, strict=True)
         }
-        self._sent = sent
-        answered = set()
         for reply in replies:
             cid = sent[reply.metadata.reply_to_message_id]
-            answered.add(cid)
+            self._client_of[id(reply)] = cid
             if not reply.has_error():
-                content = reply.content
-                state_cfg = content.config_records.get(wire.CLIENT_STATE)
-                state_arr = content.array_records.get(wire.CLIENT_ARRAYS)
-                if state_cfg is not None:
-                    del content[wire.CLIENT_STATE]
-                if state_arr is not None:
-                    del content[wire.CLIENT_ARRAYS]
-                if self.state_in_message:
-                    self.store.put(cid, state_cfg, state_arr)
-        self.missing = sorted(set(sent.values()) - answered)
-        return sorted(replies, key=lambda r: self.client_of(r))
+                self._absorb_state(cid, reply.content)
+        return replies
+
+    def _send_packed(self, ordered: list[Message], timeout: float | None) -> list[Message]:
+        size = math.ceil(len(ordered) / self.max_messages)
+        groups = [ordered[i : i + size] for i in range(0, len(ordered), size)]
+        nodes = self.real_node_ids()
+        outgoing = [
+            Message(
+                content=packing.pack([self._client_content(m) for m in group]),
+                dst_node_id=nodes[j % len(nodes)],
+                message_type=group[0].metadata.message_type,
+                group_id=group[0].metadata.group_id,
+            )
+            for j, group in enumerate(groups)
+        ]
+        pack_replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
+        by_id = {o.metadata.message_id: g for o, g in zip(outgoing, groups, strict=True)}
+        replies: list[Message] = []
+        for pack_reply in pack_replies:
+            group = by_id[pack_reply.metadata.reply_to_message_id]
+            if pack_reply.has_error():
+                parts: list[RecordDict | str] = [pack_reply.error.reason] * len(group)
+            else:
+                parts = [packing.reply_error(p) or p for p in packing.unpack(pack_reply.content)]
+            for original, part in zip(group, parts, strict=True):
+                cid = int(original.metadata.dst_node_id)
+                if isinstance(part, str):
+                    reply = Message(Error(code=ERROR_CODE, reason=part), reply_to=original)
+                else:
+                    self._absorb_state(cid, part)
+                    reply = Message(part, reply_to=original)
+                self._client_of[id(reply)] = cid
+                replies.append(reply)
+        return replies
 
     def client_of(self, reply: Message) -> int:
         """Return the client id a reply of the last send came from."""
-        return self._sent[reply.metadata.reply_to_message_id]
+        return self._client_of[id(reply)]

@@ -27,3 +27,12 @@ TASK_ID = "task-id"
 EVAL_POSITIONS = "positions"
 EVAL_ACCURACIES = "accuracies"
 EVAL_BOUNDARY = "boundary"
+
+# Packing several virtual clients into one Flower message (simulation)
+PACK = "fedsim.pack"  # ConfigRecord: {"size": n, "shared-arrays": bool}
+PACK_ERROR = "fedsim.error"  # per-client ConfigRecord {"reason": str} inside a packed reply
+
+
+def packed(i: int, key: str) -> str:
+    """Key of client ``i``'s record ``key`` inside a packed message."""
+    return f"p{i}.{key}"

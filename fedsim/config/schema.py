@@ -44,6 +44,7 @@ class EvalConfig:
     central_every: int = 1
     client_boundary: bool = True
     client_fraction: float = 0.0
+    panel_size: int | None = None
 
 
 @dataclass
@@ -52,6 +53,7 @@ class BackendConfig:
 
     name: str = "simulation"
     num_nodes: int | None = None
+    max_messages: int | None = None
     client_cpus: float = 1.0
     client_gpus: float = 0.0
     ray_address: str | None = None

@@ -49,11 +49,15 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
     if fed.get("round_timeout") is not None:
         _positive(cfg, "federation", "round_timeout")
     _positive(cfg, "eval", "central_every")
+    if cfg["eval"].get("panel_size") is not None:
+        _positive(cfg, "eval", "panel_size")
     _fraction(cfg["eval"]["client_fraction"], "eval.client_fraction", allow_zero=True)
     be = cfg["backend"]
     _one_of(be["name"], "backend.name", BACKENDS)
     _positive(cfg, "backend", "client_cpus")
     _positive(cfg, "backend", "client_gpus", strict=False)
+    if be.get("max_messages") is not None:
+        _positive(cfg, "backend", "max_messages", strict=False)
     if be.get("num_nodes") is not None:
         _positive(cfg, "backend", "num_nodes")
     if cfg.get("num_rounds") is not None and cfg["num_rounds"] < 1:

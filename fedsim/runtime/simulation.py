@@ -10,6 +10,22 @@ from typing import Any
 from fedsim.errors import FedsimError
 
 
+def max_messages(cfg: Mapping[str, Any]) -> int | None:
+    """Flower messages per send: ``backend.max_messages``, or twice the number of actors.
+
+    ``0`` disables packing (one Flower message per client). On an existing cluster the
+    actor count is unknown before Ray starts; the default then assumes 16 actors.
+    """
+    be = cfg["backend"]
+    value = be.get("max_messages")
+    if value is not None:
+        return int(value) or None
+    if be.get("ray_address"):
+        return 32
+    cpus = int(be.get("ray_num_cpus") or os.cpu_count() or 1)
+    return max(1, 2 * int(cpus // float(be["client_cpus"])))
+
+
 def num_flower_nodes(cfg: Mapping[str, Any], num_clients: int) -> int:
     """Flower nodes that carry the virtual clients.
 
@@ -17,11 +33,19 @@ def num_flower_nodes(cfg: Mapping[str, Any], num_clients: int) -> int:
     node count follows the per-round cohort (at most ``federation.max_clients`` or all
     clients), not the number of registered clients.
     """
+    import math
+
     explicit = cfg["backend"].get("num_nodes")
     if explicit:
         return int(min(explicit, num_clients))
-    cap = cfg["federation"].get("max_clients")
-    return int(min(num_clients, cap)) if cap else int(num_clients)
+    packs = max_messages(cfg)
+    if packs:
+        return int(min(num_clients, packs))
+    fed = cfg["federation"]
+    cohort = max(int(fed["min_clients"]), math.ceil(float(fed["fraction_train"]) * num_clients))
+    if fed.get("max_clients"):
+        cohort = min(cohort, int(fed["max_clients"]))
+    return int(max(1, min(num_clients, cohort)))
 
 
 def backend_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -65,7 +89,7 @@ def run_in_simulation(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
         try:
-            outcome["summary"] = run_server(cfg, grid, run_dir)
+            outcome["summary"] = run_server(cfg, grid, run_dir, max_messages=max_messages(cfg))
         except BaseException as exc:  # handed to the driver thread below
             outcome["error"] = exc
 
