@@ -71,10 +71,18 @@ def _legend_below(fig, axes, groups: list[Group]) -> None:
             handles, labels = ax.get_legend_handles_labels()
             if handles:
                 break
-    ncol = 1 if max((len(g.label) for g in groups), default=0) > 45 else min(3, len(groups))
+    longest = max((len(g.label) for g in groups), default=1)
+    per_entry_in = 0.075 * longest + 0.9  # ~0.075 in per character at fontsize 9, plus handle
+    ncol = int(max(1, min(len(groups), fig.get_figwidth() // per_entry_in)))
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False)
     rows = -(-len(groups) // ncol)
     fig.tight_layout(rect=(0, 0.04 + 0.045 * rows, 1, 1))
+
+
+def _integer_locator():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
 
 
 def _empty(ax, text: str) -> None:
@@ -99,6 +107,7 @@ def accuracy_over_rounds(groups: list[Group], path: Path) -> None:
         if not drawn:
             _empty(ax, f"no '{name}' scalars in these runs")
         ax.set(title=title, xlabel="round", ylabel="accuracy", ylim=(-0.02, 1.02))
+        ax.xaxis.set_major_locator(_integer_locator())
         ax.grid(alpha=0.3)
     _legend_below(fig, list(axes), groups)
     fig.savefig(path, dpi=110)

@@ -65,7 +65,7 @@ def render_markdown(groups: list[Group], sources: list[Path], figures: list[str]
         *(f"![{Path(f).stem.replace('_', ' ')}]({f})\n" for f in figures),
         "## Runs",
         "",
-        runs_table(groups),
+        runs_table(groups, sources),
         "",
     ]
     return "\n".join(parts)

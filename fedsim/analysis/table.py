@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fedsim.analysis.groups import Group, mean_std
@@ -67,8 +68,21 @@ def markdown_table(groups: list[Group]) -> str:
     return "\n".join(lines)
 
 
-def runs_table(groups: list[Group]) -> str:
-    """One row per run, with its directory (the raw numbers behind the group table)."""
+def _short(path: Path, roots: list[Path]) -> str:
+    for root in roots:
+        try:
+            rel = path.resolve().relative_to(root.resolve())
+        except ValueError:
+            continue
+        return str(Path(root.name) / rel) if str(rel) != "." else root.name
+    return str(path)
+
+
+def runs_table(groups: list[Group], roots: list[Path] = ()) -> str:
+    """One row per run, with its directory (the raw numbers behind the group table).
+
+    Directories are shown relative to the parent of the ``roots`` they were found under.
+    """
     head = ["run group", "seed", *(c.header for c in COLUMNS), "run directory"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for g in groups:
@@ -78,7 +92,8 @@ def runs_table(groups: list[Group]) -> str:
                 v = c.read(r)
                 ok = v is not None and math.isfinite(float(v))
                 cells.append(f"{float(v) * c.scale:.{c.digits}f}" if ok else "n/a")
-            lines.append("| " + " | ".join([g.label, str(r.seed), *cells, f"`{r.path}`"]) + " |")
+            where = f"`{_short(r.path, list(roots))}`"
+            lines.append("| " + " | ".join([g.label, str(r.seed), *cells, where]) + " |")
     return "\n".join(lines)
 
 
