@@ -6,6 +6,8 @@ Usage::
     fedsim strategy=fedprox scenario.num_clients=50 seed=3
     fedsim -m strategy=fedavg,fedprox        # Hydra multirun
     fedsim describe [overrides...]           # print the scenario plan, run nothing
+    fedsim report RUN_DIR [RUN_DIR ...]      # compare finished runs (table + plots)
+    fedsim tensorboard RUN_DIR [--port N]    # TensorBoard on 127.0.0.1
 """
 
 from __future__ import annotations
@@ -16,6 +18,11 @@ from pathlib import Path
 from fedsim.env import set_defaults
 
 EXIT_USAGE = 2
+# subcommand -> (module, function taking the remaining arguments)
+SUBCOMMANDS = {
+    "report": ("fedsim.analysis.report", "report_main"),
+    "tensorboard": ("fedsim.analysis.serve", "tensorboard_main"),
+}
 
 
 def config_dir() -> Path:
@@ -141,6 +148,12 @@ def main(argv: list[str] | None = None) -> None:
         from fedsim.describe import describe_main
 
         describe_main(args[1:])
+        return
+    if args and args[0] in SUBCOMMANDS:
+        import importlib
+
+        module, function = SUBCOMMANDS[args[0]]
+        getattr(importlib.import_module(module), function)(args[1:])
         return
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
         precheck(args)

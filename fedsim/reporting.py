@@ -6,11 +6,13 @@ import json
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fedsim.logging.layout import write_layout
 from fedsim.logging.tags import CL_METRICS, tag
 from fedsim.logging.tensorboard import TensorBoardSink
 from fedsim.server_state import ServerState
@@ -40,9 +42,20 @@ def write_json_atomic(path: Path, payload: dict) -> None:
 class Reporter:
     """Turns round rows into TensorBoard scalars and console progress."""
 
-    def __init__(self, sink: TensorBoardSink, num_rounds: int, progress: bool = True) -> None:
+    def __init__(
+        self,
+        sink: TensorBoardSink,
+        num_rounds: int,
+        progress: bool = True,
+        *,
+        matrix_clients: Sequence[int] = (),
+        matrix_every: int = 1,
+    ) -> None:
         self.sink = sink
         self.num_rounds = num_rounds
+        self.matrix_clients = [int(c) for c in matrix_clients]
+        self.matrix_every = int(matrix_every)
+        write_layout(sink.writer)
         self.started = time.perf_counter()
         self._progress = None
         self._task = None
@@ -83,6 +96,7 @@ class Reporter:
             tag("failures"): row.get("failures"),
             tag("lr_server"): row.get("lr/server"),
             tag("lr_client"): row.get("lr/client_mean"),
+            tag("update_norm"): _mean(row.get("update_norms")),
         }
         for k, acc in enumerate(row.get("central_task_acc", [])):
             values[tag("central_acc", k)] = acc
@@ -93,18 +107,52 @@ class Reporter:
         row["cl_running"] = running
         self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
         self.sink.histogram(tag("client_lr_hist"), row.get("client_lrs", []), rnd)
-        if row.get("client_accs"):
-            self.sink.histogram("accuracy/client_eval_distribution", row["client_accs"], rnd)
+        self.sink.histogram(tag("client_acc_hist"), row.get("client_accs", []), rnd)
+        self.sink.histogram(tag("update_norm_hist"), row.get("update_norms", []), rnd)
+        self._matrices(rnd, row, state)
         if self._progress is not None:
             acc = row.get("central_acc")
             desc = f"acc={acc:.3f}" if acc is not None else ""
             self._progress.update(self._task, completed=rnd, description=desc)
+
+    def _matrices(self, rnd: int, row: dict[str, Any], state: ServerState) -> None:
+        """Per-round accuracy-matrix heatmaps (``log.matrix_every``, ``log.matrix_clients``)."""
+        last = rnd == self.num_rounds
+        due = self.matrix_every > 0 and rnd % self.matrix_every == 0 and row.get("boundary_rows")
+        book = state.book
+        if due and not last:  # the final federation matrix is written by final_outputs
+            fed = book.federation_matrix()
+            if fed is not None:
+                self.sink.matrix("federation", fed, rnd, **_matrix_labels("mean client"))
+        for cid in self.matrix_clients:
+            if cid not in book.client:
+                continue
+            ended = book.plan.streams[cid].ending_at(rnd) is not None
+            if (due and ended) or last:
+                self.sink.matrix(
+                    f"client_{cid}", book.client[cid], rnd, **_matrix_labels(f"client {cid}")
+                )
 
     def close(self) -> None:
         """Stop the progress display."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+_NOT_IN_SUMMARY = ("cohort", "client_accs", "client_lrs", "update_norms")
+
+
+def _mean(values) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _matrix_labels(who: str) -> dict[str, str]:
+    return {
+        "title": f"{who} accuracy matrix",
+        "xlabel": "task position j (client's own order)",
+        "ylabel": "after task i",
+    }
 
 
 def final_outputs(
@@ -150,7 +198,7 @@ def final_outputs(
         "bytes_per_round": total_bytes / max(state.round, 1),
         "rejected_replies": sum(len(r.get("rejected", {})) for r in state.history),
         "history": [
-            {k: v for k, v in r.items() if k not in ("cohort", "client_accs", "client_lrs")}
+            {k: v for k, v in r.items() if k not in _NOT_IN_SUMMARY}
             for r in state.history
         ],
     }

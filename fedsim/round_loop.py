@@ -23,6 +23,7 @@ from fedsim.experiment import Experiment
 from fedsim.learner import evaluate
 from fedsim.seeding import rng_for
 from fedsim.server_state import ServerState
+from fedsim.update_norms import update_norms
 from fedsim.validation import check_train_reply
 from fedsim.virtual_grid import VirtualGrid
 
@@ -150,6 +151,7 @@ class RoundLoop:
                 raise RoundError(msg)
             row["skipped"] = True
             return row
+        row["update_norms"] = update_norms(good, state.arrays)
         aggregated, metrics = self.strategy.aggregate_train(rnd, good)
         if aggregated is not None:
             state.arrays = self.lr.server_step(rnd, state.arrays, aggregated, good)

@@ -86,7 +86,13 @@ def run_server(
     )
     sink = TensorBoardSink(run_dir / "tb")
     sink.text("scenario/plan", plan_markdown(exp.plan))
-    reporter = Reporter(sink, exp.num_rounds, progress=bool(cfg["log"]["progress"]))
+    reporter = Reporter(
+        sink,
+        exp.num_rounds,
+        progress=bool(cfg["log"]["progress"]),
+        matrix_clients=cfg["log"].get("matrix_clients", ()),
+        matrix_every=int(cfg["log"].get("matrix_every", 1)),
+    )
     ev = cfg["eval"]
     settings = LoopSettings(
         num_rounds=exp.num_rounds,
@@ -129,17 +135,7 @@ def run_server(
 
 
 def hparams_of(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The hyper-parameters shown in TensorBoard's HParams dashboard."""
-    sc, tr = cfg["scenario"], cfg["train"]
-    return {
-        "strategy": cfg["strategy"].get("name", "?"),
-        "scenario": sc.get("name", "?"),
-        "num_clients": sc.get("num_clients", -1),
-        "seed": cfg["seed"],
-        "lr": tr["lr"],
-        "lr_controller": cfg["lr"].get("name", "?"),
-        "local_epochs": tr["epochs"],
-        "batch_size": tr["batch_size"],
-        "fraction_train": cfg["federation"]["fraction_train"],
-        "model": cfg["model"].get("name", "?"),
-    }
+    """The hyper-parameters shown in TensorBoard's HParams dashboard (the flattened config)."""
+    from fedsim.logging.hparams import hparams_of as flat_hparams
+
+    return flat_hparams(cfg)

@@ -70,10 +70,12 @@ class OutputConfig:
 
 @dataclass
 class LogConfig:
-    """Console output."""
+    """Console output and TensorBoard extras."""
 
     progress: bool = True
     flwr_level: str = "ERROR"
+    matrix_clients: list[int] = field(default_factory=lambda: [0])  # per-client heatmaps
+    matrix_every: int = 1  # heatmaps on task-boundary rounds divisible by this (0: final only)
 
 
 @dataclass

@@ -62,6 +62,9 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
         _positive(cfg, "backend", "num_nodes")
     if cfg.get("num_rounds") is not None and cfg["num_rounds"] < 1:
         raise ConfigError("num_rounds", f"must be >= 1 or null, got {cfg['num_rounds']}")
+    log = cfg.get("log", {})
+    if int(log.get("matrix_every", 1)) < 0:
+        raise ConfigError("log.matrix_every", f"must be >= 0, got {log['matrix_every']}")
     sc = cfg["scenario"]
     if isinstance(sc, Mapping) and "num_clients" in sc and int(sc["num_clients"]) < 1:
         raise ConfigError("scenario.num_clients", f"must be >= 1, got {sc['num_clients']}")
@@ -85,6 +88,12 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
 
     exp = get_experiment(cfg)
     exp.make_model()
+    for cid in cfg.get("log", {}).get("matrix_clients", ()):
+        if not 0 <= int(cid) < exp.plan.num_clients:
+            raise ConfigError(
+                "log.matrix_clients",
+                f"client {cid} does not exist (clients are 0..{exp.plan.num_clients - 1})",
+            )
     build_strategy(cfg["strategy"])
     build(cfg["lr"], "lr", lr=float(cfg["train"]["lr"]))
     learner = cfg["strategy"].get("client_learner", "weights")

@@ -11,7 +11,8 @@ def tag(kind: str, name: str | int | None = None) -> str:
     ``kind`` is one of: ``cl`` (CL metric ``name``), ``central_acc`` (mean over tasks, or task
     ``name``), ``client_acc``, ``train_loss``, ``eval_loss``, ``bytes_down``, ``bytes_up``,
     ``bytes_cum``, ``round_time``, ``clients``, ``failures``, ``lr_server``, ``lr_client``,
-    ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``.
+    ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``, ``client_acc_hist``,
+    ``update_norm`` (mean ||w_k - theta|| of a round's replies), ``update_norm_hist``.
     """
     table = {
         "cl": "cl/{}",
@@ -30,8 +31,29 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "client_lr_hist": "lr/client_distribution",
         "matrix": "accuracy_matrix/{}",
         "plan": "scenario/plan",
+        "client_acc_hist": "accuracy/client_eval_distribution",
+        "update_norm": "updates/norm_mean",
+        "update_norm_hist": "updates/norm_distribution",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")
     pattern = table[kind]
     return pattern.format(name) if "{}" in pattern else pattern
+
+
+def tag_regex(kind: str, name: str | int | None = None) -> str:
+    """A regular expression matching exactly the tag ``tag(kind, name)``."""
+    import re
+
+    return "^" + re.escape(tag(kind, name)) + "$"
+
+
+def family_regex(kind: str) -> str:
+    """A regular expression matching every named tag of ``kind``.
+
+    For ``cl``, ``central_acc`` (per task) and ``matrix``, e.g. ``^accuracy_task/task_.+$``.
+    """
+    import re
+
+    marker = "\x00"
+    return "^" + re.escape(tag(kind, marker)).replace(re.escape(marker), ".+") + "$"

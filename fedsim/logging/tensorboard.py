@@ -80,7 +80,12 @@ class TensorBoardSink:
         self.writer.add_text(name, body, step)
 
     def hparams(self, hparams: Mapping[str, object], final: Mapping[str, float]) -> None:
-        """Fill the HParams dashboard in this run's own event file."""
+        """Fill the HParams dashboard in this run's own event file.
+
+        Only the session start/end summaries are written, no experiment summary: TensorBoard
+        then computes the experiment from all sessions under its logdir (the union of hparam
+        names, their value domains, which ones differ), so a multirun compares in one table.
+        """
         from torch.utils.tensorboard.summary import hparams as hp_summary
 
         clean_h = {
@@ -90,9 +95,9 @@ class TensorBoardSink:
         clean_m = {
             k: float(v) for k, v in final.items() if v is not None and math.isfinite(float(v))
         }
-        exp, ssi, sei = hp_summary(clean_h, clean_m)
+        _, ssi, sei = hp_summary(clean_h, clean_m)
         fw = self.writer._get_file_writer()
-        for s in (exp, ssi, sei):
+        for s in (ssi, sei):
             fw.add_summary(s)
         for k, v in clean_m.items():
             self.writer.add_scalar(k, v, 0)

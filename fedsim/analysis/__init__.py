@@ -1,0 +1,1 @@
+"""Analysis of finished runs: comparison reports (``fedsim report``) and TensorBoard serving."""

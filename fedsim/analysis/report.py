@@ -1,0 +1,105 @@
+"""``fedsim report RUN_DIR [RUN_DIR ...] [--out DIR]``: compare finished runs.
+
+Each argument is a run directory or any directory above runs (a Hydra multirun directory, an
+``output.root``); run directories are found by recursion. Writes into ``--out`` (default
+``./report-<UTC timestamp>``):
+
+* ``report.md``: the group table (mean ± std over seeds), the per-run table and the figures;
+* ``report.json``: the same numbers, machine-readable;
+* ``accuracy_over_rounds.png``, ``forgetting_per_task.png``, ``accuracy_vs_communication.png``.
+
+Runs that are still in progress or failed are skipped with a warning on stderr when at least
+one completed run is found; otherwise the command prints one error line and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from fedsim.analysis.groups import IGNORED_KEYS, IGNORED_PREFIXES, Group, group_runs
+from fedsim.analysis.plots import FIGURES
+from fedsim.analysis.runs import AnalysisError, collect_runs
+from fedsim.analysis.table import markdown_table, report_data, runs_table
+
+DEFINITIONS = (
+    "ACC, forgetting, BWT and FWT are the clients' view (mean over clients of each client's "
+    "task matrix, see README 'measurement definitions'); 'global model acc' is the final global "
+    "model on all tasks' test splits; bytes are all model bytes exchanged (down + up); wall time "
+    "is the run's own wall-clock time. Cells are mean ± sample std (ddof=1) over seeds."
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="fedsim report",
+        description="Compare finished fedsim runs: a markdown table and PNG plots.",
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="RUN_DIR",
+                   help="run directories or directories above them (e.g. a multirun directory)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default: ./report-<UTC timestamp>)")
+    return p
+
+
+def render_markdown(groups: list[Group], sources: list[Path], figures: list[str]) -> str:
+    """The text of ``report.md``."""
+    n_runs = sum(len(g.runs) for g in groups)
+    ignored = ", ".join([*IGNORED_KEYS, *(p + "*" for p in IGNORED_PREFIXES)])
+    parts = [
+        "# fedsim report",
+        "",
+        f"{n_runs} completed runs in {len(groups)} groups, from "
+        + ", ".join(f"`{s}`" for s in sources)
+        + f". Runs are grouped by their resolved config without {ignored}.",
+        "",
+        markdown_table(groups),
+        "",
+        DEFINITIONS,
+        "",
+        "## Figures",
+        "",
+        *(f"![{Path(f).stem.replace('_', ' ')}]({f})\n" for f in figures),
+        "## Runs",
+        "",
+        runs_table(groups, sources),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def build_report(paths: list[Path], out: Path, warn=None) -> dict:
+    """Read the runs under ``paths`` and write the report into ``out``; return report.json."""
+    runs = collect_runs(paths, warn=warn)
+    groups = group_runs(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for name, draw in FIGURES.items():
+        draw(groups, out / name)
+        figures.append(name)
+    (out / "report.md").write_text(render_markdown(groups, paths, figures))
+    data = report_data(groups)
+    data["figures"] = figures
+    (out / "report.json").write_text(json.dumps(data, indent=2, default=str))
+    return data
+
+
+def report_main(args: list[str]) -> None:
+    """Entry point of ``fedsim report``."""
+    from fedsim.cli import fail
+
+    ns = _parser().parse_args(args)
+    out = ns.out or Path(f"report-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
+
+    def warn(message: str) -> None:
+        print(f"fedsim: warning: {message}", file=sys.stderr)
+
+    try:
+        data = build_report(list(ns.paths), out, warn=warn)
+    except AnalysisError as exc:
+        fail(str(exc))
+    n = sum(len(g["runs"]) for g in data["groups"])
+    print(f"report of {n} runs in {len(data['groups'])} groups: {out / 'report.md'}")
