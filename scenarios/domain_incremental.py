@@ -1,4 +1,4 @@
-"""Domain-incremental streams: the same classes in every task, each task under its own input shift."""
+"""Domain-incremental streams: the same classes in every task, each under its own input shift."""
 
 from __future__ import annotations
 

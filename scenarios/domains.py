@@ -51,7 +51,8 @@ def parse_domain(name: str) -> list[tuple[str, tuple]]:
         kind, _, rest = part.strip().partition(":")
         args = tuple(a for a in rest.split(":") if a) if rest else ()
         if kind not in KINDS:
-            raise ValueError(f"domain '{name}': unknown kind '{kind}', allowed: {', '.join(KINDS)}")
+            allowed = ", ".join(KINDS)
+            raise ValueError(f"domain '{name}': unknown kind '{kind}', allowed: {allowed}")
         if kind == "identity":
             if args:
                 raise ValueError(f"domain '{name}': identity takes no argument")
@@ -76,7 +77,8 @@ def parse_domain(name: str) -> list[tuple[str, tuple]]:
 def _rotate(x: torch.Tensor, degrees: float, name: str) -> torch.Tensor:
     if x.dim() != 4:
         raise ValueError(
-            f"domain '{name}': rotation needs image batches (N, C, H, W), got shape {tuple(x.shape)}"
+            f"domain '{name}': rotation needs image batches (N, C, H, W), "
+            f"got shape {tuple(x.shape)}"
         )
     if degrees % 90 == 0:
         return torch.rot90(x, k=int(degrees // 90) % 4, dims=(2, 3))

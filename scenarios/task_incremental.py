@@ -21,9 +21,9 @@ def task_incremental(
     class_order: str = "sorted",
     **stream: Any,
 ) -> ScenarioPlan:
-    """Disjoint class splits with multi-head evaluation (van de Ven & Tolias, 2019, "Three
-    scenarios for continual learning": Task-IL).
+    """Disjoint class splits with multi-head evaluation (Task-IL).
 
+    Task-IL as in van de Ven & Tolias, 2019, "Three scenarios for continual learning".
     Same tasks and streams as :func:`scenarios.class_incremental.class_incremental` with
     ``ScenarioPlan.task_incremental=True``: evaluation masks logits to the task's classes
     (``fedsim.learner.evaluate(class_mask=...)``) and so does local training (the
