@@ -85,10 +85,13 @@ def split_pool(
         )
     pool = pool[rng.permutation(len(pool))]
     if method == "iid":
-        parts = np.array_split(pool, num_parts)  # views of ``pool``, no per-client copies
-        for view in parts:
-            view.sort()  # in place, inside the shared buffer
-        return parts
+        # IidPartitioner's contiguous shards (Dataset.shard(contiguous=True) sizes), each sorted,
+        # returned as views of one array: no per-client copies, no per-client sort calls.
+        size, extra = divmod(len(pool), num_parts)
+        bounds = np.concatenate([[0], np.cumsum(size + (np.arange(num_parts) < extra))]).tolist()
+        shard = np.repeat(np.arange(num_parts), np.diff(bounds))
+        pool = pool[np.lexsort((pool, shard))]
+        return [pool[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
     return _flwr_split(pool, np.asarray(labels)[pool], num_parts, rng, method, alpha, min_size,
                        labels_per_client, shards_per_client)
 
