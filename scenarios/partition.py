@@ -116,7 +116,7 @@ def _flwr_split(
             num_partitions=num_parts,
             partition_by="label",
             alpha=float(alpha),
-            min_partition_size=min_size,
+            min_partition_size=0,  # empty parts are refilled below (no retry failures)
             self_balancing=False,
             shuffle=True,
             seed=seed,
@@ -146,17 +146,32 @@ def _flwr_split(
         part = cls(num_partitions=num_parts)
     part.dataset = Dataset.from_dict({"idx": pool, "label": pool_labels})
     try:
-        rows = _rows(part, num_parts)
+        parts = _assigned(part, num_parts)
     except ValueError as exc:
         raise ValueError(f"partition={method}: {exc}") from None
-    return [np.sort(pool[np.asarray(r, dtype=np.int64)]) for r in rows]
+    return _refill_empty(parts, min_size) if min_size > 0 else parts
 
 
-def _rows(part, num_parts: int) -> list:
-    """Row positions of every partition, read from the partitioner's assignment."""
-    if isinstance(getattr(type(part), "partition_id_to_indices", None), property):
-        table = part.partition_id_to_indices
-    else:
-        part.load_partition(0)  # triggers the (seeded) assignment of rows to partitions
-        table = part._partition_id_to_indices  # noqa: SLF001 - no public accessor in 0.6
-    return [table.get(i, []) for i in range(num_parts)]
+def _assigned(part, num_parts: int) -> list[np.ndarray]:
+    """Pool indices of every partition, read from the partitioner's row assignment."""
+    part.load_partition(0)  # triggers the (seeded) assignment; may sort part.dataset (shard)
+    table = part._partition_id_to_indices  # noqa: SLF001 - no public accessor for all in 0.6
+    column = np.asarray(part.dataset["idx"], dtype=np.int64)  # rows of the dataset it used
+    return [np.sort(column[np.asarray(table.get(i, []), dtype=np.int64)])
+            for i in range(num_parts)]
+
+
+def _refill_empty(parts: list[np.ndarray], min_size: int) -> list[np.ndarray]:
+    """Move examples from the largest partitions into those below ``min_size``.
+
+    Label-skew partitioners can leave a client without data; a client slot must not be empty.
+    """
+    parts = list(parts)
+    for i in range(len(parts)):
+        while len(parts[i]) < min_size:
+            donor = int(np.argmax([len(p) for p in parts]))
+            if len(parts[donor]) <= min_size:
+                raise ValueError(f"cannot give every client {min_size} examples")
+            parts[i] = np.sort(np.append(parts[i], parts[donor][-1]))
+            parts[donor] = parts[donor][:-1]
+    return parts
