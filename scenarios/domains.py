@@ -82,7 +82,7 @@ def _rotate(x: torch.Tensor, degrees: float, name: str) -> torch.Tensor:
         )
     if degrees % 90 == 0:
         return torch.rot90(x, k=int(degrees // 90) % 4, dims=(2, 3))
-    theta = math.radians(degrees)
+    theta = -math.radians(degrees)  # same direction as torch.rot90(k=1, dims=(2, 3))
     cos, sin = math.cos(theta), math.sin(theta)
     mat = torch.tensor([[cos, sin, 0.0], [-sin, cos, 0.0]], dtype=x.dtype)
     grid = torch.nn.functional.affine_grid(mat.expand(len(x), 2, 3), list(x.shape),
