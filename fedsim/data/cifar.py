@@ -44,37 +44,44 @@ class CifarSource:
     ----------
     root : str
         Directory given by the user (``data.root``).
-    name : str
+    dataset : str
         ``"cifar10"`` or ``"cifar100"``.
     label : str
         CIFAR-100 only: ``"fine"`` (100 classes) or ``"coarse"`` (20 superclasses).
     """
 
     root: str | None = None
-    name: str = "cifar10"
+    dataset: str = "cifar10"
     label: str = "fine"
 
     def __post_init__(self) -> None:
-        if self.name not in LAYOUT:
-            raise ConfigError("data.name", f"must be one of cifar10, cifar100, got '{self.name}'")
+        if self.dataset not in LAYOUT:
+            raise ConfigError(
+                "data.dataset", f"must be one of cifar10, cifar100, got '{self.dataset}'"
+            )
         if self.label not in ("fine", "coarse"):
             raise ConfigError("data.label", f"must be fine or coarse, got '{self.label}'")
 
+    @property
+    def name(self) -> str:
+        """Source name (the dataset)."""
+        return self.dataset
+
     def load(self) -> ArrayDataset:
         """Read the batches; scale pixels to [0, 1]."""
-        folder, train_files, test_files = LAYOUT[self.name]
+        folder, train_files, test_files = LAYOUT[self.dataset]
         what = f"{folder}/ with {', '.join(train_files + test_files)} (python pickle batches)"
         root = root_dir(self.root, what)
         folders = [root / folder, root]
-        key = "labels" if self.name == "cifar10" else f"{self.label}_labels"
+        key = "labels" if self.dataset == "cifar10" else f"{self.label}_labels"
         splits = {}
         for split, files in (("train", train_files), ("test", test_files)):
             parts = [read_batch(find_file(folders, [f], what, root), key) for f in files]
             splits[split] = (np.concatenate([p[0] for p in parts]),
                              np.concatenate([p[1] for p in parts]))
-        num_classes = 10 if self.name == "cifar10" else (100 if self.label == "fine" else 20)
+        num_classes = 10 if self.dataset == "cifar10" else (100 if self.label == "fine" else 20)
         return ArrayDataset(
-            name=self.name,
+            name=self.dataset,
             x_train=splits["train"][0].astype(np.float32) / 255.0,
             y_train=splits["train"][1],
             x_test=splits["test"][0].astype(np.float32) / 255.0,

@@ -54,22 +54,27 @@ class IdxImageSource:
     ----------
     root : str
         Directory given by the user (``data.root``).
-    name : str
+    dataset : str
         ``"mnist"`` or ``"fashion_mnist"`` (selects the ``MNIST``/``FashionMNIST`` subfolder).
     """
 
     root: str | None = None
-    name: str = "mnist"
+    dataset: str = "mnist"
 
     def __post_init__(self) -> None:
-        if self.name not in FOLDERS:
+        if self.dataset not in FOLDERS:
             raise ConfigError(
-                "data.name", f"must be one of {', '.join(FOLDERS)}, got '{self.name}'"
+                "data.dataset", f"must be one of {', '.join(FOLDERS)}, got '{self.dataset}'"
             )
+
+    @property
+    def name(self) -> str:
+        """Source name (the dataset)."""
+        return self.dataset
 
     def load(self) -> ArrayDataset:
         """Read the four IDX files; scale pixels to [0, 1]."""
-        folder = FOLDERS[self.name]
+        folder = FOLDERS[self.dataset]
         what = (
             f"{folder}/raw/ with train-images-idx3-ubyte, train-labels-idx1-ubyte, "
             "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (optionally .gz), as "
@@ -87,7 +92,7 @@ class IdxImageSource:
                     f"data.root: {folder} {split} images {x.shape} do not match labels {y.shape}"
                 )
         return ArrayDataset(
-            name=self.name,
+            name=self.dataset,
             x_train=(arrays["x_train"].astype(np.float32) / 255.0)[:, None],
             y_train=arrays["y_train"].astype(np.int64),
             x_test=(arrays["x_test"].astype(np.float32) / 255.0)[:, None],
