@@ -84,7 +84,7 @@ def run_server(
         store=ClientStore(),
     )
     sink = TensorBoardSink(run_dir / "tb")
-    sink.text("scenario/plan", plan_markdown(exp.plan))
+    sink.text("scenario/plan", plan_markdown(exp.plan, labels=exp.data.y_train))
     reporter = Reporter(sink, exp.num_rounds, progress=bool(cfg["log"]["progress"]))
     ev = cfg["eval"]
     settings = LoopSettings(

@@ -37,8 +37,13 @@ def plan_flags(plan: ScenarioPlan) -> str:
     )
 
 
-def plan_markdown(plan: ScenarioPlan, max_clients: int = 50) -> str:
-    """A markdown summary of a plan (tasks, then per-client streams)."""
+def plan_markdown(
+    plan: ScenarioPlan, max_clients: int = 50, labels: np.ndarray | None = None
+) -> str:
+    """A markdown summary of a plan (tasks, then per-client streams).
+
+    With the train ``labels``, each client row also shows its label histogram.
+    """
     lines = [
         f"**{plan.kind}**: {plan.num_clients} clients, {len(plan.tasks)} tasks, "
         f"{plan.num_rounds} rounds; parameters `{plan.info}`",
@@ -50,13 +55,14 @@ def plan_markdown(plan: ScenarioPlan, max_clients: int = 50) -> str:
     ]
     for t in plan.tasks:
         lines.append(f"| {t.task_id} | {list(t.classes)} | {t.domain} | {len(t.test_idx)} |")
-    lines += ["", "| client | task order | arrival | rounds | samples per task |",
-              "|---|---|---|---|---|"]
-    for row in plan_table(plan, max_clients=max_clients):
+    lines += ["", "| client | task order | arrival | rounds | samples per task | labels |",
+              "|---|---|---|---|---|---|"]
+    for row in plan_table(plan, labels, max_clients=max_clients):
         rounds = " ".join(f"{a}-{b}" for a, b in row["rounds"])
         lines.append(
-            f"| {row['client']} | {row['order']} | {row['arrival']} | {rounds} | {row['samples']} |"
+            f"| {row['client']} | {row['order']} | {row['arrival']} | {rounds} "
+            f"| {row['samples']} | {row.get('labels', '')} |"
         )
     if plan.num_clients > max_clients:
-        lines.append(f"| ... | {plan.num_clients - max_clients} more clients | | | |")
+        lines.append(f"| ... | {plan.num_clients - max_clients} more clients | | | | |")
     return "\n".join(lines)
