@@ -52,3 +52,32 @@ def test_train_local_class_mask_trains_only_the_task_head(digits):
     assert torch.all(masked[[2, 3]] > 0)
     unmasked, _ = run(None)
     assert torch.all(unmasked[others] > 0)
+
+
+def test_weights_learner_masks_the_active_tasks_head(tmp_path):
+    """The client learner passes the task's classes to train_local when plan.task_incremental."""
+    from flwr.app import ArrayRecord, ConfigRecord
+
+    from fedsim import wire
+    from fedsim.experiment import get_experiment
+    from fedsim.learners.base import ClientState
+    from fedsim.learners.weights import WeightsLearner
+    from tests.conftest import compose
+
+    def head_change(scenario):
+        cfg = compose(f"scenario={scenario}", "scenario.num_clients=2", "scenario.num_tasks=2",
+                      "scenario.max_arrival_delay=0", f"output.root={tmp_path}")
+        exp = get_experiment(cfg)
+        model = exp.make_model()
+        config = ConfigRecord({"local-epochs": 1, "batch-size": 8, wire.LR: 0.1,
+                               "optimizer": "sgd", "momentum": 0.0, "weight-decay": 0.0})
+        reply = WeightsLearner().train(exp, 0, 1, ArrayRecord(model.state_dict()), config,
+                                       ClientState())
+        after = reply.arrays.to_torch_state_dict()
+        key = list(after)[-1]  # the output layer's bias
+        task = exp.plan.tasks[exp.plan.streams[0].slots[0].task_id]
+        other = [c for c in range(10) if c not in task.classes]
+        return (after[key] - model.state_dict()[key]).abs()[other]
+
+    assert torch.all(head_change("task_incremental") == 0)
+    assert torch.all(head_change("class_incremental") > 0)
