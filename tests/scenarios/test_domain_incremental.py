@@ -82,3 +82,22 @@ def test_num_classes_and_determinism(digits):
 def test_invalid_combinations_raise(digits, kw, text):
     with pytest.raises(ValueError, match=text):
         plan(digits, **kw)
+
+
+def test_transform_that_does_not_fit_the_data_fails_before_the_run(tmp_path):
+    from fedsim.errors import ConfigError
+    from fedsim.experiment import get_experiment
+    from tests.conftest import compose
+
+    cfg = compose("data=synthetic", "data.input_shape=[32]", "scenario=domain_incremental",
+                  "scenario.num_clients=2", f"output.root={tmp_path}")
+    with pytest.raises(ConfigError, match=r"^scenario: domain 'rot:45': rotation needs image"):
+        get_experiment(cfg)
+    ok = compose("data=synthetic", "data.input_shape=[32]", "scenario=domain_incremental",
+                 "scenario.shift=shift", "scenario.num_clients=2", f"output.root={tmp_path}")
+    exp = get_experiment(ok)
+    assert [t.domain for t in exp.plan.tasks][1] == "shift:1:1"
+    x = exp.data.x_test[:4]
+    import torch
+    moved = exp.transform_for(1)(torch.from_numpy(x))
+    assert moved.shape == (4, 32) and not torch.allclose(moved, torch.from_numpy(x))
