@@ -14,7 +14,7 @@ def describe_main(args: list[str]) -> None:
     from fedsim.cli import compose_config, fail
     from fedsim.errors import FedsimError
     from fedsim.experiment import get_experiment
-    from scenarios.summary import plan_table
+    from scenarios.summary import plan_flags, plan_table
 
     max_rows = 50
     try:
@@ -33,6 +33,7 @@ def describe_main(args: list[str]) -> None:
         f"{plan.num_rounds} rounds, data '{exp.data.name}' "
         f"({len(exp.data.y_train)} train / {len(exp.data.y_test)} test)"
     )
+    console.print(plan_flags(plan))
     tasks = Table(title="tasks")
     for col in ("task", "classes", "domain", "test examples"):
         tasks.add_column(col)

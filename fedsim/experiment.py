@@ -16,6 +16,7 @@ from torch import nn
 
 from fedsim.build import build
 from fedsim.data.base import ArrayDataset
+from fedsim.errors import ConfigError
 from fedsim.seeding import torch_seed_for
 from scenarios.types import ScenarioPlan
 
@@ -62,6 +63,21 @@ class Experiment:
 _CACHE: dict[str, Experiment] = {}
 
 
+def _check_domains(plan: ScenarioPlan, data: ArrayDataset) -> None:
+    """Apply every task's input transform to one test example: fail before the run, not in it."""
+    names = list(dict.fromkeys(t.domain for t in plan.tasks if t.domain != "identity"))
+    if not names:
+        return
+    from scenarios.domains import domain_transform
+
+    probe = torch.from_numpy(data.x_test[:1])
+    for name in names:
+        try:
+            domain_transform(name)(probe)
+        except ValueError as exc:
+            raise ConfigError("scenario", str(exc)) from None
+
+
 def _key(cfg: Mapping[str, Any]) -> str:
     parts = {k: cfg.get(k) for k in ("seed", "data", "scenario", "model", "curriculum")}
     return json.dumps(parts, sort_keys=True, default=str)
@@ -83,6 +99,7 @@ def get_experiment(cfg: Mapping[str, Any]) -> Experiment:
         curriculum = build(cfg["curriculum"], "curriculum") if cfg.get("curriculum") else None
         if curriculum is not None:
             plan = curriculum.apply(plan, seed=int(cfg["seed"]), data=data)
+        _check_domains(plan, data)
         exp = Experiment(cfg=cfg, data=data, plan=plan)
         _CACHE[key] = exp
     return exp

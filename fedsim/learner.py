@@ -104,6 +104,7 @@ def train_local(
     weight_decay: float = 0.0,
     plugins: Sequence[LearnerPlugin] = (),
     transform=None,
+    class_mask: Sequence[int] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``(x, y)`` with mini-batch cross-entropy plus plugin terms.
 
@@ -123,6 +124,9 @@ def train_local(
         Method plugins (proximal term, prototype loss, hypergradient LR, curricula, ...).
     transform : callable, optional
         Batch input transform (domain shift), applied to the torch batch.
+    class_mask : Sequence[int], optional
+        Classes the logits are restricted to (task-incremental: the active task's head);
+        the other logits get ``-inf`` before the loss and the plugins see masked logits.
 
     Returns
     -------
@@ -139,6 +143,7 @@ def train_local(
     model.train()
     total, steps, seen = 0.0, 0, 0
     current_lr = lr
+    mask = None
     for epoch in range(epochs):
         order = None
         for plugin in plugins:
@@ -153,6 +158,11 @@ def train_local(
             if transform is not None:
                 inputs = transform(inputs)
             logits = model(inputs)
+            if class_mask is not None:
+                if mask is None:
+                    mask = torch.full((logits.shape[-1],), float("-inf"), dtype=logits.dtype)
+                    mask[list(class_mask)] = 0.0
+                logits = logits + mask
             loss = nn.functional.cross_entropy(logits, targets)
             info = StepInfo(epoch, steps, current_lr, inputs, targets, logits)
             for plugin in plugins:

@@ -85,7 +85,7 @@ def run_server(
         store=ClientStore(),
     )
     sink = TensorBoardSink(run_dir / "tb")
-    sink.text("scenario/plan", plan_markdown(exp.plan))
+    sink.text("scenario/plan", plan_markdown(exp.plan, labels=exp.data.y_train))
     reporter = Reporter(
         sink,
         exp.num_rounds,

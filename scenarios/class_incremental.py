@@ -1,11 +1,13 @@
-"""Class-incremental streams with per-client task orders and arrival rounds."""
+"""Class-incremental streams: disjoint class splits, optionally with blurry boundaries."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from scenarios.partition import split_pool
-from scenarios.types import ClientStream, ScenarioPlan, Task, TaskSlot
+from scenarios.streams import StreamKnobs, build_streams
+from scenarios.types import ScenarioPlan, Task
 
 
 def _check(name: str, value: int, low: int) -> None:
@@ -13,27 +15,27 @@ def _check(name: str, value: int, low: int) -> None:
         raise ValueError(f"{name} must be >= {low}, got {value}")
 
 
+def num_classes_of(train_labels: np.ndarray, test_labels: np.ndarray) -> int:
+    """Size of the label space (largest label + 1 over both splits)."""
+    return int(max(np.max(train_labels), np.max(test_labels)) + 1)
+
+
 def class_incremental(
     *,
     train_labels: np.ndarray,
     test_labels: np.ndarray,
     seed: int,
-    num_clients: int = 20,
     num_tasks: int = 5,
     classes_per_task: int = 2,
-    rounds_per_task: int = 3,
-    max_arrival_delay: int = 2,
-    order: str = "per_client",
     class_order: str = "sorted",
-    partition: str = "iid",
-    alpha: float = 0.5,
+    **stream: Any,
 ) -> ScenarioPlan:
     """Split the label space into disjoint tasks; every client meets them in its own order.
 
-    Each task's training pool (all train examples of its classes) is split among all
-    clients, so client train sets are disjoint and together cover every pool. Client
-    ``c`` arrives at round ``1 + a_c`` with ``a_c ~ U{0..max_arrival_delay}`` and trains
-    each of its tasks for ``rounds_per_task`` rounds.
+    Each task's training pool (all train examples of its classes) is split among the
+    clients that hold the task, so client train sets are disjoint and together cover every
+    pool. With ``blurry > 0`` a share of each client's earlier-task examples keeps appearing in
+    its later tasks (blurry boundaries, Koh et al., ICLR 2022); pools stay disjoint and covered.
 
     Parameters
     ----------
@@ -41,33 +43,24 @@ def class_incremental(
         Labels of the data source's train and test splits.
     seed : int
         Run seed; the plan is a pure function of it and the parameters.
-    num_clients, num_tasks, classes_per_task : int
-        Federation size and task layout (``num_tasks * classes_per_task`` classes used).
-    rounds_per_task : int
-        Rounds a client spends on each task.
-    max_arrival_delay : int
-        Largest arrival offset in rounds (0: everyone starts in round 1).
-    order : str
-        ``"per_client"`` (each client its own random task order) or ``"shared"``.
+    num_tasks, classes_per_task : int
+        Task layout (``num_tasks * classes_per_task`` classes used).
     class_order : str
         ``"sorted"`` (task k holds classes k*cpt..) or ``"random"`` (seeded shuffle).
-    partition : str
-        How a task pool is split among clients: ``"iid"`` or ``"dirichlet"`` (label skew).
-    alpha : float
-        Dirichlet concentration for ``partition="dirichlet"``.
+    **stream
+        Per-client heterogeneity knobs of :class:`scenarios.streams.StreamKnobs`
+        (``num_clients``, ``rounds_per_task``, ``max_arrival_delay``, ``order``,
+        ``tasks_per_client``, ``duration_jitter``, ``max_gap``, ``leave_fraction``,
+        ``recur_prob``, ``recur_power``, ``blurry``, ``partition``, ``alpha``, ...).
 
     Returns
     -------
     ScenarioPlan
         Global tasks and one stream per client.
     """
-    _check("num_clients", num_clients, 1)
+    knobs = StreamKnobs(**stream)
     _check("num_tasks", num_tasks, 1)
     _check("classes_per_task", classes_per_task, 1)
-    _check("rounds_per_task", rounds_per_task, 1)
-    _check("max_arrival_delay", max_arrival_delay, 0)
-    if order not in ("per_client", "shared"):
-        raise ValueError(f"order must be one of per_client, shared; got '{order}'")
     if class_order not in ("sorted", "random"):
         raise ValueError(f"class_order must be one of sorted, random; got '{class_order}'")
     classes = np.unique(train_labels)
@@ -77,6 +70,7 @@ def class_incremental(
             f"num_tasks * classes_per_task = {needed} exceeds "
             f"the {len(classes)} classes of the data"
         )
+    knobs.tasks_each(num_tasks)
     rng = np.random.default_rng([int(seed), 1])
     if class_order == "random":
         classes = rng.permutation(classes)
@@ -93,41 +87,18 @@ def class_incremental(
         )
         for k, cls in enumerate(task_classes)
     )
-    parts = [
-        split_pool(
-            np.flatnonzero(np.isin(train_labels, cls)),
-            train_labels,
-            num_clients,
-            rng=rng,
-            method=partition,
-            alpha=alpha,
-        )
-        for cls in task_classes
-    ]
-    streams = []
-    last_round = 0
-    for cid in range(num_clients):
-        task_order = rng.permutation(num_tasks) if order == "per_client" else np.arange(num_tasks)
-        arrival = int(rng.integers(0, max_arrival_delay + 1))
-        slots = []
-        for pos, k in enumerate(task_order):
-            start = 1 + arrival + pos * rounds_per_task
-            slots.append(TaskSlot(int(k), start, start + rounds_per_task - 1, parts[k][cid]))
-        last_round = max(last_round, slots[-1].end_round)
-        streams.append(ClientStream(cid, tuple(slots)))
+    pools = [np.flatnonzero(np.isin(train_labels, cls)) for cls in task_classes]
+    streams, last_round = build_streams(knobs, pools=pools, labels=train_labels, rng=rng)
     return ScenarioPlan(
-        kind="class_incremental",
+        kind="blurry_class_incremental" if knobs.blurry > 0 else "class_incremental",
         tasks=tasks,
-        streams=tuple(streams),
+        streams=streams,
         num_rounds=last_round,
-        num_classes=int(max(np.max(train_labels), np.max(test_labels)) + 1),
+        num_classes=num_classes_of(train_labels, test_labels),
         info={
-            "num_clients": num_clients,
             "num_tasks": num_tasks,
             "classes_per_task": classes_per_task,
-            "rounds_per_task": rounds_per_task,
-            "max_arrival_delay": max_arrival_delay,
-            "order": order,
-            "partition": partition,
+            "class_order": class_order,
+            **knobs.info(),
         },
     )

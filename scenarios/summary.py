@@ -21,26 +21,48 @@ def plan_table(
             "samples": [int(len(s.train_idx)) for s in stream.slots],
         }
         if labels is not None:
-            idx = np.concatenate([s.train_idx for s in stream.slots]) if stream.slots else []
+            # distinct examples the client holds (a recurring task's slot reuses its examples)
+            idx = np.unique(np.concatenate([s.train_idx for s in stream.slots]))
             row["labels"] = np.bincount(labels[idx], minlength=plan.num_classes).tolist()
         rows.append(row)
     return rows
 
 
-def plan_markdown(plan: ScenarioPlan, max_clients: int = 50) -> str:
-    """A markdown summary of a plan (tasks, then per-client streams)."""
+def plan_flags(plan: ScenarioPlan) -> str:
+    """One line: whether task ids are given at test time / to the learner."""
+    agnostic = bool(plan.info.get("task_agnostic", False))
+    return (
+        f"task id at test time: {'yes (multi-head)' if plan.task_incremental else 'no'}; "
+        f"task-agnostic learners: {'yes' if agnostic else 'no'}"
+    )
+
+
+def plan_markdown(
+    plan: ScenarioPlan, max_clients: int = 50, labels: np.ndarray | None = None
+) -> str:
+    """A markdown summary of a plan (tasks, then per-client streams).
+
+    With the train ``labels``, each client row also shows its label histogram.
+    """
     lines = [
         f"**{plan.kind}**: {plan.num_clients} clients, {len(plan.tasks)} tasks, "
         f"{plan.num_rounds} rounds; parameters `{plan.info}`",
+        "",
+        plan_flags(plan),
         "",
         "| task | classes | domain | test examples |",
         "|---|---|---|---|",
     ]
     for t in plan.tasks:
         lines.append(f"| {t.task_id} | {list(t.classes)} | {t.domain} | {len(t.test_idx)} |")
-    lines += ["", "| client | task order | arrival | samples per task |", "|---|---|---|---|"]
-    for row in plan_table(plan, max_clients=max_clients):
-        lines.append(f"| {row['client']} | {row['order']} | {row['arrival']} | {row['samples']} |")
+    lines += ["", "| client | task order | arrival | rounds | samples per task | labels |",
+              "|---|---|---|---|---|---|"]
+    for row in plan_table(plan, labels, max_clients=max_clients):
+        rounds = " ".join(f"{a}-{b}" for a, b in row["rounds"])
+        lines.append(
+            f"| {row['client']} | {row['order']} | {row['arrival']} | {rounds} "
+            f"| {row['samples']} | {row.get('labels', '')} |"
+        )
     if plan.num_clients > max_clients:
-        lines.append(f"| ... | {plan.num_clients - max_clients} more clients | | |")
+        lines.append(f"| ... | {plan.num_clients - max_clients} more clients | | | | |")
     return "\n".join(lines)

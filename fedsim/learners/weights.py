@@ -96,6 +96,7 @@ class WeightsLearner:
             rng=rng_for(exp.seed, "train-order", server_round, client_id),
             plugins=plugins,
             transform=exp.transform_for(slot.task_id),
+            class_mask=exp.plan.tasks[slot.task_id].classes if exp.plan.task_incremental else None,
             **hp,
         )
         new_state = ClientState(
