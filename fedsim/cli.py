@@ -6,6 +6,7 @@ Usage::
     fedsim strategy=fedprox scenario.num_clients=50 seed=3
     fedsim -m strategy=fedavg,fedprox        # Hydra multirun
     fedsim describe [overrides...]           # print the scenario plan, run nothing
+    fedsim deploy local|submit|certs ...     # Flower deployment engine (docs/deployment.md)
 """
 
 from __future__ import annotations
@@ -141,6 +142,11 @@ def main(argv: list[str] | None = None) -> None:
         from fedsim.describe import describe_main
 
         describe_main(args[1:])
+        return
+    if args and args[0] == "deploy":
+        from fedsim.deployment.cli import deploy_main
+
+        deploy_main(args[1:])
         return
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
         precheck(args)
