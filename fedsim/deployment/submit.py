@@ -98,8 +98,8 @@ class FlwrCli:
             "json",
         )
         try:
-            payload = json.loads(res.stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
+            payload = json.loads(res.stdout[res.stdout.index("{") :])
+        except (ValueError, json.JSONDecodeError):
             payload = {}
         if res.returncode != 0 or not payload.get("run-id"):
             raise DeploymentError(
