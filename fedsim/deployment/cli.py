@@ -89,7 +89,7 @@ def precheck(overrides: list[str]) -> dict[str, Any]:
     return cfg
 
 
-def report(outcome, cli) -> int:
+def report(outcome) -> int:
     """Print how the run ended; return the exit code."""
     from fedsim.console import print_summary
 
@@ -117,11 +117,11 @@ def _run(cli, app_dir: Path, run_config: dict[str, Any], quiet: bool) -> int:
     except KeyboardInterrupt:
         cli.stop_run(run_id)
         raise
-    return report(outcome, cli)
+    return report(outcome)
 
 
 def _terminate_on_sigterm() -> None:
-    def handler(signum, frame):  # noqa: ARG001
+    def handler(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)

@@ -74,3 +74,44 @@ def test_flower_config_strings(tmp_path):
     assert conn["fedsim-local"] == {"address": "127.0.0.1:9", "root-certificates": "/ca.crt"}
     insecure = tomllib.loads(write_cli_config(tmp_path, "h:1", None).read_text())
     assert insecure["superlink"]["fedsim-local"]["insecure"] is True
+
+
+def test_flower_app_bundle_holds_the_apps_and_configs(tmp_path):
+    """`flwr run` ships this checkout as a FAB; the apps import from it (configs included)."""
+    import subprocess
+    import tomllib
+    import zipfile
+
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import ServerApp
+
+    from fedsim import apps
+    from fedsim.deployment.processes import executable, flower_env
+    from tests.conftest import REPO
+
+    components = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["flwr"]["app"]
+    assert components["components"] == {
+        "serverapp": "fedsim.apps:server_app",
+        "clientapp": "fedsim.apps:client_app",
+    }
+    assert isinstance(apps.server_app, ServerApp) and isinstance(apps.client_app, ClientApp)
+    res = subprocess.run(
+        [executable("flwr"), "build", "--app", str(REPO)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=flower_env(tmp_path / "home"),
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    (fab,) = tmp_path.glob("*.fab")
+    names = set(zipfile.ZipFile(fab).namelist())
+    for needed in (
+        "fedsim/apps.py",
+        "configs/config.yaml",
+        "configs/backend/ray_cluster.yaml",
+        "strategies/selection.py",
+        "scenarios/types.py",
+        "pyproject.toml",
+    ):
+        assert needed in names, needed
