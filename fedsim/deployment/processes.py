@@ -99,8 +99,49 @@ def start(
     return Started(name=name, proc=proc, log=log)
 
 
+def _stat(pid: int | str) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """``(pid, start time)`` of every process below ``pid`` (Linux ``/proc``; empty elsewhere)."""
+    children: dict[int, list[tuple[int, str]]] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = _stat(entry.name)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append((int(entry.name), fields[19]))
+    found: list[tuple[int, str]] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
 def stop(started: Started, grace_s: float = STOP_GRACE_S) -> None:
-    """Stop a started process and its process group: SIGTERM, then SIGKILL after ``grace_s``."""
+    """Stop a started process, its process group and its descendants.
+
+    SIGTERM to the group first (Flower's servers shut their children down), SIGKILL after
+    ``grace_s``; descendants that moved to groups of their own (``flower-superexec``) get
+    SIGKILL by PID if they outlive their parent (the same process: PID and start time match).
+    """
+    below = descendants(started.pid)
+    _stop_group(started, grace_s)
+    for pid, started_at in below:
+        fields = _stat(pid)
+        if fields is None or fields[19] != started_at:
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+
+
+def _stop_group(started: Started, grace_s: float) -> None:
     pgid = started.pid  # start_new_session: the group id is the leader's pid
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
         try:
