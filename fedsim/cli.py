@@ -8,6 +8,7 @@ Usage::
     fedsim describe [overrides...]           # print the scenario plan, run nothing
     fedsim report RUN_DIR [RUN_DIR ...]      # compare finished runs (table + plots)
     fedsim tensorboard RUN_DIR [--port N]    # TensorBoard on 127.0.0.1
+    fedsim deploy local|submit|certs ...     # Flower deployment engine (docs/deployment.md)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ EXIT_USAGE = 2
 SUBCOMMANDS = {
     "report": ("fedsim.analysis.report", "report_main"),
     "tensorboard": ("fedsim.analysis.serve", "tensorboard_main"),
+    "deploy": ("fedsim.deployment.cli", "deploy_main"),
 }
 
 

@@ -1,0 +1,1 @@
+"""Flower deployment engine: certificates, a local multi-process federation, run submission."""

@@ -1,0 +1,210 @@
+"""``fedsim deploy``: run an experiment on Flower's deployment engine.
+
+Usage::
+
+    fedsim deploy local  [--nodes N] [--insecure] [--workdir DIR] [OVERRIDES...]
+    fedsim deploy submit --superlink HOST:PORT (--root-certificates CA.crt | --insecure)
+                         [--app DIR] [--output-root DIR] [OVERRIDES...]
+    fedsim deploy certs  OUT_DIR --nodes N [--host NAME_OR_IP ...]
+
+``local`` starts a SuperLink and one SuperNode per client on 127.0.0.1 (TLS and node
+authentication unless ``--insecure``), runs the experiment and stops them again. ``submit``
+sends the experiment to a running SuperLink. Both exit 0 only when the run completed (the
+SuperLink's run status and the run directory's ``status.json``), 1 when it failed, 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from fedsim.errors import FedsimError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fedsim deploy", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="mode", required=True)
+    for name in ("local", "submit"):
+        s = sub.add_parser(name)
+        s.add_argument("--app", type=Path, default=None, help="Flower app dir (has pyproject.toml)")
+        s.add_argument("--node-timeout", type=float, default=300.0, help="s to wait for nodes")
+        s.add_argument("--quiet", action="store_true", help="do not echo the run's log")
+        s.add_argument("overrides", nargs="*", help="Hydra overrides, as for `fedsim`")
+    local = sub.choices["local"]
+    local.add_argument("--nodes", type=int, default=None, help="SuperNodes (default: clients)")
+    local.add_argument("--insecure", action="store_true", help="no TLS, no node authentication")
+    local.add_argument("--workdir", type=Path, default=None, help="certs, homes and logs")
+    local.add_argument("--data-root", default=None, help="node-config data-root of every node")
+    remote = sub.choices["submit"]
+    remote.add_argument("--superlink", required=True, help="HOST:PORT of the SuperLink")
+    group = remote.add_mutually_exclusive_group(required=True)
+    group.add_argument("--root-certificates", type=Path, help="CA certificate of the SuperLink")
+    group.add_argument("--insecure", action="store_true", help="plain HTTP (only when asked)")
+    remote.add_argument("--output-root", default=None, help="output.root on the SuperLink host")
+    certs = sub.add_parser("certs")
+    certs.add_argument("out_dir", type=Path)
+    certs.add_argument("--nodes", type=int, required=True)
+    certs.add_argument("--host", action="append", default=[], help="SuperLink name or IP (SAN)")
+    return p
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    print(f"fedsim deploy: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def default_app_dir() -> Path:
+    """The checkout holding fedsim (its pyproject.toml declares the Flower app)."""
+    root = Path(__file__).resolve().parents[2]
+    project = root / "pyproject.toml"
+    if not project.is_file() or "[tool.flwr.app" not in project.read_text(errors="replace"):
+        raise FedsimError(f"no Flower app (pyproject.toml) at {root}; pass --app DIR")
+    return root
+
+
+def precheck(overrides: list[str]) -> dict[str, Any]:
+    """Compose and validate the experiment here, before anything starts; exit 2 if bad."""
+    from omegaconf import OmegaConf
+
+    from fedsim.cli import _hydra_message, compose_config
+    from fedsim.config.validate import validate
+
+    try:
+        cfg = OmegaConf.to_container(compose_config(overrides), resolve=True)
+    except Exception as exc:  # noqa: BLE001 - Hydra raises several types
+        _fail(_hydra_message(exc))
+    try:
+        validate(cfg)
+    except FedsimError as exc:
+        _fail(str(exc))
+    return cfg
+
+
+def report(outcome) -> int:
+    """Print how the run ended; return the exit code."""
+    from fedsim.console import print_summary
+
+    if outcome.ok:
+        summary_file = outcome.run_dir / "summary.json" if outcome.run_dir else None
+        if summary_file is not None and summary_file.is_file():
+            print_summary(json.loads(summary_file.read_text()), outcome.run_dir)
+        print(f"fedsim deploy: flwr run {outcome.run_id} {outcome.status}")
+        return 0
+    reason = outcome.run_dir_error() or outcome.details or "see the log above"
+    tail = "\n".join(outcome.log_tail[-15:])
+    print(
+        f"{tail}\nfedsim deploy: error: flwr run {outcome.run_id} {outcome.status}"
+        f" (run directory: {outcome.run_dir_state() or 'n/a'}): {reason}",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def _run(cli, app_dir: Path, run_config: dict[str, Any], quiet: bool) -> int:
+    run_id = cli.submit(app_dir, run_config)
+    print(f"fedsim deploy: submitted flwr run {run_id}", flush=True)
+    try:
+        outcome = cli.follow(run_id, echo=not quiet)
+    except KeyboardInterrupt:
+        cli.stop_run(run_id)
+        raise
+    return report(outcome)
+
+
+def _terminate_on_sigterm() -> None:
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def deploy_local(args: argparse.Namespace) -> int:
+    """Start a local federation, run the experiment on it, stop it."""
+    from fedsim.deployment.federation import CONNECTION, LocalFederation
+    from fedsim.deployment.submit import FlwrCli
+
+    cfg = precheck(args.overrides)
+    from fedsim.experiment import get_experiment
+
+    num_clients = get_experiment(cfg).plan.num_clients
+    nodes = num_clients if args.nodes is None else args.nodes
+    if nodes < 1:
+        _fail(f"--nodes must be >= 1, got {nodes}")
+    root = Path(str(cfg["output"]["root"])).expanduser().resolve()
+    run_dir = root / str(cfg["output"]["name"]) / time.strftime("%Y-%m-%d_%H-%M-%S-deploy")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fedsim-deploy-"))
+    extra = {"data-root": args.data_root} if args.data_root else None
+    app_dir = args.app or default_app_dir()
+    run_config = {
+        "overrides": " ".join(_quote(o) for o in args.overrides),
+        "output-root": str(root),
+        "run-dir": str(run_dir),
+        "node-timeout": float(args.node_timeout),
+    }
+    _terminate_on_sigterm()
+    print(
+        f"fedsim deploy: SuperLink + {nodes} SuperNodes "
+        f"({'insecure' if args.insecure else 'TLS + node auth'}), logs in {workdir}/logs",
+        flush=True,
+    )
+    with LocalFederation(workdir, nodes, insecure=args.insecure, node_config=extra) as fed:
+        return _run(FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config, args.quiet)
+
+
+def deploy_submit(args: argparse.Namespace) -> int:
+    """Submit the experiment to a running SuperLink."""
+    from fedsim.deployment.federation import CONNECTION, write_cli_config
+    from fedsim.deployment.submit import FlwrCli
+
+    precheck(args.overrides)
+    ca = None if args.insecure else args.root_certificates.resolve()
+    if ca is not None and not ca.is_file():
+        _fail(f"--root-certificates: no file {ca}")
+    home = Path(tempfile.mkdtemp(prefix="fedsim-flwr-cli-"))
+    write_cli_config(home, args.superlink, ca)
+    run_config: dict[str, Any] = {
+        "overrides": " ".join(_quote(o) for o in args.overrides),
+        "node-timeout": float(args.node_timeout),
+    }
+    if args.output_root:
+        run_config["output-root"] = args.output_root
+    _terminate_on_sigterm()
+    return _run(FlwrCli(home, CONNECTION), args.app or default_app_dir(), run_config, args.quiet)
+
+
+def _quote(override: str) -> str:
+    import shlex
+
+    return shlex.quote(override)
+
+
+def deploy_main(argv: list[str]) -> None:
+    """Entry point of ``fedsim deploy``."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.mode == "certs":
+            from fedsim.deployment.certs import make_certs
+
+            paths = make_certs(args.out_dir, num_nodes=args.nodes, hosts=args.host)
+            print(f"CA {paths.ca_cert}\nSuperLink {paths.server_cert} {paths.server_key}")
+            for k, key in enumerate(paths.node_keys):
+                print(f"node {k}: {key} (register {paths.node_public(k)})")
+            return
+        code = deploy_local(args) if args.mode == "local" else deploy_submit(args)
+    except ValueError as exc:  # bad input (also ConfigError)
+        _fail(str(exc), EXIT_USAGE)
+    except FedsimError as exc:  # the deployment itself failed
+        _fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        print("fedsim deploy: interrupted; everything started here was stopped", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code)

@@ -1,0 +1,92 @@
+"""Which SuperNode serves which client: ask every connected node once (a ``query`` message).
+
+On the deployment engine a node is one client; its ``--node-config`` names the client id
+(``client-id=K`` or ``partition-id=K``) and the ClientApp's query handler reports it. The
+ServerApp waits until every client of the plan has a node, then hands the mapping to the
+:class:`~fedsim.virtual_grid.VirtualGrid`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from flwr.app import ConfigRecord, Message, MessageType, RecordDict
+from flwr.serverapp import Grid
+
+from fedsim import wire
+from fedsim.errors import FedsimError
+
+log = logging.getLogger(__name__)
+POLL_S = 1.0
+
+
+class NodeDiscoveryError(FedsimError):
+    """Not every client got a SuperNode in time, or two nodes claim the same client."""
+
+
+def _ask(grid: Grid, node_ids: list[int], timeout: float) -> dict[int, int | str]:
+    """Send a query to each node; return node id -> client id (or the error text)."""
+    messages = [
+        Message(
+            content=RecordDict({wire.CONFIG: ConfigRecord({})}),
+            dst_node_id=node,
+            message_type=MessageType.QUERY,
+        )
+        for node in node_ids
+    ]
+    answers: dict[int, int | str] = {}
+    for reply in grid.send_and_receive(messages, timeout=timeout):
+        node = int(reply.metadata.src_node_id)
+        if reply.has_error():
+            answers[node] = f"error: {reply.error.reason}"
+            continue
+        config = reply.content.config_records.get(wire.CONFIG)
+        if config is None or wire.CLIENT_ID not in config:
+            answers[node] = f"reply has no '{wire.CLIENT_ID}'"
+            continue
+        answers[node] = int(config[wire.CLIENT_ID])
+    return answers
+
+
+def discover_clients(grid: Grid, num_clients: int, timeout_s: float) -> dict[int, int]:
+    """Wait until clients ``0..num_clients-1`` each have a SuperNode; return client -> node.
+
+    Raises
+    ------
+    NodeDiscoveryError
+        If two nodes claim one client id, or some clients still have no node after
+        ``timeout_s`` seconds (the message lists them).
+    """
+    deadline = time.monotonic() + timeout_s
+    answers: dict[int, int | str] = {}
+    while True:
+        pending = sorted(set(int(n) for n in grid.get_node_ids()) - set(answers))
+        remaining = deadline - time.monotonic()
+        if pending and remaining > 0:
+            got = _ask(grid, pending, timeout=remaining)
+            answers.update(got)
+            for node, answer in got.items():
+                log.info("SuperNode %s serves client %s", node, answer)
+        node_of_client: dict[int, int] = {}
+        for node, cid in sorted(answers.items()):
+            if not isinstance(cid, int):
+                continue
+            if cid in node_of_client:
+                raise NodeDiscoveryError(
+                    f"SuperNodes {node_of_client[cid]} and {node} both serve client {cid}: give "
+                    "each SuperNode its own --node-config 'partition-id=K'"
+                )
+            node_of_client[cid] = node
+        missing = [c for c in range(num_clients) if c not in node_of_client]
+        if not missing:
+            return {c: node_of_client[c] for c in range(num_clients)}
+        if time.monotonic() >= deadline:
+            bad = {n: a for n, a in answers.items() if not isinstance(a, int)}
+            detail = f"; unusable nodes: {bad}" if bad else ""
+            raise NodeDiscoveryError(
+                f"after {timeout_s:.0f} s, {num_clients - len(missing)} of {num_clients} clients "
+                f"have a SuperNode; missing client ids {missing[:20]} (start one SuperNode per "
+                f"client with --node-config 'partition-id=K num-partitions={num_clients}'){detail}"
+            )
+        time.sleep(min(POLL_S, max(deadline - time.monotonic(), 0)))

@@ -1,0 +1,222 @@
+"""A local multi-process Flower federation: one SuperLink and N SuperNodes on 127.0.0.1.
+
+Each process has its own ``FLWR_HOME`` and session; TLS and SuperNode authentication are on
+unless ``insecure=True``. Everything started is stopped by PID (process group) on exit from the
+``with`` block, also on Ctrl-C or failure. Used by the tests and by ``fedsim deploy local``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from fedsim.deployment.certs import FederationCerts, make_certs, make_node_key
+from fedsim.deployment.processes import (
+    Started,
+    executable,
+    flower_env,
+    free_port,
+    port_open,
+    start,
+    stop,
+)
+from fedsim.errors import FedsimError
+
+CONNECTION = "fedsim-local"
+START_TIMEOUT_S = 60.0
+
+
+class DeploymentError(FedsimError):
+    """A federation process failed to start or a deployment run failed."""
+
+
+def node_config_string(items: Mapping[str, Any]) -> str:
+    """Format a ``--node-config`` value (strings quoted, TOML style)."""
+    parts = []
+    for key, value in items.items():
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str):
+            text = json.dumps(value)
+        else:
+            text = str(value)
+        parts.append(f"{key}={text}")
+    return " ".join(parts)
+
+
+def write_cli_config(flwr_home: Path, address: str, ca_cert: Path | None) -> Path:
+    """Write the ``flwr`` CLI's ``config.toml`` with one SuperLink connection, ``fedsim-local``."""
+    flwr_home.mkdir(parents=True, exist_ok=True)
+    lines = ["[superlink]", f'default = "{CONNECTION}"', "", f"[superlink.{CONNECTION}]"]
+    lines.append(f"address = {json.dumps(address)}")
+    if ca_cert is None:
+        lines.append("insecure = true")
+    else:
+        lines.append(f"root-certificates = {json.dumps(str(Path(ca_cert).resolve()))}")
+    path = flwr_home / "config.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+class LocalFederation:
+    """SuperLink + SuperNodes on 127.0.0.1, each its own process and ``FLWR_HOME``.
+
+    Parameters
+    ----------
+    workdir : Path
+        Holds ``certs/``, ``superlink/``, ``node-K/``, ``cli/`` (the ``flwr`` CLI's home) and
+        ``logs/``.
+    num_nodes : int
+        SuperNodes to start; node ``K`` gets ``--node-config 'partition-id=K num-partitions=N'``
+        plus ``node_config`` items.
+    insecure : bool
+        Plain HTTP and no node authentication (only when asked for).
+    node_config : Mapping, optional
+        Extra node-config items for every node (e.g. ``{"data-root": "/data"}``).
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        num_nodes: int,
+        *,
+        insecure: bool = False,
+        node_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        if num_nodes < 0:
+            raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
+        self.workdir = Path(workdir).resolve()
+        self.num_nodes = num_nodes
+        self.insecure = insecure
+        self.node_config = dict(node_config or {})
+        self.port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.cli_home = self.workdir / "cli"
+        self.certs: FederationCerts | None = None
+        self.superlink: Started | None = None
+        self.nodes: list[Started] = []
+        self.others: list[Started] = []
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def __enter__(self) -> LocalFederation:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Make certificates, start the SuperLink, register node keys, start the SuperNodes."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.insecure:
+            self.certs = make_certs(self.workdir / "certs", num_nodes=self.num_nodes)
+        write_cli_config(self.cli_home, self.address, None if self.insecure else self.certs.ca_cert)
+        self.superlink = self._start_superlink()
+        for k in range(self.num_nodes):
+            if self.certs is not None:
+                self.register(self.certs.node_public(k))
+            self.nodes.append(self.start_node(k))
+
+    def stop(self) -> None:
+        """Stop every process started here (nodes first), by process group."""
+        for proc in [*self.others, *reversed(self.nodes)]:
+            stop(proc)
+        if self.superlink is not None:
+            stop(self.superlink)
+        self.others, self.nodes, self.superlink = [], [], None
+
+    # -- pieces -------------------------------------------------------------------------
+    def _start_superlink(self) -> Started:
+        home = self.workdir / "superlink"
+        argv = [executable("flower-superlink"), "--host", "127.0.0.1", "--port", str(self.port)]
+        argv += ["--database", str(home / "state.db"), "--disable-runtime-dependency-installation"]
+        if self.certs is None:
+            argv.append("--insecure")
+        else:
+            argv += [
+                "--ssl-ca-certfile",
+                str(self.certs.ca_cert),
+                "--ssl-certfile",
+                str(self.certs.server_cert),
+                "--ssl-keyfile",
+                str(self.certs.server_key),
+                "--enable-supernode-auth",
+            ]
+        proc = start(
+            "superlink",
+            argv,
+            env=flower_env(home),
+            cwd=home,
+            log=self.workdir / "logs/superlink.log",
+        )
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not port_open(self.port):
+            if not proc.alive() or time.monotonic() > deadline:
+                stop(proc)
+                raise DeploymentError(f"SuperLink did not start:\n{proc.log_tail()}")
+            time.sleep(0.3)
+        return proc
+
+    def flwr(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
+        """Run the ``flwr`` CLI against this federation's SuperLink."""
+        return subprocess.run(
+            [executable("flwr"), *args],
+            capture_output=True,
+            text=True,
+            env=flower_env(self.cli_home),
+            cwd=str(self.cli_home),
+            timeout=timeout,
+        )
+
+    def register(self, public_key: Path) -> None:
+        """Register a SuperNode public key with the SuperLink (``flwr supernode register``)."""
+        res = self.flwr("supernode", "register", str(public_key), CONNECTION)
+        if res.returncode != 0:
+            raise DeploymentError(f"registering {public_key.name} failed: {res.stdout}{res.stderr}")
+
+    def start_node(
+        self, k: int, *, private_key: Path | None = None, extra: Mapping[str, Any] | None = None
+    ) -> Started:
+        """Start SuperNode ``k`` (its key is ``certs/node-K`` unless ``private_key`` is given)."""
+        home = self.workdir / f"node-{k}"
+        items = {"partition-id": k, "num-partitions": self.num_nodes, **self.node_config}
+        items.update(extra or {})
+        argv = [executable("flower-supernode"), "--superlink", self.address]
+        argv += ["--port", str(free_port()), "--node-config", node_config_string(items)]
+        if self.certs is None:
+            argv.append("--insecure")
+        else:
+            key = private_key or self.certs.node_keys[k]
+            argv += ["--root-certificates", str(self.certs.ca_cert)]
+            argv += ["--auth-supernode-private-key", str(key)]
+        return start(
+            f"node-{k}",
+            argv,
+            env=flower_env(home),
+            cwd=home,
+            log=self.workdir / f"logs/node-{k}.log",
+        )
+
+    def start_unregistered_node(self, k: int) -> Started:
+        """Start a SuperNode whose key was never registered (it must be refused)."""
+        if self.certs is None:
+            raise DeploymentError("node authentication needs TLS (insecure=False)")
+        key = make_node_key(self.workdir / "certs" / f"unregistered-{k}")
+        proc = self.start_node(k, private_key=key)
+        self.others.append(proc)
+        return proc
+
+    def nodes_online(self) -> list[dict]:
+        """The SuperLink's node list (``flwr supernode list --format json``)."""
+        res = self.flwr("supernode", "list", CONNECTION, "--format", "json")
+        if res.returncode != 0:
+            raise DeploymentError(f"flwr supernode list failed: {res.stdout}{res.stderr}")
+        return json.loads(res.stdout).get("nodes", [])

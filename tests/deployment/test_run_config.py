@@ -1,0 +1,117 @@
+from pathlib import Path
+
+import pytest
+
+from fedsim.deployment.federation import node_config_string, write_cli_config
+from fedsim.deployment.run_config import (
+    client_config,
+    compose_run_config,
+    hydra_overrides,
+    node_timeout,
+    run_dir_for,
+)
+from fedsim.deployment.submit import toml_value
+from fedsim.errors import ConfigError
+from tests.conftest import compose
+
+
+def test_run_config_composes_like_the_command_line():
+    rc = {
+        "experiment": "quick",
+        "overrides": "scenario.num_clients=3 'output.name=a b' seed=7",
+        "output-root": "/tmp/x",
+    }
+    assert hydra_overrides(rc) == [
+        "+experiment=quick",
+        "scenario.num_clients=3",
+        "output.name=a b",
+        "seed=7",
+        "output.root=/tmp/x",
+    ]
+    cfg = compose_run_config(rc)
+    assert cfg == compose(*hydra_overrides(rc))
+    assert cfg["scenario"]["num_clients"] == 3 and cfg["seed"] == 7
+    assert cfg["output"]["root"] == "/tmp/x"
+
+
+def test_bad_run_config_names_the_key():
+    with pytest.raises(ConfigError, match="run-config overrides"):
+        compose_run_config({"overrides": "train.nope=1"})
+    with pytest.raises(ConfigError, match="run-config overrides"):
+        compose_run_config({"overrides": "seed='unclosed"})
+    with pytest.raises(ConfigError, match="node-timeout"):
+        node_timeout({"node-timeout": 0})
+    assert node_timeout({"node-timeout": 12}) == 12.0
+
+
+def test_node_data_root_needs_a_directory_source():
+    with pytest.raises(ConfigError, match="data-root"):
+        client_config({"overrides": "seed=1"}, {"partition-id": 0, "data-root": "/data"})
+    cfg = client_config({"overrides": "seed=1"}, {"partition-id": 0})
+    assert cfg["seed"] == 1
+
+
+def test_run_dir_is_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = compose("output.root=rel", "output.name=n")
+    run_dir = run_dir_for(cfg, {}, 42)
+    assert run_dir.is_absolute() and run_dir.parent == tmp_path / "rel" / "n"
+    assert run_dir.name.endswith("-run42")
+    assert run_dir_for(cfg, {"run-dir": "x/y"}, 1) == tmp_path / "x" / "y"
+
+
+def test_flower_config_strings(tmp_path):
+    assert node_config_string({"partition-id": 1, "data-root": "/d x", "f": True}) == (
+        'partition-id=1 data-root="/d x" f=true'
+    )
+    assert toml_value("a 'b' \"c\"") == '"a \'b\' \\"c\\""'
+    assert toml_value(3.0) == "3.0" and toml_value(False) == "false"
+    path = write_cli_config(tmp_path, "127.0.0.1:9", Path("/ca.crt"))
+    import tomllib
+
+    conn = tomllib.loads(path.read_text())["superlink"]
+    assert conn["default"] == "fedsim-local"
+    assert conn["fedsim-local"] == {"address": "127.0.0.1:9", "root-certificates": "/ca.crt"}
+    insecure = tomllib.loads(write_cli_config(tmp_path, "h:1", None).read_text())
+    assert insecure["superlink"]["fedsim-local"]["insecure"] is True
+
+
+def test_flower_app_bundle_holds_the_apps_and_configs(tmp_path):
+    """`flwr run` ships this checkout as a FAB; the apps import from it (configs included)."""
+    import subprocess
+    import tomllib
+    import zipfile
+
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import ServerApp
+
+    from fedsim import apps
+    from fedsim.deployment.processes import executable, flower_env
+    from tests.conftest import REPO
+
+    components = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["flwr"]["app"]
+    assert components["components"] == {
+        "serverapp": "fedsim.apps:server_app",
+        "clientapp": "fedsim.apps:client_app",
+    }
+    assert isinstance(apps.server_app, ServerApp) and isinstance(apps.client_app, ClientApp)
+    res = subprocess.run(
+        [executable("flwr"), "build", "--app", str(REPO)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=flower_env(tmp_path / "home"),
+        timeout=120,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    (fab,) = tmp_path.glob("*.fab")
+    names = set(zipfile.ZipFile(fab).namelist())
+    for needed in (
+        "fedsim/apps.py",
+        "configs/config.yaml",
+        "configs/backend/ray_cluster.yaml",
+        "strategies/selection.py",
+        "scenarios/types.py",
+        "pyproject.toml",
+    ):
+        assert needed in names, needed
