@@ -33,7 +33,7 @@ def projection_image(means: np.ndarray, counts: np.ndarray, title: str) -> np.nd
     xy = pca_2d(np.asarray(means)[known])
     fig, ax = plt.subplots(figsize=(4.2, 4.0), dpi=80)
     size = 20 + 80 * np.sqrt(np.asarray(counts)[known] / max(float(np.max(counts)), 1.0))
-    ax.scatter(xy[:, 0], xy[:, 1], s=size, c=known, cmap="tab10", vmin=0, vmax=9)
+    ax.scatter(xy[:, 0], xy[:, 1], s=size, c=known % 10, cmap="tab10", vmin=0, vmax=9)
     for (px, py), label in zip(xy, known, strict=True):
         ax.annotate(str(label), (px, py), textcoords="offset points", xytext=(4, 4), fontsize=8)
     ax.set_title(title, fontsize=9)
