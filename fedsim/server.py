@@ -84,7 +84,11 @@ def run_server(
         book=AccuracyBook(exp.plan),
         store=ClientStore(),
     )
+    if callable(getattr(strategy, "initial_arrays", None)):  # e.g. an empty prototype bank
+        state.arrays = strategy.initial_arrays(exp, state.arrays)
     sink = TensorBoardSink(run_dir / "tb")
+    if callable(getattr(strategy, "set_sink", None)):  # strategy-specific TensorBoard output
+        strategy.set_sink(sink)
     sink.text("scenario/plan", plan_markdown(exp.plan, labels=exp.data.y_train))
     reporter = Reporter(
         sink,

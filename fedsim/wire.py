@@ -36,3 +36,16 @@ PACK_ERROR = "fedsim.error"  # per-client ConfigRecord {"reason": str} inside a 
 def packed(i: int, key: str) -> str:
     """Key of client ``i``'s record ``key`` inside a packed message."""
     return f"p{i}.{key}"
+
+# Prototype strategies (strategies/prototypes.py): ArrayRecord keys (global bank and replies)
+PROTO_CLASSES = "proto.classes"  # [k] int64, labels of a client's contribution
+PROTO_MEANS = "proto.means"  # [C, d] global bank / [k, d] client contribution
+PROTO_COUNTS = "proto.counts"  # [C] / [k] example counts behind each prototype
+# ... and ConfigRecord keys (server -> client) read by fedsim/learners/prototypes.py
+PROTO_MODEL = "proto.model"  # "global" (weights in the message) | "personal" (client state)
+PROTO_TRAIN = "proto.train"  # bool: run the local training loop this round
+PROTO_SEND_WEIGHTS = "proto.send-weights"  # bool: put the trained weights in the reply
+PROTO_SEND = "proto.send"  # "never" | "once-per-slot" | "every-round"
+PROTO_LAMBDA = "proto.lambda"  # float: weight of FedProto's prototype distance term
+PROTO_INFERENCE = "proto.inference"  # "prototype" | "head"
+PROTO_MODELS = "proto.client-models"  # JSON list of model-config overrides, by client id

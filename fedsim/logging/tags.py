@@ -12,7 +12,8 @@ def tag(kind: str, name: str | int | None = None) -> str:
     ``name``), ``client_acc``, ``train_loss``, ``eval_loss``, ``bytes_down``, ``bytes_up``,
     ``bytes_cum``, ``round_time``, ``clients``, ``failures``, ``lr_server``, ``lr_client``,
     ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``, ``client_acc_hist``,
-    ``update_norm`` (mean ||w_k - theta|| of a round's replies), ``update_norm_hist``.
+    ``update_norm`` (mean ||w_k - theta|| of a round's replies), ``update_norm_hist``,
+    ``proto_bank`` (classes with a prototype), ``proto_projection`` (image), ``proto_distance``.
     """
     table = {
         "cl": "cl/{}",
@@ -34,6 +35,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "client_acc_hist": "accuracy/client_eval_distribution",
         "update_norm": "updates/norm_mean",
         "update_norm_hist": "updates/norm_distribution",
+        "proto_bank": "prototypes/bank_size",
+        "proto_projection": "prototypes/projection_pca",
+        "proto_distance": "prototypes/distance_term",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")

@@ -1,0 +1,230 @@
+"""Prototype maths shared by the prototype strategies, as free functions (DESIGN.md rule 1).
+
+Two wire layouts are used (key names in :mod:`fedsim.wire`):
+
+* the **global bank** is dense and of fixed shape, so that the checkpoint, the LR controllers
+  and the byte counts see stable arrays: ``proto.means`` ``[C, d]`` (float32) and
+  ``proto.counts`` ``[C]`` (float64, 0 for a class nobody has contributed yet);
+* a **client contribution** is sparse, only the classes the client holds:
+  ``proto.classes`` ``[k]`` (int64), ``proto.means`` ``[k, d]`` and ``proto.counts`` ``[k]``.
+
+Merges are pure numpy and never mutate their inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from flwr.app import Array, ArrayRecord
+
+from fedsim import wire
+
+PROTO_KEYS = (wire.PROTO_CLASSES, wire.PROTO_MEANS, wire.PROTO_COUNTS)
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One client's per-class mean embeddings and example counts (sparse)."""
+
+    classes: np.ndarray  # [k] int64
+    means: np.ndarray  # [k, d] float
+    counts: np.ndarray  # [k] float (> 0)
+
+
+def empty_bank(num_classes: int, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return an empty dense bank ``(means [C, d], counts [C])``."""
+    if int(num_classes) < 1 or int(dim) < 1:
+        raise ValueError(f"bank needs num_classes >= 1 and dim >= 1, got {num_classes}, {dim}")
+    return np.zeros((int(num_classes), int(dim)), np.float32), np.zeros(int(num_classes))
+
+
+def bank_to_arrays(means: np.ndarray, counts: np.ndarray) -> ArrayRecord:
+    """Pack a dense bank into an ArrayRecord (``proto.means``, ``proto.counts``)."""
+    return ArrayRecord(
+        {
+            wire.PROTO_MEANS: Array(np.ascontiguousarray(means, dtype=np.float32)),
+            wire.PROTO_COUNTS: Array(np.ascontiguousarray(counts, dtype=np.float64)),
+        }
+    )
+
+
+def bank_from_arrays(arrays: ArrayRecord) -> tuple[np.ndarray, np.ndarray]:
+    """Unpack a dense bank; raise ValueError when the record carries none."""
+    if wire.PROTO_MEANS not in arrays or wire.PROTO_COUNTS not in arrays:
+        raise ValueError(f"arrays carry no prototype bank ('{wire.PROTO_MEANS}' missing)")
+    means = arrays[wire.PROTO_MEANS].numpy().astype(np.float32)
+    counts = np.maximum(arrays[wire.PROTO_COUNTS].numpy().astype(np.float64), 0.0)
+    return means, counts
+
+
+def without_bank(arrays: ArrayRecord) -> ArrayRecord:
+    """Return the record minus the prototype keys (the model weights, if any)."""
+    return ArrayRecord({k: arrays[k] for k in arrays.keys() if k not in PROTO_KEYS})
+
+
+def with_bank(weights: ArrayRecord, means: np.ndarray, counts: np.ndarray) -> ArrayRecord:
+    """Return ``weights`` plus a dense bank in one ArrayRecord."""
+    out = {k: weights[k] for k in weights.keys()}
+    bank = bank_to_arrays(means, counts)
+    out.update({k: bank[k] for k in bank.keys()})
+    return ArrayRecord(out)
+
+
+def contribution_to_arrays(c: Contribution) -> dict[str, Array]:
+    """Wire form of a client contribution (merge into the reply's ArrayRecord)."""
+    return {
+        wire.PROTO_CLASSES: Array(np.ascontiguousarray(c.classes, dtype=np.int64)),
+        wire.PROTO_MEANS: Array(np.ascontiguousarray(c.means, dtype=np.float32)),
+        wire.PROTO_COUNTS: Array(np.ascontiguousarray(c.counts, dtype=np.float64)),
+    }
+
+
+def contribution_from_arrays(arrays: ArrayRecord) -> Contribution:
+    """Read a client contribution from a reply's ArrayRecord (checked beforehand)."""
+    return Contribution(
+        classes=arrays[wire.PROTO_CLASSES].numpy().astype(np.int64).reshape(-1),
+        means=arrays[wire.PROTO_MEANS].numpy().astype(np.float64),
+        counts=arrays[wire.PROTO_COUNTS].numpy().astype(np.float64).reshape(-1),
+    )
+
+
+def check_contribution(arrays: ArrayRecord, num_classes: int, dim: int) -> str | None:
+    """Return why a contribution is malformed (naming the key), or None when it is fine."""
+    for key in PROTO_KEYS:
+        if key not in arrays:
+            return f"reply lacks key '{wire.ARRAYS}.{key}'"
+    classes = arrays[wire.PROTO_CLASSES].numpy()
+    means = arrays[wire.PROTO_MEANS].numpy()
+    counts = arrays[wire.PROTO_COUNTS].numpy()
+    k = classes.reshape(-1).shape[0]
+    if means.ndim != 2:
+        key = f"{wire.ARRAYS}.{wire.PROTO_MEANS}"
+        return f"reply key '{key}': shape {means.shape}, expected (k, {dim})"
+    if means.shape[1] != dim:
+        return (
+            f"reply key '{wire.ARRAYS}.{wire.PROTO_MEANS}': embedding dim {means.shape[1]}, "
+            f"expected {dim}"
+        )
+    if means.shape[0] != k or counts.reshape(-1).shape[0] != k:
+        return (
+            f"reply keys '{wire.ARRAYS}.proto.*' disagree: {k} classes, {means.shape[0]} means, "
+            f"{counts.reshape(-1).shape[0]} counts"
+        )
+    if k and (classes.min() < 0 or classes.max() >= num_classes):
+        return f"reply key '{wire.ARRAYS}.{wire.PROTO_CLASSES}': label outside 0..{num_classes - 1}"
+    if len(np.unique(classes)) != k:
+        return f"reply key '{wire.ARRAYS}.{wire.PROTO_CLASSES}': repeated class"
+    if k and not np.all(counts > 0):
+        return f"reply key '{wire.ARRAYS}.{wire.PROTO_COUNTS}': counts must be > 0"
+    return None
+
+
+def merge_online(
+    means: np.ndarray, counts: np.ndarray, contributions: Sequence[Contribution]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Count-weighted online averaging (Federated Reconnaissance, the paper's rule).
+
+    ``p_c <- (N_c p_c + sum_k n_k m_{c,k}) / (N_c + sum_k n_k)`` and ``N_c <- N_c + sum_k n_k``
+    for every class any client contributed; the bank covers the union of classes. No
+    hyper-parameter, no gradient step; independent of the order of the contributions.
+    """
+    total = means.astype(np.float64) * counts[:, None]
+    new_counts = counts.astype(np.float64).copy()
+    for c in contributions:
+        total[c.classes] += c.means * c.counts[:, None]
+        new_counts[c.classes] += c.counts
+    out = means.astype(np.float64).copy()
+    seen = new_counts > 0
+    out[seen] = total[seen] / new_counts[seen, None]
+    return out.astype(np.float32), new_counts
+
+
+def merge_code_faithful(
+    means: np.ndarray, counts: np.ndarray, contributions: Sequence[Contribution]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The official fed-recon code's merge (``FederatedProtoNet.merge_models``), bias included.
+
+    Each client first updates its copy of the *old* bank, ``p^k = (N p + n m) / (N + n)``; the
+    server then folds the clients in order with ``p <- p + n/(N_cur + n) (p^k - p)``. Exact for a
+    class new to the server, biased (weight ``(n/(N+n))^2``) for a class it already had.
+    """
+    old_p, old_n = means.astype(np.float64), counts.astype(np.float64)
+    p, n_cur = old_p.copy(), old_n.copy()
+    for c in contributions:
+        for cls, m, n in zip(c.classes, c.means, c.counts, strict=True):
+            client_p = (old_n[cls] * old_p[cls] + n * m) / (old_n[cls] + n)
+            p[cls] = p[cls] + (n / (n_cur[cls] + n)) * (client_p - p[cls])
+            n_cur[cls] += n
+    return p.astype(np.float32), n_cur
+
+
+def mean_over_clients(
+    num_classes: int, dim: int, contributions: Sequence[Contribution], weighted: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """FedProto's global prototypes from this round's contributions alone.
+
+    ``weighted=True``: the paper's count-weighted mean ``sum_i |D_ij| C_i^j / sum_i |D_ij|``;
+    ``weighted=False``: the official code's plain mean over the clients holding class ``j``
+    (``proto_aggregation``). Counts of the returned bank are the summed example counts.
+    """
+    total = np.zeros((num_classes, dim))
+    weight = np.zeros(num_classes)
+    counts = np.zeros(num_classes)
+    for c in contributions:
+        w = c.counts if weighted else np.ones_like(c.counts)
+        total[c.classes] += c.means * w[:, None]
+        weight[c.classes] += w
+        counts[c.classes] += c.counts
+    out = np.zeros((num_classes, dim), np.float32)
+    seen = weight > 0
+    out[seen] = total[seen] / weight[seen, None]
+    return out, counts
+
+
+def bank_size(counts: np.ndarray) -> int:
+    """Number of classes that have a prototype."""
+    return int(np.count_nonzero(np.asarray(counts) > 0))
+
+
+def check_prototype_reply(
+    reply, num_classes: int, dim: int, weights_ref: ArrayRecord | None
+) -> str | None:
+    """Validate a prototype strategy's train reply; the reason names the client and the key.
+
+    ``weights_ref``: the global weights the reply must carry (same keys and shapes), or None
+    when the reply must carry *only* the prototype keys (e.g. FedProto: never weights).
+    """
+    cid = reply.content[wire.METRICS].get(wire.REPLY_CLIENT_ID, "?")
+    arrays = reply.content[wire.ARRAYS]
+    reason = check_contribution(arrays, num_classes, dim)
+    others = [k for k in arrays.keys() if k not in PROTO_KEYS]
+    if reason is None and weights_ref is None and others:
+        reason = f"reply key '{wire.ARRAYS}.{sorted(others)[0]}' is not allowed (prototypes only)"
+    if reason is None and weights_ref is not None:
+        for key in weights_ref.keys():
+            if key not in arrays:
+                reason = f"reply lacks key '{wire.ARRAYS}.{key}'"
+                break
+            if tuple(arrays[key].shape) != tuple(weights_ref[key].shape):
+                reason = (
+                    f"reply key '{wire.ARRAYS}.{key}': shape {tuple(arrays[key].shape)}, "
+                    f"expected {tuple(weights_ref[key].shape)}"
+                )
+                break
+        extra = sorted(set(others) - set(weights_ref.keys()))
+        if reason is None and extra:
+            reason = f"reply key '{wire.ARRAYS}.{extra[0]}' is unexpected"
+    return None if reason is None else f"client {cid}: {reason}"
+
+
+def weighted_train_loss(replies) -> float:
+    """Mean ``train-loss`` over replies weighted by ``num-examples`` (NaN losses skipped)."""
+    num, den = 0.0, 0.0
+    for r in replies:
+        m = r.content[wire.METRICS]
+        loss, n = float(m.get(wire.TRAIN_LOSS, float("nan"))), float(m[wire.NUM_EXAMPLES])
+        if np.isfinite(loss):
+            num, den = num + n * loss, den + n
+    return num / den if den > 0 else float("nan")
