@@ -57,6 +57,8 @@ def build_client_app(config_source: ConfigSource) -> ClientApp:
         cid = _client_id(config, context)
         in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
         state = _load_state(msg, context, in_message)
+        if wire.LR_ARRAYS in msg.content.array_records:
+            state.shared[wire.LR_ARRAYS] = msg.content.array_records[wire.LR_ARRAYS]
         learner = get_learner(str(config.get("client-learner", "weights")))
         reply = learner.train(
             exp, cid, int(config[wire.SERVER_ROUND]), msg.content[wire.ARRAYS], config, state
