@@ -3,7 +3,7 @@
 Reads every ``summary.json`` (and the ``config.yaml`` beside it) under a directory, e.g. the
 multirun directory of ``configs/experiment/fedhyper_sweep*.yaml``, and prints Markdown tables::
 
-    python benchmarks/fedhyper_table.py /path/to/multirun/DATE --target 0.8
+    python benchmarks/fedhyper_table.py /path/to/multirun/DATE [more dirs] --target 0.8
 """
 
 from __future__ import annotations
@@ -134,15 +134,18 @@ def _versus(entry: dict | None, base: dict | None) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("root", type=Path, help="directory holding the runs (searched recursively)")
+    parser.add_argument("roots", type=Path, nargs="+",
+                        help="directories holding the runs (searched recursively)")
     parser.add_argument("--target", type=float, default=0.8, help="target central accuracy")
     args = parser.parse_args(argv)
-    if not args.root.is_dir():
-        print(f"fedhyper_table: error: root: '{args.root}' is not a directory", file=sys.stderr)
-        return 2
-    runs = load_runs(args.root, args.target)
+    runs = []
+    for root in args.roots:
+        if not root.is_dir():
+            print(f"fedhyper_table: error: roots: '{root}' is not a directory", file=sys.stderr)
+            return 2
+        runs += load_runs(root, args.target)
     if not runs:
-        print(f"fedhyper_table: error: root: no summary.json under '{args.root}'", file=sys.stderr)
+        print("fedhyper_table: error: roots: no summary.json found", file=sys.stderr)
         return 2
     print(f"{len(runs)} runs")
     print(tables(aggregate(runs), args.target))

@@ -3,10 +3,9 @@
 import json
 
 import pytest
-
-from tests.conftest import SMALL
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from tests.conftest import SMALL
 from tests.integration.test_simulation import run_cli
 
 pytestmark = pytest.mark.integration
