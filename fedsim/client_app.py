@@ -47,6 +47,8 @@ def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> 
     cid = _client_id(config, context)
     in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
     state = _load_state(content, context, in_message)
+    if wire.LR_ARRAYS in content.array_records:
+        state.shared[wire.LR_ARRAYS] = content.array_records[wire.LR_ARRAYS]
     learner = get_learner(str(config.get("client-learner", "weights")))
     reply = learner.train(
         exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state

@@ -14,19 +14,25 @@ from fedsim import wire
 
 
 def pack(contents: list[RecordDict]) -> RecordDict:
-    """Pack per-client contents; an ArrayRecord shared by all clients travels once."""
-    first = contents[0].array_records.get(wire.ARRAYS)
-    shared = first is not None and all(
-        c.array_records.get(wire.ARRAYS) is first for c in contents
+    """Pack per-client contents; a record shared (by identity) by all clients travels once.
+
+    The global model, and e.g. an LR controller's update vector, are the same object in every
+    client's content, so a pack of ``k`` clients carries them once instead of ``k`` times.
+    """
+    first = contents[0]
+    shared = [
+        key for key, record in first.items()
+        if all(c.get(key) is record for c in contents[1:])
+    ] if len(contents) > 1 else [k for k in first.array_records]
+    out = RecordDict(
+        {wire.PACK: ConfigRecord({"size": len(contents), "shared-keys": shared or [""]})}
     )
-    out = RecordDict({wire.PACK: ConfigRecord({"size": len(contents), "shared-arrays": shared})})
-    if shared:
-        out[wire.ARRAYS] = first
+    for key in shared:
+        out[key] = first[key]
     for i, content in enumerate(contents):
         for key, record in content.items():
-            if shared and key == wire.ARRAYS:
-                continue
-            out[wire.packed(i, key)] = record
+            if key not in shared:
+                out[wire.packed(i, key)] = record
     return out
 
 
@@ -36,15 +42,13 @@ def is_packed(content: RecordDict) -> bool:
 
 
 def unpack(content: RecordDict) -> list[RecordDict]:
-    """Split a pack into per-client contents (shared arrays are referenced, not copied)."""
+    """Split a pack into per-client contents (shared records are referenced, not copied)."""
     meta = content[wire.PACK]
     size = int(meta["size"])
-    parts: list[dict] = [{} for _ in range(size)]
-    if bool(meta.get("shared-arrays", False)):
-        for part in parts:
-            part[wire.ARRAYS] = content[wire.ARRAYS]
+    shared = [k for k in meta.get("shared-keys", [""]) if k]
+    parts: list[dict] = [{key: content[key] for key in shared} for _ in range(size)]
     for key, record in content.items():
-        if key in (wire.PACK, wire.ARRAYS) or not key.startswith("p"):
+        if key == wire.PACK or key in shared or not key.startswith("p"):
             continue
         head, _, rest = key.partition(".")
         parts[int(head[1:])][rest] = record
@@ -53,7 +57,7 @@ def unpack(content: RecordDict) -> list[RecordDict]:
 
 def pack_replies(replies: list[RecordDict | str]) -> RecordDict:
     """Pack per-client replies; a string is that client's error reason."""
-    out = RecordDict({wire.PACK: ConfigRecord({"size": len(replies), "shared-arrays": False})})
+    out = RecordDict({wire.PACK: ConfigRecord({"size": len(replies), "shared-keys": [""]})})
     for i, reply in enumerate(replies):
         if isinstance(reply, str):
             out[wire.packed(i, wire.PACK_ERROR)] = ConfigRecord({"reason": reply})

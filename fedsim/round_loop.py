@@ -120,9 +120,13 @@ class RoundLoop:
         extras = None
         if self.faults is not None:
             extras = {cid: self.faults.fault_for(rnd, cid) for cid in cohort}
-        self.grid.set_cohort(cohort, extras)
+        lr_arrays = getattr(self.lr, "client_arrays", lambda _rnd: None)(rnd)
+        shared = {wire.LR_ARRAYS: lr_arrays} if lr_arrays is not None else None
+        self.grid.set_cohort(cohort, extras, shared_records=shared)
         messages = list(self.strategy.configure_train(rnd, state.arrays, config, self.grid))
         bytes_down = sum(_array_bytes(m) for m in messages)
+        if lr_arrays is not None:
+            bytes_down += len(messages) * lr_arrays.count_bytes()
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
         good, rejected = [], {}
         for reply in replies:

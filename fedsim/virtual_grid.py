@@ -59,18 +59,26 @@ class VirtualGrid(Grid):
         self._client_of: dict[int, int] = {}
         self._cohort: list[int] = []
         self._extras: dict[int, dict] = {}
+        self._shared: dict = {}
         self._nodes: list[int] | None = None
         self.missing: list[int] = []
 
     # -- cohort -------------------------------------------------------------------------
-    def set_cohort(self, client_ids: Iterable[int], extras: dict[int, dict] | None = None) -> None:
+    def set_cohort(
+        self,
+        client_ids: Iterable[int],
+        extras: dict[int, dict] | None = None,
+        shared_records: dict | None = None,
+    ) -> None:
         """Set the clients strategies may address next, with optional per-client config items.
 
         ``extras`` (client id -> items) are merged into that client's ConfigRecord on sending
-        (e.g. an injected fault, a curriculum's pacing for that client).
+        (e.g. an injected fault, a curriculum's pacing for that client). ``shared_records``
+        (record key -> record, e.g. ``fedsim.lr-arrays``) are added to every message.
         """
         self._cohort = sorted(int(c) for c in client_ids)
         self._extras = {int(k): dict(v) for k, v in (extras or {}).items()}
+        self._shared = dict(shared_records or {})
 
     def get_node_ids(self) -> Iterable[int]:
         """Return the current cohort's client ids (what strategies sample from)."""
@@ -118,6 +126,7 @@ class VirtualGrid(Grid):
         for key, value in self._extras.get(cid, {}).items():
             config[key] = value
         records[wire.CONFIG] = config
+        records.update(self._shared)
         if self.state_in_message:
             state_cfg, state_arrays = self.store.get(cid)
             if state_cfg is not None:

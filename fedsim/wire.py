@@ -7,6 +7,7 @@ METRICS = "metrics"  # the one MetricRecord of a reply
 CLIENT_STATE = "fedsim.client-state"  # ConfigRecord of client state travelling with the message
 CLIENT_ARRAYS = "fedsim.client-arrays"  # ArrayRecord of client state travelling with the message
 TASK_EVAL = "fedsim.task-eval"  # ConfigRecord: per-slot accuracies of a client evaluation
+LR_ARRAYS = "fedsim.lr-arrays"  # ArrayRecord an LR controller sends every client (FedHyper-CL)
 
 # ConfigRecord keys (server -> client)
 SERVER_ROUND = "server-round"  # written by Flower's strategies
@@ -14,6 +15,12 @@ CLIENT_ID = "fedsim.client-id"
 LR = "lr"
 PROXIMAL_MU = "proximal-mu"  # written by flwr FedProx
 STATE_IN_MESSAGE = "fedsim.state-in-message"
+HYPER_CL = "fedsim.hyper-cl"  # bool: run the FedHyper-CL plugin (fedsim/plugins/hypergradient.py)
+HYPER_CL_X_SCALE = "fedsim.hyper-cl-x-scale"  # factor of <u_i, Delta_{t-1}>
+HYPER_CL_Y_SCALE = "fedsim.hyper-cl-y-scale"  # factor of <u_i, u_{i-1}>
+HYPER_CL_MAX_GROWTH = "fedsim.hyper-cl-max-growth"  # cap on gamma
+HYPER_CL_BOUNDS = "fedsim.hyper-cl-bounds"  # [low, high] of beta
+HYPER_CL_PERSIST = "fedsim.hyper-cl-persist"  # keep beta in client state across rounds
 
 # MetricRecord keys (client -> server)
 NUM_EXAMPLES = "num-examples"  # weighting key of Flower's FedAvg family
@@ -22,6 +29,7 @@ EVAL_LOSS = "eval-loss"
 EVAL_ACC = "eval-acc"
 REPLY_CLIENT_ID = "client-id"
 TASK_ID = "task-id"
+FINAL_LR = "final-lr"  # the client's learning rate after its last local step
 
 # Task-eval ConfigRecord keys
 EVAL_POSITIONS = "positions"
@@ -29,7 +37,7 @@ EVAL_ACCURACIES = "accuracies"
 EVAL_BOUNDARY = "boundary"
 
 # Packing several virtual clients into one Flower message (simulation)
-PACK = "fedsim.pack"  # ConfigRecord: {"size": n, "shared-arrays": bool}
+PACK = "fedsim.pack"  # ConfigRecord: {"size": n, "shared-keys": [record keys sent once]}
 PACK_ERROR = "fedsim.error"  # per-client ConfigRecord {"reason": str} inside a packed reply
 
 

@@ -15,11 +15,14 @@ class ClientState:
     """State of one (virtual) client, kept by the server's store or by its node.
 
     ``config`` holds scalars (task pointer, local LR state, counters); ``arrays`` holds
-    tensors (personal adapters, local prototypes) as an ArrayRecord.
+    tensors (personal adapters, local prototypes) as an ArrayRecord. ``shared`` holds the
+    extra ArrayRecords the server attached to this round's message (e.g. an LR controller's
+    ``fedsim.lr-arrays``); it is not persisted.
     """
 
     config: dict[str, Any] = field(default_factory=dict)
     arrays: ArrayRecord | None = None
+    shared: dict[str, ArrayRecord] = field(default_factory=dict)  # this message's extra records
 
     def to_records(self) -> tuple[ConfigRecord, ArrayRecord]:
         """Return the state as Flower records."""

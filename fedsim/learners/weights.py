@@ -10,6 +10,7 @@ from fedsim import wire
 from fedsim.experiment import Experiment
 from fedsim.learner import evaluate, train_local
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
+from fedsim.plugins.hypergradient import hypergradient_plugin
 from fedsim.plugins.proximal import ProximalTerm
 from fedsim.seeding import rng_for, torch_seed_for
 
@@ -88,6 +89,10 @@ class WeightsLearner:
         mu = float(config.get(wire.PROXIMAL_MU, 0.0))
         if mu > 0:
             plugins.append(ProximalTerm(model, mu))
+        hyper = hypergradient_plugin(model, config, state.config, state.shared)
+        if hyper is not None:
+            plugins.append(hyper)
+            hp["lr"] = hyper.initial_lr()
         torch.manual_seed(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
         result = train_local(
             model,
@@ -103,6 +108,7 @@ class WeightsLearner:
             config={
                 **state.config,
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
+                **(hyper.state_items() if hyper is not None else {}),
             },
             arrays=state.arrays,
         )
