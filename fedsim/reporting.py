@@ -91,8 +91,13 @@ class Reporter:
             if name in running:
                 values[tag("cl", name)] = running[name]
         row["cl_running"] = running
+        for name, value in row.get("curriculum", {}).items():
+            values[tag("curriculum", name)] = value
+        if row.get("selection_why"):
+            self.sink.text(tag("curriculum_why"), row["selection_why"], rnd)
         self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
         self.sink.histogram(tag("client_lr_hist"), row.get("client_lrs", []), rnd)
+        self.sink.histogram(tag("difficulty_hist"), row.get("client_difficulties", []), rnd)
         if row.get("client_accs"):
             self.sink.histogram("accuracy/client_eval_distribution", row["client_accs"], rnd)
         if self._progress is not None:

@@ -10,6 +10,7 @@ from fedsim import wire
 from fedsim.experiment import Experiment
 from fedsim.learner import evaluate, train_local
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
+from fedsim.plugins.data_curriculum import curriculum_from_config, example_losses
 from fedsim.plugins.proximal import ProximalTerm
 from fedsim.seeding import rng_for, torch_seed_for
 
@@ -63,6 +64,15 @@ def evaluate_seen_tasks(
     return EvalReply(metrics=metrics, positions=positions, accuracies=[float(a) for a in accs])
 
 
+def client_difficulty(model, x, y, transform, curriculum) -> float:
+    """Mean loss of the received model on the task data (reused from a G-Loss curriculum)."""
+    if len(y) == 0:
+        return 0.0
+    if curriculum is not None and curriculum.scored_by_received:
+        return float(np.mean(curriculum.scores))
+    return float(np.mean(example_losses(model, x, y, transform=transform)))
+
+
 class WeightsLearner:
     """Train the whole model on the active task; send the weights back."""
 
@@ -88,22 +98,33 @@ class WeightsLearner:
         mu = float(config.get(wire.PROXIMAL_MU, 0.0))
         if mu > 0:
             plugins.append(ProximalTerm(model, mu))
-        torch.manual_seed(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
-        result = train_local(
-            model,
-            exp.data.x_train[slot.train_idx],
-            exp.data.y_train[slot.train_idx],
-            rng=rng_for(exp.seed, "train-order", server_round, client_id),
-            plugins=plugins,
-            transform=exp.transform_for(slot.task_id),
-            **hp,
+        x, y = exp.data.x_train[slot.train_idx], exp.data.y_train[slot.train_idx]
+        transform = exp.transform_for(slot.task_id)
+        rng = rng_for(exp.seed, "train-order", server_round, client_id)
+        local_scoring = config.get(wire.CURRICULUM_SCORING) == "local"
+        previous = state.arrays.to_torch_state_dict() if local_scoring and state.arrays else None
+        curriculum = curriculum_from_config(
+            config,
+            received=model,
+            x=x,
+            y=y,
+            transform=transform,
+            hp=hp,
+            local_state=previous,
+            make_model=exp.make_model,
+            rng=rng,
         )
+        if curriculum is not None:
+            plugins.append(curriculum)
+        difficulty = client_difficulty(model, x, y, transform, curriculum)
+        torch.manual_seed(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
+        result = train_local(model, x, y, rng=rng, plugins=plugins, transform=transform, **hp)
         new_state = ClientState(
             config={
                 **state.config,
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
             },
-            arrays=state.arrays,
+            arrays=ArrayRecord(model.state_dict()) if local_scoring else state.arrays,
         )
         metrics = {
             wire.TRAIN_LOSS: float(result.loss),
@@ -111,6 +132,7 @@ class WeightsLearner:
             wire.REPLY_CLIENT_ID: int(client_id),
             wire.TASK_ID: int(slot.task_id),
             "final-lr": float(result.final_lr),
+            wire.DIFFICULTY: difficulty,
         }
         metrics.update({k: float(v) for k, v in result.metrics.items()})
         return TrainReply(arrays=ArrayRecord(model.state_dict()), metrics=metrics, state=new_state)

@@ -11,7 +11,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
     ``kind`` is one of: ``cl`` (CL metric ``name``), ``central_acc`` (mean over tasks, or task
     ``name``), ``client_acc``, ``train_loss``, ``eval_loss``, ``bytes_down``, ``bytes_up``,
     ``bytes_cum``, ``round_time``, ``clients``, ``failures``, ``lr_server``, ``lr_client``,
-    ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``.
+    ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``, ``curriculum`` (curriculum
+    scalar ``name``: pacing fraction, difficulty, client pool), ``curriculum_why`` (text: which
+    clients were selected and why), ``difficulty_hist``.
     """
     table = {
         "cl": "cl/{}",
@@ -30,6 +32,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "client_lr_hist": "lr/client_distribution",
         "matrix": "accuracy_matrix/{}",
         "plan": "scenario/plan",
+        "curriculum": "curriculum/{}",
+        "curriculum_why": "curriculum/selection",
+        "difficulty_hist": "curriculum/client_difficulty_distribution",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")
