@@ -23,6 +23,7 @@ CURRICULUM_B = "curriculum.pacing-b"
 CURRICULUM_MIN_POOL = "curriculum.min-pool"
 CURRICULUM_CYCLE = "curriculum.cycle"  # [start, end, multiplier] of the cyclical schedule
 CURRICULUM_EXPERT_EPOCHS = "curriculum.expert-epochs"
+CURRICULUM_TASK_ORDER = "curriculum.task-order"  # run-time task order: curriculum | anti | random
 
 # MetricRecord keys (client -> server)
 NUM_EXAMPLES = "num-examples"  # weighting key of Flower's FedAvg family

@@ -12,7 +12,9 @@ from fedsim.learner import evaluate, train_local
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.plugins.data_curriculum import curriculum_from_config, example_losses
 from fedsim.plugins.proximal import ProximalTerm
+from fedsim.plugins.task_curriculum import DECIDED, stream_for
 from fedsim.seeding import rng_for, torch_seed_for
+from scenarios.types import ClientStream
 
 
 def local_hparams(config: ConfigRecord) -> dict:
@@ -28,13 +30,18 @@ def local_hparams(config: ConfigRecord) -> dict:
 
 
 def evaluate_seen_tasks(
-    exp: Experiment, model: torch.nn.Module, client_id: int, server_round: int
+    exp: Experiment,
+    model: torch.nn.Module,
+    client_id: int,
+    server_round: int,
+    stream: ClientStream | None = None,
 ) -> EvalReply:
     """Score ``model`` on the test split of every slot started by ``server_round``, plus the next.
 
-    The extra, not-yet-seen slot gives ``A[i-1, i]`` for forward transfer.
+    The extra, not-yet-seen slot gives ``A[i-1, i]`` for forward transfer. ``stream`` is the
+    client's realised stream (run-time task curriculum), by default the plan's.
     """
-    stream = exp.plan.streams[client_id]
+    stream = stream or exp.plan.streams[client_id]
     seen = stream.seen_positions(server_round)
     positions = list(seen)
     if len(seen) < len(stream.slots):
@@ -86,13 +93,13 @@ class WeightsLearner:
         state: ClientState,
     ) -> TrainReply:
         """Run the local training loop on the client's active slot."""
-        stream = exp.plan.streams[client_id]
+        model = exp.make_model()
+        model.load_state_dict(arrays.to_torch_state_dict())
+        stream, decided = stream_for(exp, client_id, server_round, config, state.config, model)
         pos = stream.slot_at(server_round)
         if pos is None:
             raise ValueError(f"client {client_id} has no active task in round {server_round}")
         slot = stream.slots[pos]
-        model = exp.make_model()
-        model.load_state_dict(arrays.to_torch_state_dict())
         hp = local_hparams(config)
         plugins = []
         mu = float(config.get(wire.PROXIMAL_MU, 0.0))
@@ -123,6 +130,7 @@ class WeightsLearner:
             config={
                 **state.config,
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
+                **({DECIDED: decided} if decided else {}),
             },
             arrays=ArrayRecord(model.state_dict()) if local_scoring else state.arrays,
         )
@@ -149,4 +157,5 @@ class WeightsLearner:
         """Score the received global model on the client's seen tasks."""
         model = exp.make_model()
         model.load_state_dict(arrays.to_torch_state_dict())
-        return evaluate_seen_tasks(exp, model, client_id, server_round)
+        stream, _ = stream_for(exp, client_id, server_round, config, state.config)
+        return evaluate_seen_tasks(exp, model, client_id, server_round, stream)

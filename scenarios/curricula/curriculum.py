@@ -33,6 +33,7 @@ _KEYS = {
     "min_pool": "curriculum.min-pool",
     "cycle": "curriculum.cycle",
     "expert_epochs": "curriculum.expert-epochs",
+    "task_order": "curriculum.task-order",
 }
 
 
@@ -86,7 +87,8 @@ class Curriculum:
     ----------
     tasks : mapping, optional
         ``ordering`` (scenario | curriculum | anti | random) and ``score``
-        (label_entropy | class_count | size) of :class:`TaskOrder`.
+        (label_entropy | class_count | size, static; global_loss: scored at run time by each
+        client with the current global model) of :class:`TaskOrder`.
     data : mapping, optional
         ``ordering`` (none | curriculum | anti | random), ``scoring`` (global = the received
         global model, "G-Loss"; local = the client's previous local model; expert = a model
@@ -115,9 +117,11 @@ class Curriculum:
     def client_config(self) -> dict[str, Any]:
         """Flat, typed items for every train ConfigRecord (empty when data ordering is none)."""
         d = self.data
+        items = {_KEYS["task_order"]: self.tasks.ordering} if self.tasks.runtime else {}
         if d["ordering"] == "none":
-            return {}
+            return items
         return {
+            **items,
             _KEYS["ordering"]: str(d["ordering"]),
             _KEYS["scoring"]: str(d["scoring"]),
             _KEYS["pacing"]: str(d["pacing"]),

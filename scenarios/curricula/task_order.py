@@ -10,6 +10,9 @@ Difficulty is scored statically from the client's own training labels of each ta
 * ``class_count``: number of distinct labels present in the slot;
 * ``size``: number of training examples (fewer is easier).
 
+``score: global_loss`` defers the ordering to run time (see ``runtime_order.py``): each client
+scores its upcoming tasks with the current global model when it reaches a task boundary.
+
 Ties keep the scenario's order (stable sort), both for curriculum and anti-curriculum.
 Slots keep their own durations; start/end rounds are re-assigned in the new order, with the
 stream's original first round and gaps between positions, so the plan's length is unchanged.
@@ -25,6 +28,7 @@ from scenarios.types import ClientStream, ScenarioPlan, TaskSlot
 
 ORDERINGS = ("scenario", "curriculum", "anti", "random")
 SCORES = ("label_entropy", "class_count", "size")
+RUNTIME_SCORE = "global_loss"  # scored by each client at its task boundaries (runtime_order.py)
 _RANDOM_PURPOSE = 0x7A5C  # fixed stream id of the task-order RNG (seeded per client)
 
 
@@ -120,8 +124,11 @@ class TaskOrder:
             raise ValueError(
                 f"tasks.ordering '{ordering}' unknown; allowed: {', '.join(ORDERINGS)}"
             )
-        if score not in SCORES:
-            raise ValueError(f"tasks.score '{score}' unknown; allowed: {', '.join(SCORES)}")
+        if score not in (*SCORES, RUNTIME_SCORE):
+            allowed = ", ".join((*SCORES, RUNTIME_SCORE))
+            raise ValueError(f"tasks.score '{score}' unknown; allowed: {allowed}")
+        if score == RUNTIME_SCORE and ordering == "scenario":
+            raise ValueError("tasks.score 'global_loss' needs ordering curriculum, anti or random")
         self.ordering = ordering
         self.score = score
 
@@ -133,9 +140,17 @@ class TaskOrder:
             for stream in plan.streams
         ]
 
+    @property
+    def runtime(self) -> bool:
+        """Whether clients order their tasks at run time (``score: global_loss``)."""
+        return self.score == RUNTIME_SCORE
+
     def apply(self, plan: ScenarioPlan, *, seed: int, data=None) -> ScenarioPlan:
-        """Return the plan with every client's slots reordered (a pure function of the seed)."""
-        if self.ordering == "scenario":
+        """Return the plan with every client's slots reordered (a pure function of the seed).
+
+        A run-time ordering leaves the plan as it is: clients decide at their boundaries.
+        """
+        if self.ordering == "scenario" or self.runtime:
             return plan
         if data is None and self.ordering != "random":
             raise ValueError("a scored task curriculum needs the data source's train labels")
