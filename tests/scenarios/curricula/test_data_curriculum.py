@@ -134,3 +134,32 @@ def test_scenario_keys_mirror_the_wire_constants():
     assert keys["min_pool"] == wire.CURRICULUM_MIN_POOL
     assert keys["cycle"] == wire.CURRICULUM_CYCLE
     assert keys["expert_epochs"] == wire.CURRICULUM_EXPERT_EPOCHS
+
+
+@pytest.mark.parametrize("scoring", ["local", "expert"])
+def test_local_and_expert_scorers_differ_from_the_received_model(scoring):
+    torch.manual_seed(0)
+    make = lambda: torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))  # noqa: E731
+    received = make()
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 1, 2, 2)).astype(np.float32)
+    y = rng.integers(0, 3, size=30).astype(np.int64)
+    other = make()
+    items = Curriculum(data={"ordering": "curriculum", "scoring": scoring, "expert_epochs": 3})
+    p = curriculum_from_config(
+        ConfigRecord(items.client_config()),
+        received=received,
+        x=x,
+        y=y,
+        transform=None,
+        hp={"epochs": 1, "batch_size": 5, "lr": 0.5},
+        local_state=other.state_dict() if scoring == "local" else None,
+        make_model=make,
+        rng=np.random.default_rng(0),
+    )
+    assert not p.scored_by_received
+    assert not np.allclose(p.scores, example_losses(received, x, y))
+    if scoring == "local":
+        np.testing.assert_allclose(p.scores, example_losses(other, x, y), rtol=1e-6)
+    else:  # an expert trained on the data fits it better than an untrained model
+        assert p.scores.mean() < example_losses(make(), x, y).mean()
