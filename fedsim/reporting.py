@@ -105,11 +105,16 @@ class Reporter:
             if name in running:
                 values[tag("cl", name)] = running[name]
         row["cl_running"] = running
+        for name, value in row.get("curriculum", {}).items():
+            values[tag("curriculum", name)] = value
+        if row.get("selection_why"):
+            self.sink.text(tag("curriculum_why"), row["selection_why"], rnd)
         self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
         self.sink.histogram(tag("client_lr_hist"), row.get("client_lrs", []), rnd)
         self.sink.histogram(tag("client_acc_hist"), row.get("client_accs", []), rnd)
         self.sink.histogram(tag("update_norm_hist"), row.get("update_norms", []), rnd)
         self._matrices(rnd, row, state)
+        self.sink.histogram(tag("difficulty_hist"), row.get("client_difficulties", []), rnd)
         if self._progress is not None:
             acc = row.get("central_acc")
             desc = f"acc={acc:.3f}" if acc is not None else ""

@@ -113,6 +113,8 @@ class RoundLoop:
         active = self.exp.plan.active_clients(rnd)
         cohort = self.selection.select(rnd, active)
         row: dict[str, Any] = {"round": rnd, "cohort": cohort, "failures": 0, "rejected": {}}
+        row["curriculum"] = dict(getattr(self.selection, "scalars", dict)())
+        row["selection_why"] = getattr(self.selection, "explain", str)()
         if not cohort:
             row.update(bytes_down=0, bytes_up=0, clients_trained=0)
             return row
@@ -161,6 +163,17 @@ class RoundLoop:
             state.arrays = self.lr.server_step(rnd, state.arrays, aggregated, good)
         if metrics is not None:
             row["train_loss"] = float(metrics.get(wire.TRAIN_LOSS, float("nan")))
+            for key in (wire.DIFFICULTY, wire.CURRICULUM_POOL):
+                if key in metrics:
+                    row["curriculum"][key] = float(metrics[key])
+        row["client_difficulties"] = [
+            float(r.content[wire.METRICS][wire.DIFFICULTY])
+            for r in good
+            if wire.DIFFICULTY in r.content[wire.METRICS]
+        ]
+        observe = getattr(self.selection, "observe", None)
+        if callable(observe):
+            observe(rnd, {self.grid.client_of(r): dict(r.content[wire.METRICS]) for r in good})
         row["client_lrs"] = [
             float(r.content[wire.METRICS].get("final-lr", float("nan"))) for r in good
         ]

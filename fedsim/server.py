@@ -51,7 +51,15 @@ def train_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "momentum": float(t["momentum"]),
         "weight-decay": float(t["weight_decay"]),
         "client-learner": str(cfg["strategy"].get("client_learner", "weights")),
+        **curriculum_items(cfg),
     }
+
+
+def curriculum_items(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The curriculum's flat client items (data-level curriculum), if it defines any."""
+    spec = cfg.get("curriculum")
+    items = getattr(build(spec, "curriculum"), "client_config", None) if spec else None
+    return dict(items()) if callable(items) else {}
 
 
 def run_server(
@@ -78,6 +86,9 @@ def run_server(
         max_clients=fed.get("max_clients"),
         seed=exp.seed,
     )
+    bind = getattr(selection, "bind", None)
+    if callable(bind):
+        bind(num_rounds=exp.num_rounds, num_clients=exp.plan.num_clients)
     state = ServerState(
         round=0,
         arrays=ArrayRecord(exp.make_model().state_dict()),

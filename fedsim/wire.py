@@ -21,6 +21,16 @@ HYPER_CL_Y_SCALE = "fedsim.hyper-cl-y-scale"  # factor of <u_i, u_{i-1}>
 HYPER_CL_MAX_GROWTH = "fedsim.hyper-cl-max-growth"  # cap on gamma
 HYPER_CL_BOUNDS = "fedsim.hyper-cl-bounds"  # [low, high] of beta
 HYPER_CL_PERSIST = "fedsim.hyper-cl-persist"  # keep beta in client state across rounds
+# data-level curriculum of the local loop (fedsim/plugins/data_curriculum.py)
+CURRICULUM_ORDER = "curriculum.order"  # none | curriculum | anti | random
+CURRICULUM_SCORING = "curriculum.scoring"  # global | local | expert
+CURRICULUM_PACING = "curriculum.pacing"  # linear | quad | sqrt | step | exp | log | cyclical
+CURRICULUM_A = "curriculum.pacing-a"
+CURRICULUM_B = "curriculum.pacing-b"
+CURRICULUM_MIN_POOL = "curriculum.min-pool"
+CURRICULUM_CYCLE = "curriculum.cycle"  # [start, end, multiplier] of the cyclical schedule
+CURRICULUM_EXPERT_EPOCHS = "curriculum.expert-epochs"
+CURRICULUM_TASK_ORDER = "curriculum.task-order"  # run-time task order: curriculum | anti | random
 
 # MetricRecord keys (client -> server)
 NUM_EXAMPLES = "num-examples"  # weighting key of Flower's FedAvg family
@@ -30,6 +40,8 @@ EVAL_ACC = "eval-acc"
 REPLY_CLIENT_ID = "client-id"
 TASK_ID = "task-id"
 FINAL_LR = "final-lr"  # the client's learning rate after its last local step
+DIFFICULTY = "difficulty"  # mean loss of the received global model on the client's task data
+CURRICULUM_POOL = "curriculum-pool"  # mean share of the task's data in the paced pool
 
 # Task-eval ConfigRecord keys
 EVAL_POSITIONS = "positions"

@@ -96,6 +96,15 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
             )
     build_strategy(cfg["strategy"])
     build(cfg["lr"], "lr", lr=float(cfg["train"]["lr"]))
+    fed = cfg["federation"]
+    build(
+        cfg["selection"],
+        "selection",
+        fraction=float(fed["fraction_train"]),
+        min_clients=int(fed["min_clients"]),
+        max_clients=fed.get("max_clients"),
+        seed=int(cfg["seed"]),
+    )
     learner = cfg["strategy"].get("client_learner", "weights")
     from fedsim.learners import _REGISTRY
 

@@ -10,9 +10,12 @@ from fedsim import wire
 from fedsim.experiment import Experiment
 from fedsim.learner import evaluate, train_local
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
+from fedsim.plugins.data_curriculum import curriculum_from_config, example_losses
 from fedsim.plugins.hypergradient import hypergradient_plugin
 from fedsim.plugins.proximal import ProximalTerm
+from fedsim.plugins.task_curriculum import DECIDED, stream_for
 from fedsim.seeding import rng_for, torch_seed_for
+from scenarios.types import ClientStream
 
 
 def local_hparams(config: ConfigRecord) -> dict:
@@ -28,13 +31,18 @@ def local_hparams(config: ConfigRecord) -> dict:
 
 
 def evaluate_seen_tasks(
-    exp: Experiment, model: torch.nn.Module, client_id: int, server_round: int
+    exp: Experiment,
+    model: torch.nn.Module,
+    client_id: int,
+    server_round: int,
+    stream: ClientStream | None = None,
 ) -> EvalReply:
     """Score ``model`` on the test split of every slot started by ``server_round``, plus the next.
 
-    The extra, not-yet-seen slot gives ``A[i-1, i]`` for forward transfer.
+    The extra, not-yet-seen slot gives ``A[i-1, i]`` for forward transfer. ``stream`` is the
+    client's realised stream (run-time task curriculum), by default the plan's.
     """
-    stream = exp.plan.streams[client_id]
+    stream = stream or exp.plan.streams[client_id]
     seen = stream.seen_positions(server_round)
     positions = list(seen)
     if len(seen) < len(stream.slots):
@@ -64,6 +72,15 @@ def evaluate_seen_tasks(
     return EvalReply(metrics=metrics, positions=positions, accuracies=[float(a) for a in accs])
 
 
+def client_difficulty(model, x, y, transform, curriculum) -> float:
+    """Mean loss of the received model on the task data (reused from a G-Loss curriculum)."""
+    if len(y) == 0:
+        return 0.0
+    if curriculum is not None and curriculum.scored_by_received:
+        return float(np.mean(curriculum.scores))
+    return float(np.mean(example_losses(model, x, y, transform=transform)))
+
+
 class WeightsLearner:
     """Train the whole model on the active task; send the weights back."""
 
@@ -77,13 +94,13 @@ class WeightsLearner:
         state: ClientState,
     ) -> TrainReply:
         """Run the local training loop on the client's active slot."""
-        stream = exp.plan.streams[client_id]
+        model = exp.make_model()
+        model.load_state_dict(arrays.to_torch_state_dict())
+        stream, decided = stream_for(exp, client_id, server_round, config, state.config, model)
         pos = stream.slot_at(server_round)
         if pos is None:
             raise ValueError(f"client {client_id} has no active task in round {server_round}")
         slot = stream.slots[pos]
-        model = exp.make_model()
-        model.load_state_dict(arrays.to_torch_state_dict())
         hp = local_hparams(config)
         plugins = []
         mu = float(config.get(wire.PROXIMAL_MU, 0.0))
@@ -93,24 +110,38 @@ class WeightsLearner:
         if hyper is not None:
             plugins.append(hyper)
             hp["lr"] = hyper.initial_lr()
+        x, y = exp.data.x_train[slot.train_idx], exp.data.y_train[slot.train_idx]
+        transform = exp.transform_for(slot.task_id)
+        rng = rng_for(exp.seed, "train-order", server_round, client_id)
+        local_scoring = config.get(wire.CURRICULUM_SCORING) == "local"
+        previous = state.arrays.to_torch_state_dict() if local_scoring and state.arrays else None
+        curriculum = curriculum_from_config(
+            config,
+            received=model,
+            x=x,
+            y=y,
+            transform=transform,
+            hp=hp,
+            local_state=previous,
+            make_model=exp.make_model,
+            rng=rng,
+        )
+        if curriculum is not None:
+            plugins.append(curriculum)
+        difficulty = client_difficulty(model, x, y, transform, curriculum)
         torch.manual_seed(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
+        mask = exp.plan.tasks[slot.task_id].classes if exp.plan.task_incremental else None
         result = train_local(
-            model,
-            exp.data.x_train[slot.train_idx],
-            exp.data.y_train[slot.train_idx],
-            rng=rng_for(exp.seed, "train-order", server_round, client_id),
-            plugins=plugins,
-            transform=exp.transform_for(slot.task_id),
-            class_mask=exp.plan.tasks[slot.task_id].classes if exp.plan.task_incremental else None,
-            **hp,
+            model, x, y, rng=rng, plugins=plugins, transform=transform, class_mask=mask, **hp
         )
         new_state = ClientState(
             config={
                 **state.config,
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
                 **(hyper.state_items() if hyper is not None else {}),
+                **({DECIDED: decided} if decided else {}),
             },
-            arrays=state.arrays,
+            arrays=ArrayRecord(model.state_dict()) if local_scoring else state.arrays,
         )
         metrics = {
             wire.TRAIN_LOSS: float(result.loss),
@@ -118,6 +149,7 @@ class WeightsLearner:
             wire.REPLY_CLIENT_ID: int(client_id),
             wire.TASK_ID: int(slot.task_id),
             "final-lr": float(result.final_lr),
+            wire.DIFFICULTY: difficulty,
         }
         metrics.update({k: float(v) for k, v in result.metrics.items()})
         return TrainReply(arrays=ArrayRecord(model.state_dict()), metrics=metrics, state=new_state)
@@ -134,4 +166,5 @@ class WeightsLearner:
         """Score the received global model on the client's seen tasks."""
         model = exp.make_model()
         model.load_state_dict(arrays.to_torch_state_dict())
-        return evaluate_seen_tasks(exp, model, client_id, server_round)
+        stream, _ = stream_for(exp, client_id, server_round, config, state.config)
+        return evaluate_seen_tasks(exp, model, client_id, server_round, stream)

@@ -13,7 +13,10 @@ def tag(kind: str, name: str | int | None = None) -> str:
     ``bytes_cum``, ``round_time``, ``clients``, ``failures``, ``lr_server``, ``lr_client``,
     ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``, ``client_acc_hist``,
     ``update_norm`` (mean ||w_k - theta|| of a round's replies), ``update_norm_hist``,
-    ``proto_bank`` (classes with a prototype), ``proto_projection`` (image), ``proto_distance``.
+    ``proto_bank`` (classes with a prototype), ``proto_projection`` (image), ``proto_distance``,
+    ``curriculum`` (curriculum
+    scalar ``name``: pacing fraction, difficulty, client pool), ``curriculum_why`` (text: which
+    clients were selected and why), ``difficulty_hist``.
     """
     table = {
         "cl": "cl/{}",
@@ -38,6 +41,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "proto_bank": "prototypes/bank_size",
         "proto_projection": "prototypes/projection_pca",
         "proto_distance": "prototypes/distance_term",
+        "curriculum": "curriculum/{}",
+        "curriculum_why": "curriculum/selection",
+        "difficulty_hist": "curriculum/client_difficulty_distribution",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")
