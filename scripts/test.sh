@@ -4,5 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . scripts/env.sh
-.venv/bin/ruff check fedsim strategies scenarios tests benchmarks
+.venv/bin/ruff check fedsim strategies scenarios tests benchmarks scripts
 exec .venv/bin/python -m pytest -q "$@"
