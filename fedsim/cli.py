@@ -6,10 +6,12 @@ Usage::
     fedsim strategy=fedprox scenario.num_clients=50 seed=3
     fedsim -m strategy=fedavg,fedprox        # Hydra multirun
     fedsim describe [overrides...]           # print the scenario plan, run nothing
+    fedsim resume RUN_DIR                    # continue a killed run from its checkpoint
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -106,6 +108,8 @@ def run_task(cfg) -> None:
     from fedsim.run_dir import discard_if_unstarted, mark, write_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if (run_dir / "status.json").exists():
+        fail(f"output.name: run directory '{run_dir}' already holds a run; not overwriting it")
     resolved = OmegaConf.to_container(cfg, resolve=True)
     try:
         validate(resolved)
@@ -113,7 +117,7 @@ def run_task(cfg) -> None:
         discard_if_unstarted(run_dir)
         fail(str(exc))
     write_config(run_dir, resolved)
-    mark(run_dir, "running")
+    mark(run_dir, "running", pid=os.getpid())
     try:
         from fedsim.runtime.simulation import run_in_simulation
 
@@ -141,6 +145,11 @@ def main(argv: list[str] | None = None) -> None:
         from fedsim.describe import describe_main
 
         describe_main(args[1:])
+        return
+    if args and args[0] == "resume":
+        from fedsim.resume import resume_main
+
+        resume_main(args[1:])
         return
     if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
         precheck(args)

@@ -15,6 +15,7 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedsim import wire
+from fedsim.client_faults import before_train, corrupt_arrays
 from fedsim.experiment import get_experiment
 from fedsim.learners import get_learner
 from fedsim.learners.base import ClientState
@@ -58,10 +59,12 @@ def build_client_app(config_source: ConfigSource) -> ClientApp:
         in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
         state = _load_state(msg, context, in_message)
         learner = get_learner(str(config.get("client-learner", "weights")))
+        before_train(config, cid)
         reply = learner.train(
             exp, cid, int(config[wire.SERVER_ROUND]), msg.content[wire.ARRAYS], config, state
         )
-        content = RecordDict({wire.ARRAYS: reply.arrays, wire.METRICS: MetricRecord(reply.metrics)})
+        arrays = corrupt_arrays(config, msg.content[wire.ARRAYS], reply.arrays)
+        content = RecordDict({wire.ARRAYS: arrays, wire.METRICS: MetricRecord(reply.metrics)})
         state_cfg, state_arrays = reply.state.to_records()
         if in_message:
             content[wire.CLIENT_STATE] = state_cfg

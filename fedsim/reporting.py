@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from fedsim.fault_report import fault_summary, rejected_ids, rejected_markdown, round_values
 from fedsim.logging.tags import CL_METRICS, tag
 from fedsim.logging.tensorboard import TensorBoardSink
 from fedsim.server_state import ServerState
@@ -91,7 +92,12 @@ class Reporter:
             if name in running:
                 values[tag("cl", name)] = running[name]
         row["cl_running"] = running
+        values.update(round_values(row))
         self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
+        table = rejected_markdown(row)
+        if table is not None:
+            self.sink.text(tag("rejected_clients"), table, rnd)
+            self.sink.histogram(tag("rejected_hist"), rejected_ids(row), rnd)
         self.sink.histogram(tag("client_lr_hist"), row.get("client_lrs", []), rnd)
         if row.get("client_accs"):
             self.sink.histogram("accuracy/client_eval_distribution", row["client_accs"], rnd)
@@ -148,7 +154,8 @@ def final_outputs(
         "client_matrices": {str(c): m for c, m in sorted(book.client.items())},
         "bytes_total": total_bytes,
         "bytes_per_round": total_bytes / max(state.round, 1),
-        "rejected_replies": sum(len(r.get("rejected", {})) for r in state.history),
+        "rejected_replies": sum(r.get("failures", 0) for r in state.history),
+        **fault_summary(state.history),
         "history": [
             {k: v for k, v in r.items() if k not in ("cohort", "client_accs", "client_lrs")}
             for r in state.history

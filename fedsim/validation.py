@@ -16,6 +16,13 @@ def check_train_reply(reply: Message, reference: ArrayRecord | None) -> str | No
     Checks: no error; exactly the expected arrays (same keys, shapes) when ``reference`` is
     given; finite tensors; a MetricRecord with a positive integer ``num-examples``.
     """
+    try:
+        return _check(reply, reference)
+    except Exception as exc:  # noqa: BLE001 - a reply must never crash the server
+        return f"unreadable reply ({type(exc).__name__}: {exc})"
+
+
+def _check(reply: Message, reference: ArrayRecord | None) -> str | None:
     if reply.has_error():
         return f"error reply: {reply.error.reason}"
     content = reply.content
@@ -23,12 +30,19 @@ def check_train_reply(reply: Message, reference: ArrayRecord | None) -> str | No
     if metrics is None:
         return f"missing MetricRecord '{wire.METRICS}'"
     n = metrics.get(wire.NUM_EXAMPLES)
-    if not isinstance(n, int | float) or n <= 0 or not math.isfinite(float(n)):
+    if isinstance(n, bool) or not isinstance(n, int | float) or not math.isfinite(n) or n <= 0:
         return f"'{wire.NUM_EXAMPLES}' must be a positive number, got {n!r}"
     arrays = content.array_records.get(wire.ARRAYS)
     if arrays is None:
         return f"missing ArrayRecord '{wire.ARRAYS}'"
     if reference is not None:
+        for kind, records, key in (
+            ("ArrayRecord", content.array_records, wire.ARRAYS),
+            ("MetricRecord", content.metric_records, wire.METRICS),
+        ):
+            extra_records = sorted(set(records.keys()) - {key})
+            if extra_records:
+                return f"unexpected extra {kind} '{extra_records[0]}'"
         missing = set(reference.keys()) - set(arrays.keys())
         extra = set(arrays.keys()) - set(reference.keys())
         if missing:
@@ -42,6 +56,9 @@ def check_train_reply(reply: Message, reference: ArrayRecord | None) -> str | No
                     f"expected {tuple(reference[key].shape)}"
                 )
     for key in arrays.keys():
-        if not np.all(np.isfinite(arrays[key].numpy())):
+        values = arrays[key].numpy()
+        if not np.issubdtype(values.dtype, np.number):
+            return f"'{wire.ARRAYS}.{key}' has non-numeric dtype {values.dtype}"
+        if not np.all(np.isfinite(values)):
             return f"'{wire.ARRAYS}.{key}' contains NaN or Inf"
     return None

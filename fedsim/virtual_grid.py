@@ -52,7 +52,9 @@ class VirtualGrid(Grid):
         self._extras: dict[int, dict] = {}
         self._nodes: list[int] | None = None
         self._sent: dict[str, int] = {}
+        self._late: set[str] = set()
         self.missing: list[int] = []
+        self.late_dropped = 0
 
     # -- cohort -------------------------------------------------------------------------
     def set_cohort(self, client_ids: Iterable[int], extras: dict[int, dict] | None = None) -> None:
@@ -127,8 +129,12 @@ class VirtualGrid(Grid):
     ) -> list[Message]:
         """Send to virtual clients; return replies sorted by client id.
 
-        Replies that did not arrive before ``timeout`` are listed in :attr:`missing`.
+        Replies that did not arrive before ``timeout`` are listed in :attr:`missing`; if
+        they arrive later they are pulled at the next send and dropped (counted in
+        :attr:`late_dropped`), never returned, so a straggler's stale update can never be
+        aggregated in a later round.
         """
+        self._drop_late()
         ordered = sorted(messages, key=lambda m: int(m.metadata.dst_node_id))
         outgoing = [self._readdress(m, i) for i, m in enumerate(ordered)]
         replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
@@ -137,6 +143,9 @@ class VirtualGrid(Grid):
             for m, o in zip(outgoing, ordered, strict=True)
         }
         self._sent = sent
+        replies = [r for r in replies if r.metadata.reply_to_message_id in sent]
+        answered_ids = {r.metadata.reply_to_message_id for r in replies}
+        self._late |= set(sent) - answered_ids
         answered = set()
         for reply in replies:
             cid = sent[reply.metadata.reply_to_message_id]
@@ -153,6 +162,29 @@ class VirtualGrid(Grid):
                     self.store.put(cid, state_cfg, state_arr)
         self.missing = sorted(set(sent.values()) - answered)
         return sorted(replies, key=lambda r: self.client_of(r))
+
+    def warm_up(self) -> None:
+        """Send a query to every Flower node and wait (no deadline) for all replies.
+
+        Run once before a run with a round deadline, so the first round's deadline does not
+        also have to cover the engine's start-up (Ray actors importing torch and Flower).
+        """
+        from flwr.app import MessageType
+
+        nodes = set(self.node_of_client.values()) if self.node_of_client else self.real_node_ids()
+        msgs = [
+            Message(content=RecordDict(), dst_node_id=node, message_type=MessageType.QUERY)
+            for node in sorted(nodes)
+        ]
+        list(self.inner.send_and_receive(msgs, timeout=None))
+
+    def _drop_late(self) -> None:
+        """Pull (and so delete) replies to earlier sends that missed their deadline."""
+        if not self._late:
+            return
+        late = list(self.inner.pull_messages(set(self._late)))
+        self._late -= {m.metadata.reply_to_message_id for m in late}
+        self.late_dropped += sum(1 for m in late if not m.has_error())
 
     def client_of(self, reply: Message) -> int:
         """Return the client id a reply of the last send came from."""

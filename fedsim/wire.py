@@ -27,3 +27,8 @@ TASK_ID = "task-id"
 EVAL_POSITIONS = "positions"
 EVAL_ACCURACIES = "accuracies"
 EVAL_BOUNDARY = "boundary"
+
+# Injected faults (server -> client ConfigRecord items, see fedsim/faults.py)
+FAULT = "fedsim.fault"  # kind of fault the client must simulate this round
+FAULT_DELAY = "fedsim.fault-delay"  # straggler: seconds to sleep before training
+FAULT_SCALE = "fedsim.fault-scale"  # adversarial: factor applied to the client's update

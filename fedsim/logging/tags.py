@@ -11,7 +11,10 @@ def tag(kind: str, name: str | int | None = None) -> str:
     ``kind`` is one of: ``cl`` (CL metric ``name``), ``central_acc`` (mean over tasks, or task
     ``name``), ``client_acc``, ``train_loss``, ``eval_loss``, ``bytes_down``, ``bytes_up``,
     ``bytes_cum``, ``round_time``, ``clients``, ``failures``, ``lr_server``, ``lr_client``,
-    ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``.
+    ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``; reliability:
+    ``rejected`` (invalid replies), ``missed_deadline``, ``unavailable``, ``round_skipped``,
+    ``late_dropped``, ``injected`` (fault kind ``name``), ``rejected_clients`` (text table
+    per round), ``rejected_hist`` (histogram of rejected client ids).
     """
     table = {
         "cl": "cl/{}",
@@ -30,6 +33,14 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "client_lr_hist": "lr/client_distribution",
         "matrix": "accuracy_matrix/{}",
         "plan": "scenario/plan",
+        "rejected": "faults/rejected_replies",
+        "missed_deadline": "faults/missed_deadline",
+        "unavailable": "faults/unavailable_clients",
+        "round_skipped": "faults/round_skipped",
+        "late_dropped": "faults/late_replies_dropped",
+        "injected": "faults/injected_{}",
+        "rejected_clients": "faults/rejected_clients",
+        "rejected_hist": "faults/rejected_client_ids",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")
