@@ -20,12 +20,19 @@ class InjectedCrashError(RuntimeError):
 
 
 def before_train(config: ConfigRecord, client_id: int) -> None:
-    """Crash (raise) or straggle (sleep) when the server injected that fault."""
+    """Crash (raise) or straggle (sleep) when the server injected that fault.
+
+    A straggler sleeps until ``fedsim.fault-not-before`` (the server's send time plus the
+    delay), or for ``fedsim.fault-delay`` seconds when the message has no such time.
+    """
     kind = config.get(wire.FAULT)
     if kind == "crash":
         raise InjectedCrashError(f"injected crash of client {client_id}")
     if kind == "straggler":
-        time.sleep(float(config[wire.FAULT_DELAY]))
+        if wire.FAULT_NOT_BEFORE in config:
+            time.sleep(max(0.0, float(config[wire.FAULT_NOT_BEFORE]) - time.time()))
+        else:
+            time.sleep(float(config[wire.FAULT_DELAY]))
 
 
 def corrupt_arrays(config: ConfigRecord, received: ArrayRecord, arrays: ArrayRecord) -> ArrayRecord:

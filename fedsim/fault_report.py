@@ -70,8 +70,9 @@ def fault_summary(history: Iterable[dict[str, Any]]) -> dict[str, Any]:
         for attempt, cid, reason in rejected:
             entry = {"round": rnd, "attempt": attempt, "reason": reason}
             by_client.setdefault(str(cid), []).append(entry)
-        for kind, n in row.get("faults", {}).items():
-            injected[kind] = injected.get(kind, 0) + int(n)
+        for part in (row, row.get("retry") or {}):
+            for kind, n in part.get("faults", {}).items():
+                injected[kind] = injected.get(kind, 0) + int(n)
         if row.get("skipped"):
             skipped.append(rnd)
         late = max(late, int(row.get("late_dropped", 0)))

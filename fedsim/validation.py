@@ -10,6 +10,21 @@ from flwr.app import ArrayRecord, Message
 from fedsim import wire
 
 
+def error_summary(reason: str, limit: int = 200) -> str:
+    """One reproducible line from an error reply's reason.
+
+    Flower/Ray wrap a ClientApp exception in a multi-line text that names process ids and
+    actor addresses; keep the exception's own message (after the last ``Message:``), else
+    the last non-empty line.
+    """
+    text = str(reason)
+    if "Message:" in text:
+        text = text.rsplit("Message:", 1)[1]
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    line = (lines[-1] if lines else "no reason given").rstrip(">'\"").strip()
+    return line[:limit]
+
+
 def check_train_reply(reply: Message, reference: ArrayRecord | None) -> str | None:
     """Return why a train reply is unusable (naming the key), or None when it is fine.
 
@@ -24,7 +39,7 @@ def check_train_reply(reply: Message, reference: ArrayRecord | None) -> str | No
 
 def _check(reply: Message, reference: ArrayRecord | None) -> str | None:
     if reply.has_error():
-        return f"error reply: {reply.error.reason}"
+        return f"error reply: {error_summary(reply.error.reason)}"
     content = reply.content
     metrics = content.metric_records.get(wire.METRICS)
     if metrics is None:

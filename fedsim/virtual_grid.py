@@ -10,6 +10,7 @@ returns them cannot change an aggregate (DESIGN.md rules 4 and 7).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from flwr.app import ConfigRecord, Message, RecordDict
@@ -17,6 +18,7 @@ from flwr.serverapp import Grid
 
 from fedsim import wire
 from fedsim.client_store import ClientStore
+from fedsim.straggler_send import send_stragglers_last
 
 
 class VirtualGrid(Grid):
@@ -110,6 +112,8 @@ class VirtualGrid(Grid):
         config[wire.STATE_IN_MESSAGE] = self.state_in_message
         for key, value in self._extras.get(cid, {}).items():
             config[key] = value
+        if wire.FAULT_DELAY in config:  # an injected straggler replies at send time + delay
+            config[wire.FAULT_NOT_BEFORE] = time.time() + float(config[wire.FAULT_DELAY])
         records[wire.CONFIG] = config
         if self.state_in_message:
             state_cfg, state_arrays = self.store.get(cid)
@@ -137,7 +141,12 @@ class VirtualGrid(Grid):
         self._drop_late()
         ordered = sorted(messages, key=lambda m: int(m.metadata.dst_node_id))
         outgoing = [self._readdress(m, i) for i, m in enumerate(ordered)]
-        replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
+        late = [m for m in outgoing if wire.FAULT_NOT_BEFORE in m.content[wire.CONFIG]]
+        if late:
+            healthy = [m for m in outgoing if wire.FAULT_NOT_BEFORE not in m.content[wire.CONFIG]]
+            replies = send_stragglers_last(self.inner, healthy, late, timeout)
+        else:
+            replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
         sent = {
             m.metadata.message_id: int(o.metadata.dst_node_id)
             for m, o in zip(outgoing, ordered, strict=True)

@@ -31,4 +31,5 @@ EVAL_BOUNDARY = "boundary"
 # Injected faults (server -> client ConfigRecord items, see fedsim/faults.py)
 FAULT = "fedsim.fault"  # kind of fault the client must simulate this round
 FAULT_DELAY = "fedsim.fault-delay"  # straggler: seconds to sleep before training
+FAULT_NOT_BEFORE = "fedsim.fault-not-before"  # straggler: wall-clock time to reply at
 FAULT_SCALE = "fedsim.fault-scale"  # adversarial: factor applied to the client's update

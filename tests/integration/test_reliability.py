@@ -39,7 +39,7 @@ def run_cli(*args, cwd, timeout=900):
 
 
 def only_run_dir(root: Path) -> Path:
-    (run_dir,) = {p.parent for p in root.rglob("config.yaml")}
+    (run_dir,) = {p.parent for p in root.rglob("status.json")}
     return run_dir
 
 
