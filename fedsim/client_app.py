@@ -97,6 +97,8 @@ def build_client_app(config_source: ConfigSource) -> ClientApp:
     @app.query()
     def query(msg: Message, context: Context) -> Message:
         """Tell the server which client this node serves (deployment engine)."""
+        if wire.WARM_UP in msg.content.config_records.get(wire.CONFIG, {}):
+            get_experiment(config_source(context))  # load data + plan before a deadline
         cid = _client_id(ConfigRecord(), context)
         return Message(
             content=RecordDict({wire.CONFIG: ConfigRecord({wire.CLIENT_ID: cid})}), reply_to=msg

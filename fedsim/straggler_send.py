@@ -3,7 +3,8 @@
 On a simulation engine a sleeping straggler occupies one of the few shared executors (Ray
 actors); pushed together with the healthy clients it would steal their slot and make them
 miss the deadline too. So the healthy messages are pushed first and the stragglers' once
-those are answered (or the deadline has passed). A straggler sleeps until
+those are answered; if the deadline passes first, the stragglers are not sent at all (their
+replies would be late anyway) and are reported as missing. A straggler sleeps until
 ``fedsim.fault-not-before`` (first push + its delay), so its reply arrives at the same
 wall-clock time as if it had been sent with the others, and the executor is freed right after.
 """
@@ -35,7 +36,7 @@ def send_stragglers_last(
         replies += got
         pending -= {m.metadata.reply_to_message_id for m in got}
         expired = end is not None and time.time() >= end
-        if waiting and (not pending or expired):
+        if waiting and not pending and not expired:
             pending |= set(grid.push_messages(waiting))
             waiting = []
         if not pending or expired:

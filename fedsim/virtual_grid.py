@@ -147,9 +147,10 @@ class VirtualGrid(Grid):
             replies = send_stragglers_last(self.inner, healthy, late, timeout)
         else:
             replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
-        sent = {
+        sent = {  # messages never pushed (stragglers past the deadline) have no id
             m.metadata.message_id: int(o.metadata.dst_node_id)
             for m, o in zip(outgoing, ordered, strict=True)
+            if m.metadata.message_id
         }
         self._sent = sent
         replies = [r for r in replies if r.metadata.reply_to_message_id in sent]
@@ -169,20 +170,25 @@ class VirtualGrid(Grid):
                     del content[wire.CLIENT_ARRAYS]
                 if self.state_in_message:
                     self.store.put(cid, state_cfg, state_arr)
-        self.missing = sorted(set(sent.values()) - answered)
+        self.missing = sorted({int(o.metadata.dst_node_id) for o in ordered} - answered)
         return sorted(replies, key=lambda r: self.client_of(r))
 
     def warm_up(self) -> None:
         """Send a query to every Flower node and wait (no deadline) for all replies.
 
         Run once before a run with a round deadline, so the first round's deadline does not
-        also have to cover the engine's start-up (Ray actors importing torch and Flower).
+        also have to cover the engine's start-up (Ray actors importing torch and Flower,
+        loading the data and building the plan).
         """
         from flwr.app import MessageType
 
         nodes = set(self.node_of_client.values()) if self.node_of_client else self.real_node_ids()
         msgs = [
-            Message(content=RecordDict(), dst_node_id=node, message_type=MessageType.QUERY)
+            Message(
+                content=RecordDict({wire.CONFIG: ConfigRecord({wire.WARM_UP: True})}),
+                dst_node_id=node,
+                message_type=MessageType.QUERY,
+            )
             for node in sorted(nodes)
         ]
         list(self.inner.send_and_receive(msgs, timeout=None))

@@ -14,6 +14,7 @@ CLIENT_ID = "fedsim.client-id"
 LR = "lr"
 PROXIMAL_MU = "proximal-mu"  # written by flwr FedProx
 STATE_IN_MESSAGE = "fedsim.state-in-message"
+WARM_UP = "fedsim.warm-up"  # query: build the experiment now (before the first deadline)
 
 # MetricRecord keys (client -> server)
 NUM_EXAMPLES = "num-examples"  # weighting key of Flower's FedAvg family
