@@ -30,6 +30,7 @@ from fedsim.virtual_grid import VirtualGrid
 
 log = logging.getLogger("fedsim")
 
+
 def central_accuracies(exp: Experiment, arrays: ArrayRecord) -> np.ndarray:
     """Score the global model on each global task's test split."""
     model = exp.make_model()

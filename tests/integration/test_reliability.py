@@ -124,8 +124,8 @@ STRAGGLERS = [
     "seed=36",
     "faults=stragglers",
     "faults.straggler=0.25",
-    "faults.straggler_delay_s=16",
-    "federation.round_timeout=15",
+    "faults.straggler_delay_s=31",
+    "federation.round_timeout=30",
     "federation.min_replies=4",
     "federation.on_too_few=retry",
 ]
