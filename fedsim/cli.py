@@ -9,10 +9,12 @@ Usage::
     fedsim report RUN_DIR [RUN_DIR ...]      # compare finished runs (table + plots)
     fedsim tensorboard RUN_DIR [--port N]    # TensorBoard on 127.0.0.1
     fedsim deploy local|submit|certs ...     # Flower deployment engine (docs/deployment.md)
+    fedsim resume RUN_DIR                    # continue a killed run from its checkpoint
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,6 +26,7 @@ SUBCOMMANDS = {
     "report": ("fedsim.analysis.report", "report_main"),
     "tensorboard": ("fedsim.analysis.serve", "tensorboard_main"),
     "deploy": ("fedsim.deployment.cli", "deploy_main"),
+    "resume": ("fedsim.resume", "resume_main"),
 }
 
 
@@ -115,6 +118,8 @@ def run_task(cfg) -> None:
     from fedsim.run_dir import discard_if_unstarted, mark, write_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if (run_dir / "status.json").exists():
+        fail(f"output.name: run directory '{run_dir}' already holds a run; not overwriting it")
     resolved = OmegaConf.to_container(cfg, resolve=True)
     try:
         validate(resolved)
@@ -122,7 +127,7 @@ def run_task(cfg) -> None:
         discard_if_unstarted(run_dir)
         fail(str(exc))
     write_config(run_dir, resolved)
-    mark(run_dir, "running")
+    mark(run_dir, "running", pid=os.getpid())
     try:
         from fedsim.runtime.simulation import run_in_simulation
 

@@ -15,6 +15,7 @@ from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
 from fedsim import packing, wire
+from fedsim.client_faults import before_train, corrupt_arrays
 from fedsim.experiment import get_experiment
 from fedsim.learners import get_learner
 from fedsim.learners.base import ClientState
@@ -50,10 +51,12 @@ def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> 
     if wire.LR_ARRAYS in content.array_records:
         state.shared[wire.LR_ARRAYS] = content.array_records[wire.LR_ARRAYS]
     learner = get_learner(str(config.get("client-learner", "weights")))
+    before_train(config, cid)  # injected faults: crash, straggler delay
     reply = learner.train(
         exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
     )
-    out = RecordDict({wire.ARRAYS: reply.arrays, wire.METRICS: MetricRecord(reply.metrics)})
+    arrays = corrupt_arrays(config, content[wire.ARRAYS], reply.arrays)
+    out = RecordDict({wire.ARRAYS: arrays, wire.METRICS: MetricRecord(reply.metrics)})
     state_cfg, state_arrays = reply.state.to_records()
     if in_message:
         out[wire.CLIENT_STATE] = state_cfg
@@ -118,6 +121,8 @@ def build_client_app(config_source: ConfigSource) -> ClientApp:
     @app.query()
     def query(msg: Message, context: Context) -> Message:
         """Tell the server which client this node serves (deployment engine)."""
+        if wire.WARM_UP in msg.content.config_records.get(wire.CONFIG, {}):
+            get_experiment(config_source(context))  # load data + plan before a deadline
         cid = _client_id(ConfigRecord(), context)
         return Message(
             content=RecordDict({wire.CONFIG: ConfigRecord({wire.CLIENT_ID: cid})}), reply_to=msg

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from fedsim.fault_report import fault_summary, rejected_ids, rejected_markdown, round_values
 from fedsim.logging.layout import write_layout
 from fedsim.logging.tags import CL_METRICS, tag
 from fedsim.logging.tensorboard import TensorBoardSink
@@ -109,7 +110,12 @@ class Reporter:
             values[tag("curriculum", name)] = value
         if row.get("selection_why"):
             self.sink.text(tag("curriculum_why"), row["selection_why"], rnd)
+        values.update(round_values(row))
         self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
+        table = rejected_markdown(row)
+        if table is not None:
+            self.sink.text(tag("rejected_clients"), table, rnd)
+            self.sink.histogram(tag("rejected_hist"), rejected_ids(row), rnd)
         self.sink.histogram(tag("client_lr_hist"), row.get("client_lrs", []), rnd)
         self.sink.histogram(tag("client_acc_hist"), row.get("client_accs", []), rnd)
         self.sink.histogram(tag("update_norm_hist"), row.get("update_norms", []), rnd)
@@ -201,7 +207,8 @@ def final_outputs(
         "client_matrices": {str(c): m for c, m in sorted(book.client.items())},
         "bytes_total": total_bytes,
         "bytes_per_round": total_bytes / max(state.round, 1),
-        "rejected_replies": sum(len(r.get("rejected", {})) for r in state.history),
+        "rejected_replies": sum(r.get("failures", 0) for r in state.history),
+        **fault_summary(state.history),
         "history": [
             {k: v for k, v in r.items() if k not in _NOT_IN_SUMMARY}
             for r in state.history

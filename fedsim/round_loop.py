@@ -8,6 +8,7 @@ virtual or real nodes.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -23,9 +24,12 @@ from fedsim.experiment import Experiment
 from fedsim.learner import evaluate
 from fedsim.seeding import rng_for
 from fedsim.server_state import ServerState
+from fedsim.strategy_state import strategy_state
 from fedsim.update_norms import update_norms
 from fedsim.validation import check_train_reply
 from fedsim.virtual_grid import VirtualGrid
+
+log = logging.getLogger("fedsim")
 
 
 def central_accuracies(exp: Experiment, arrays: ArrayRecord) -> np.ndarray:
@@ -54,7 +58,7 @@ class LoopSettings:
     train_config: Mapping[str, Any]
     round_timeout: float | None = None
     min_replies: int = 1
-    on_too_few: str = "skip"  # skip | stop
+    on_too_few: str = "skip"  # skip | retry | stop
     central_every: int = 1
     client_boundary_eval: bool = True
     client_eval_fraction: float = 0.0
@@ -94,6 +98,8 @@ class RoundLoop:
         """Run the remaining rounds; return the final state."""
         if state.round == 0 and 0 not in state.book.central:
             state.book.record_central(0, self._central(state.arrays))
+        if self.s.round_timeout is not None and state.round < self.s.num_rounds:
+            self.grid.warm_up()
         for rnd in range(state.round + 1, self.s.num_rounds + 1):
             t0 = time.perf_counter()
             row = self._train(rnd, state)
@@ -119,9 +125,81 @@ class RoundLoop:
             row.update(bytes_down=0, bytes_up=0, clients_trained=0)
             return row
         config = ConfigRecord({**self.s.train_config, **self.lr.client_config(rnd)})
+        good, rejected, down = self._exchange(rnd, state, cohort, config, row, attempt=0)
+        if len(good) < self.s.min_replies and self.s.on_too_few == "retry":
+            retry = self._retry_cohort(rnd, active, cohort, {c for c, _ in good})
+            row["retry"] = {"cohort": retry, "rejected": {}}
+            g2, r2, d2 = self._exchange(rnd, state, retry, config, row["retry"], attempt=1)
+            good = sorted(good + g2, key=lambda p: p[0])
+            row["retry"]["rejected"] = r2
+            down += d2
+        replies = [r for _, r in good]
+        bytes_up = sum(_array_bytes(m) for m in replies)
+        n_rejected = len(rejected) + len(row.get("retry", {}).get("rejected", {}))
+        row.update(
+            bytes_down=down,
+            bytes_up=bytes_up,
+            clients_trained=len(good),
+            failures=n_rejected,
+            rejected=rejected,
+            late_dropped=self.grid.late_dropped,
+        )
+        state.bytes_total += down + bytes_up
+        if len(good) < self.s.min_replies:
+            all_rejected = {**rejected, **row.get("retry", {}).get("rejected", {})}
+            return self._too_few(
+                rnd,
+                row,
+                f"{len(good)} valid replies, fewer than federation.min_replies="
+                f"{self.s.min_replies}; rejected: {_first(all_rejected)}",
+            )
+        row["update_norms"] = update_norms(replies, state.arrays)
+        aggregated, metrics = self.strategy.aggregate_train(rnd, replies)
+        if aggregated is None:
+            return self._too_few(
+                rnd, row, f"strategy '{type(self.strategy).__name__}' produced no aggregate"
+            )
+        state.arrays = self.lr.server_step(rnd, state.arrays, aggregated, replies)
+        state.strategy_state = strategy_state(self.strategy)
+        if metrics is not None:
+            row["train_loss"] = float(metrics.get(wire.TRAIN_LOSS, float("nan")))
+            for key in (wire.DIFFICULTY, wire.CURRICULUM_POOL):
+                if key in metrics:
+                    row["curriculum"][key] = float(metrics[key])
+        row["client_difficulties"] = [
+            float(r.content[wire.METRICS][wire.DIFFICULTY])
+            for r in replies
+            if wire.DIFFICULTY in r.content[wire.METRICS]
+        ]
+        observe = getattr(self.selection, "observe", None)
+        if callable(observe):
+            observe(rnd, {cid: dict(r.content[wire.METRICS]) for cid, r in good})
+        row["client_lrs"] = [
+            float(r.content[wire.METRICS].get("final-lr", float("nan"))) for r in replies
+        ]
+        row.update(self.lr.scalars())
+        state.lr_state = self.lr.state_dict()
+        return row
+
+    def _exchange(
+        self,
+        rnd: int,
+        state: ServerState,
+        cohort: list[int],
+        config: ConfigRecord,
+        row: dict[str, Any],
+        attempt: int,
+    ) -> tuple[list[tuple[int, Message]], dict[int, str], int]:
+        """Inject faults, send one train round trip, validate; return (good, rejected, bytes)."""
         extras = None
         if self.faults is not None:
-            extras = {cid: self.faults.fault_for(rnd, cid) for cid in cohort}
+            extras = {cid: self.faults.fault_for(rnd, cid, attempt) for cid in cohort}
+            kinds = [str(e[wire.FAULT]) for e in extras.values() if wire.FAULT in e]
+            row["faults"] = {k: kinds.count(k) for k in sorted(set(kinds))}
+            row["unavailable"] = [c for c in cohort if extras[c].get(wire.FAULT) == "unavailable"]
+            cohort = [c for c in cohort if c not in row["unavailable"]]
+        if not cohort:
+            return [], {}, 0
         lr_arrays = getattr(self.lr, "client_arrays", lambda _rnd: None)(rnd)
         shared = {wire.LR_ARRAYS: lr_arrays} if lr_arrays is not None else None
         self.grid.set_cohort(cohort, extras, shared_records=shared)
@@ -132,53 +210,37 @@ class RoundLoop:
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
         good, rejected = [], {}
         for reply in replies:
+            cid = self.grid.client_of(reply)
             reason = self._check(reply, state)
             if reason is None:
-                good.append(reply)
+                good.append((cid, reply))
             else:
-                rejected[self.grid.client_of(reply)] = reason
+                rejected[cid] = reason
         for cid in self.grid.missing:
             rejected[cid] = "no reply before the round deadline"
-        bytes_up = sum(_array_bytes(m) for m in good)
-        row.update(
-            bytes_down=bytes_down,
-            bytes_up=bytes_up,
-            clients_trained=len(good),
-            failures=len(rejected),
-            rejected=rejected,
-        )
-        state.bytes_total += bytes_down + bytes_up
-        if len(good) < self.s.min_replies:
-            msg = (
-                f"round {rnd}: {len(good)} valid replies, fewer than federation.min_replies="
-                f"{self.s.min_replies}; rejected: {_first(rejected)}"
+        row["missing"] = list(self.grid.missing)
+        return good, rejected, bytes_down
+
+    def _retry_cohort(
+        self, rnd: int, active: list[int], cohort: list[int], answered: set[int]
+    ) -> list[int]:
+        """Clients for the one retry: fresh active clients, else the cohort's failed ones."""
+        pool = [c for c in active if c not in cohort] or [c for c in cohort if c not in answered]
+        k = min(len(cohort), len(pool))
+        if k == 0:
+            return []
+        rng = rng_for(self.exp.seed, "retry", rnd)
+        return sorted(int(c) for c in rng.choice(np.asarray(sorted(pool)), size=k, replace=False))
+
+    def _too_few(self, rnd: int, row: dict[str, Any], why: str) -> dict[str, Any]:
+        """Apply ``federation.on_too_few`` (stop: raise; skip/retry: mark the round skipped)."""
+        if self.s.on_too_few == "stop":
+            raise RoundError(
+                f"round {rnd}: {why} (federation.on_too_few=stop; the last checkpoint can be "
+                "resumed with 'fedsim resume RUN_DIR')"
             )
-            if self.s.on_too_few == "stop":
-                raise RoundError(msg)
-            row["skipped"] = True
-            return row
-        row["update_norms"] = update_norms(good, state.arrays)
-        aggregated, metrics = self.strategy.aggregate_train(rnd, good)
-        if aggregated is not None:
-            state.arrays = self.lr.server_step(rnd, state.arrays, aggregated, good)
-        if metrics is not None:
-            row["train_loss"] = float(metrics.get(wire.TRAIN_LOSS, float("nan")))
-            for key in (wire.DIFFICULTY, wire.CURRICULUM_POOL):
-                if key in metrics:
-                    row["curriculum"][key] = float(metrics[key])
-        row["client_difficulties"] = [
-            float(r.content[wire.METRICS][wire.DIFFICULTY])
-            for r in good
-            if wire.DIFFICULTY in r.content[wire.METRICS]
-        ]
-        observe = getattr(self.selection, "observe", None)
-        if callable(observe):
-            observe(rnd, {self.grid.client_of(r): dict(r.content[wire.METRICS]) for r in good})
-        row["client_lrs"] = [
-            float(r.content[wire.METRICS].get("final-lr", float("nan"))) for r in good
-        ]
-        row.update(self.lr.scalars())
-        state.lr_state = self.lr.state_dict()
+        row["skipped"] = why
+        log.warning("round %d skipped: %s", rnd, why)
         return row
 
     def _check(self, reply: Message, state: ServerState) -> str | None:

@@ -21,7 +21,8 @@ from fedsim.experiment import get_experiment
 from fedsim.logging.tensorboard import TensorBoardSink
 from fedsim.reporting import Reporter, final_outputs, write_json_atomic
 from fedsim.round_loop import LoopSettings, RoundLoop
-from fedsim.server_state import ServerState
+from fedsim.server_state import ServerState, load_checkpoint
+from fedsim.strategy_state import load_strategy_state
 from fedsim.virtual_grid import VirtualGrid
 from scenarios.summary import plan_markdown
 
@@ -39,6 +40,13 @@ def build_strategy(spec: Mapping[str, Any]):
     """Instantiate the strategy; the round loop, not Flower, picks each round's clients."""
     params = {k: v for k, v in spec.items() if k not in STRATEGY_META_KEYS}
     return build(params, "strategy", **FLOWER_SAMPLING)
+
+
+def build_faults(cfg: Mapping[str, Any], seed: int, num_clients: int):
+    """Build the fault model of ``configs/faults`` (None when the config has none)."""
+    if not cfg.get("faults"):
+        return None
+    return build(cfg["faults"], "faults", seed=seed, num_clients=num_clients)
 
 
 def train_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,8 +78,14 @@ def run_server(
     state_in_message: bool = True,
     node_of_client: dict[int, int] | None = None,
     max_messages: int | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Run a whole experiment on ``grid``; write TensorBoard logs and return the summary."""
+    """Run a whole experiment on ``grid``; write TensorBoard logs and return the summary.
+
+    With ``resume``, the state saved in ``run_dir/checkpoint.pkl`` (global arrays, client
+    store, LR-controller and strategy state, accuracies, history) is restored and the run
+    continues from the next round; TensorBoard events after the checkpoint are purged.
+    """
     logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
     started = time.perf_counter()
     exp = get_experiment(cfg)
@@ -97,10 +111,17 @@ def run_server(
     )
     if callable(getattr(strategy, "initial_arrays", None)):  # e.g. an empty prototype bank
         state.arrays = strategy.initial_arrays(exp, state.arrays)
-    sink = TensorBoardSink(run_dir / "tb")
+    resumed_from = None
+    if resume:
+        state.load_into(load_checkpoint(run_dir / "checkpoint.pkl"))
+        lr_controller.load_state_dict(state.lr_state)
+        load_strategy_state(strategy, state.strategy_state)
+        resumed_from = state.round
+    sink = TensorBoardSink(run_dir / "tb", purge_step=None if not resume else state.round + 1)
     if callable(getattr(strategy, "set_sink", None)):  # strategy-specific TensorBoard output
         strategy.set_sink(sink)
-    sink.text("scenario/plan", plan_markdown(exp.plan, labels=exp.data.y_train))
+    if not resume:
+        sink.text("scenario/plan", plan_markdown(exp.plan, labels=exp.data.y_train))
     reporter = Reporter(
         sink,
         exp.num_rounds,
@@ -119,6 +140,7 @@ def run_server(
         client_boundary_eval=bool(ev["client_boundary"]),
         client_eval_fraction=float(ev["client_fraction"]),
         panel_size=ev.get("panel_size"),
+        checkpoint_every=int(cfg["output"].get("checkpoint_every", 1)),
     )
     vgrid = VirtualGrid(
         grid,
@@ -133,7 +155,7 @@ def run_server(
         grid=vgrid,
         selection=selection,
         lr_controller=lr_controller,
-        faults=build(cfg["faults"], "faults", seed=exp.seed) if cfg.get("faults") else None,
+        faults=build_faults(cfg, exp.seed, exp.plan.num_clients),
         settings=settings,
         report=reporter,
         checkpoint=lambda st: st.save(run_dir / "checkpoint.pkl"),
@@ -145,6 +167,7 @@ def run_server(
     summary = final_outputs(state, sink, hparams_of(cfg), time.perf_counter() - started)
     sink.close()
     summary["tensorboard_dir"] = str(run_dir / "tb")
+    summary["resumed_from_round"] = resumed_from
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
 

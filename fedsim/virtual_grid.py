@@ -11,6 +11,7 @@ returns them cannot change an aggregate (DESIGN.md rules 4 and 7).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 
 from flwr.app import ConfigRecord, Error, Message, RecordDict
@@ -18,8 +19,14 @@ from flwr.serverapp import Grid
 
 from fedsim import packing, wire
 from fedsim.client_store import ClientStore
+from fedsim.straggler_send import send_stragglers_last
 
 ERROR_CODE = 2  # flwr ErrorCode.CLIENT_APP_RAISED_EXCEPTION
+
+
+def _cid(msg: Message) -> int:
+    """The client id a strategy message is addressed to."""
+    return int(msg.metadata.dst_node_id)
 
 
 class VirtualGrid(Grid):
@@ -61,7 +68,9 @@ class VirtualGrid(Grid):
         self._extras: dict[int, dict] = {}
         self._shared: dict = {}
         self._nodes: list[int] | None = None
+        self._late: set[str] = set()
         self.missing: list[int] = []
+        self.late_dropped = 0
 
     # -- cohort -------------------------------------------------------------------------
     def set_cohort(
@@ -125,6 +134,8 @@ class VirtualGrid(Grid):
         config[wire.STATE_IN_MESSAGE] = self.state_in_message
         for key, value in self._extras.get(cid, {}).items():
             config[key] = value
+        if wire.FAULT_DELAY in config:  # an injected straggler replies at send time + delay
+            config[wire.FAULT_NOT_BEFORE] = time.time() + float(config[wire.FAULT_DELAY])
         records[wire.CONFIG] = config
         records.update(self._shared)
         if self.state_in_message:
@@ -151,74 +162,127 @@ class VirtualGrid(Grid):
     ) -> list[Message]:
         """Send to virtual clients; return one reply per answering client, sorted by client id.
 
-        Clients whose reply did not arrive before ``timeout`` are listed in :attr:`missing`.
         With ``max_messages`` set (simulation), clients are packed into at most that many
-        Flower messages.
+        Flower messages (injected stragglers always travel alone, and last). Clients whose
+        reply did not arrive before ``timeout`` are listed in :attr:`missing`; a reply that
+        arrives later is pulled at the next send and dropped (counted in :attr:`late_dropped`),
+        never returned, so a straggler's stale update can never be aggregated in a later round.
         """
+        self._drop_late()
         ordered = sorted(messages, key=lambda m: int(m.metadata.dst_node_id))
         self._client_of = {}
-        if self.max_messages and len(ordered) > self.max_messages and self.state_in_message:
-            replies = self._send_packed(ordered, timeout)
-        else:
-            replies = self._send_single(ordered, timeout)
-        answered = set(self._client_of.values())
-        self.missing = sorted({int(m.metadata.dst_node_id) for m in ordered} - answered)
-        return sorted(replies, key=self.client_of)
-
-    def _send_single(self, ordered: list[Message], timeout: float | None) -> list[Message]:
-        outgoing = [
-            Message(
-                content=self._client_content(m),
-                dst_node_id=self._node_for(int(m.metadata.dst_node_id), i),
-                message_type=m.metadata.message_type,
-                group_id=m.metadata.group_id,
+        late = [m for m in ordered if wire.FAULT_DELAY in self._extras.get(_cid(m), {})]
+        regular = [m for m in ordered if wire.FAULT_DELAY not in self._extras.get(_cid(m), {})]
+        units = self._units(regular) + self._units(late, allow_packing=False)
+        n_regular = len(self._units_cache)
+        outgoing = [msg for msg, _ in units]
+        if late:
+            replies = send_stragglers_last(
+                self.inner, outgoing[:n_regular], outgoing[n_regular:], timeout
             )
-            for i, m in enumerate(ordered)
-        ]
-        replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
-        sent = {
-            o.metadata.message_id: int(m.metadata.dst_node_id)
-            for o, m in zip(outgoing, ordered, strict=True)
-        }
+        else:
+            replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
+        groups = {msg.metadata.message_id: group for msg, group in units if msg.metadata.message_id}
+        replies = [r for r in replies if r.metadata.reply_to_message_id in groups]
+        self._late |= set(groups) - {r.metadata.reply_to_message_id for r in replies}
+        out: list[Message] = []
         for reply in replies:
-            cid = sent[reply.metadata.reply_to_message_id]
+            out += self._split(reply, groups[reply.metadata.reply_to_message_id])
+        answered = set(self._client_of.values())
+        self.missing = sorted({_cid(m) for m in ordered} - answered)
+        return sorted(out, key=self.client_of)
+
+    def _units(
+        self, ordered: list[Message], allow_packing: bool = True
+    ) -> list[tuple[Message, list[Message]]]:
+        """Outgoing Flower messages, each with the strategy messages it carries."""
+        packed = (
+            allow_packing
+            and self.state_in_message
+            and self.max_messages is not None
+            and len(ordered) > self.max_messages
+        )
+        if not packed:
+            units = [
+                (
+                    Message(
+                        content=self._client_content(m),
+                        dst_node_id=self._node_for(_cid(m), i),
+                        message_type=m.metadata.message_type,
+                        group_id=m.metadata.group_id,
+                    ),
+                    [m],
+                )
+                for i, m in enumerate(ordered)
+            ]
+        else:
+            size = math.ceil(len(ordered) / self.max_messages)
+            nodes = self.real_node_ids()
+            units = []
+            for j, start in enumerate(range(0, len(ordered), size)):
+                group = ordered[start : start + size]
+                msg = Message(
+                    content=packing.pack([self._client_content(m) for m in group]),
+                    dst_node_id=nodes[j % len(nodes)],
+                    message_type=group[0].metadata.message_type,
+                    group_id=group[0].metadata.group_id,
+                )
+                units.append((msg, group))
+        if allow_packing:
+            self._units_cache = units
+        return units
+
+    def _split(self, reply: Message, group: list[Message]) -> list[Message]:
+        """Per-client replies of one Flower reply (a pack, or a single client's reply)."""
+        if len(group) == 1 and (reply.has_error() or not packing.is_packed(reply.content)):
+            cid = _cid(group[0])
             self._client_of[id(reply)] = cid
             if not reply.has_error():
                 self._absorb_state(cid, reply.content)
-        return replies
-
-    def _send_packed(self, ordered: list[Message], timeout: float | None) -> list[Message]:
-        size = math.ceil(len(ordered) / self.max_messages)
-        groups = [ordered[i : i + size] for i in range(0, len(ordered), size)]
-        nodes = self.real_node_ids()
-        outgoing = [
-            Message(
-                content=packing.pack([self._client_content(m) for m in group]),
-                dst_node_id=nodes[j % len(nodes)],
-                message_type=group[0].metadata.message_type,
-                group_id=group[0].metadata.group_id,
-            )
-            for j, group in enumerate(groups)
-        ]
-        pack_replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
-        by_id = {o.metadata.message_id: g for o, g in zip(outgoing, groups, strict=True)}
-        replies: list[Message] = []
-        for pack_reply in pack_replies:
-            group = by_id[pack_reply.metadata.reply_to_message_id]
-            if pack_reply.has_error():
-                parts: list[RecordDict | str] = [pack_reply.error.reason] * len(group)
+            return [reply]
+        if reply.has_error():
+            parts: list[RecordDict | str] = [reply.error.reason] * len(group)
+        else:
+            parts = [packing.reply_error(p) or p for p in packing.unpack(reply.content)]
+        out = []
+        for original, part in zip(group, parts, strict=True):
+            cid = _cid(original)
+            if isinstance(part, str):
+                client_reply = Message(Error(code=ERROR_CODE, reason=part), reply_to=original)
             else:
-                parts = [packing.reply_error(p) or p for p in packing.unpack(pack_reply.content)]
-            for original, part in zip(group, parts, strict=True):
-                cid = int(original.metadata.dst_node_id)
-                if isinstance(part, str):
-                    reply = Message(Error(code=ERROR_CODE, reason=part), reply_to=original)
-                else:
-                    self._absorb_state(cid, part)
-                    reply = Message(part, reply_to=original)
-                self._client_of[id(reply)] = cid
-                replies.append(reply)
-        return replies
+                self._absorb_state(cid, part)
+                client_reply = Message(part, reply_to=original)
+            self._client_of[id(client_reply)] = cid
+            out.append(client_reply)
+        return out
+
+    def warm_up(self) -> None:
+        """Send a query to every Flower node and wait (no deadline) for all replies.
+
+        Run once before a run with a round deadline, so the first round's deadline does not
+        also have to cover the engine's start-up (Ray actors importing torch and Flower,
+        loading the data and building the plan).
+        """
+        from flwr.app import MessageType
+
+        nodes = set(self.node_of_client.values()) if self.node_of_client else self.real_node_ids()
+        msgs = [
+            Message(
+                content=RecordDict({wire.CONFIG: ConfigRecord({wire.WARM_UP: True})}),
+                dst_node_id=node,
+                message_type=MessageType.QUERY,
+            )
+            for node in sorted(nodes)
+        ]
+        list(self.inner.send_and_receive(msgs, timeout=None))
+
+    def _drop_late(self) -> None:
+        """Pull (and so delete) replies to earlier sends that missed their deadline."""
+        if not self._late:
+            return
+        late = list(self.inner.pull_messages(set(self._late)))
+        self._late -= {m.metadata.reply_to_message_id for m in late}
+        self.late_dropped += sum(1 for m in late if not m.has_error())
 
     def client_of(self, reply: Message) -> int:
         """Return the client id a reply of the last send came from."""

@@ -31,6 +31,7 @@ CURRICULUM_MIN_POOL = "curriculum.min-pool"
 CURRICULUM_CYCLE = "curriculum.cycle"  # [start, end, multiplier] of the cyclical schedule
 CURRICULUM_EXPERT_EPOCHS = "curriculum.expert-epochs"
 CURRICULUM_TASK_ORDER = "curriculum.task-order"  # run-time task order: curriculum | anti | random
+WARM_UP = "fedsim.warm-up"  # query: build the experiment now (before the first deadline)
 
 # MetricRecord keys (client -> server)
 NUM_EXAMPLES = "num-examples"  # weighting key of Flower's FedAvg family
@@ -69,3 +70,8 @@ PROTO_SEND = "proto.send"  # "never" | "once-per-slot" | "every-round"
 PROTO_LAMBDA = "proto.lambda"  # float: weight of FedProto's prototype distance term
 PROTO_INFERENCE = "proto.inference"  # "prototype" | "head"
 PROTO_MODELS = "proto.client-models"  # JSON list of model-config overrides, by client id
+# Injected faults (server -> client ConfigRecord items, see fedsim/faults.py)
+FAULT = "fedsim.fault"  # kind of fault the client must simulate this round
+FAULT_DELAY = "fedsim.fault-delay"  # straggler: seconds to sleep before training
+FAULT_NOT_BEFORE = "fedsim.fault-not-before"  # straggler: wall-clock time to reply at
+FAULT_SCALE = "fedsim.fault-scale"  # adversarial: factor applied to the client's update

@@ -33,7 +33,7 @@ class FederationConfig:
     min_clients: int = 1
     max_clients: int | None = None
     min_replies: int = 1
-    on_too_few: str = "skip"
+    on_too_few: str = "skip"  # skip | retry | stop
     round_timeout: float | None = None
 
 
@@ -66,6 +66,7 @@ class OutputConfig:
 
     root: str = "runs"
     name: str = "${scenario.name}-${strategy.name}"
+    checkpoint_every: int = 1
 
 
 @dataclass

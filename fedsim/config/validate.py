@@ -11,7 +11,9 @@ from fedsim.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("simulation",)
-ON_TOO_FEW = ("skip", "stop")
+ON_TOO_FEW = ("skip", "retry", "stop")
+#: Valid replies a round needs for Flower's Byzantine-robust strategies (f = num_malicious_nodes).
+ROBUST_MIN_REPLIES = {"Bulyan": (4, 3), "Krum": (2, 3), "MultiKrum": (2, 3)}
 
 
 def _positive(cfg: Mapping[str, Any], group: str, key: str, strict: bool = True) -> None:
@@ -51,6 +53,8 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
     _positive(cfg, "eval", "central_every")
     if cfg["eval"].get("panel_size") is not None:
         _positive(cfg, "eval", "panel_size")
+    if cfg["output"].get("checkpoint_every") is not None:
+        _positive(cfg, "output", "checkpoint_every")
     _fraction(cfg["eval"]["client_fraction"], "eval.client_fraction", allow_zero=True)
     be = cfg["backend"]
     _one_of(be["name"], "backend.name", BACKENDS)
@@ -68,6 +72,43 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
     sc = cfg["scenario"]
     if isinstance(sc, Mapping) and "num_clients" in sc and int(sc["num_clients"]) < 1:
         raise ConfigError("scenario.num_clients", f"must be >= 1, got {sc['num_clients']}")
+    _check_reliability(cfg)
+
+
+def _check_reliability(cfg: Mapping[str, Any]) -> None:
+    """Fault, deadline and robust-aggregation settings that cannot work together."""
+    fed = cfg["federation"]
+    if fed.get("max_clients") is not None and fed["max_clients"] < fed["min_clients"]:
+        raise ConfigError(
+            "federation.max_clients",
+            f"must be >= federation.min_clients ({fed['min_clients']}), got {fed['max_clients']}",
+        )
+    cap = _max_cohort(cfg)
+    if cap is not None and fed["min_replies"] > cap:
+        raise ConfigError(
+            "federation.min_replies",
+            f"must be <= the largest possible cohort ({cap} clients), got {fed['min_replies']}",
+        )
+    target = str(cfg["strategy"].get("_target_", "")).rsplit(".", 1)[-1]
+    if target in ROBUST_MIN_REPLIES and cap is not None:
+        a, b = ROBUST_MIN_REPLIES[target]
+        f = int(cfg["strategy"].get("num_malicious_nodes", 0))
+        if cap < a * f + b:
+            raise ConfigError(
+                "strategy.num_malicious_nodes",
+                f"{target} with f={f} needs at least {a}f+{b}={a * f + b} replies per round, "
+                f"but a cohort has at most {cap} clients",
+            )
+
+
+def _max_cohort(cfg: Mapping[str, Any]) -> int | None:
+    sc = cfg["scenario"]
+    if not isinstance(sc, Mapping) or "num_clients" not in sc:
+        return None
+    cap = int(sc["num_clients"])
+    if cfg["federation"].get("max_clients") is not None:
+        cap = min(cap, int(cfg["federation"]["max_clients"]))
+    return cap
 
 
 def check_writable(root: str | Path, key: str = "output.root") -> None:
@@ -105,6 +146,9 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
         max_clients=fed.get("max_clients"),
         seed=int(cfg["seed"]),
     )
+    from fedsim.server import build_faults
+
+    build_faults(cfg, exp.seed, exp.plan.num_clients)
     learner = cfg["strategy"].get("client_learner", "weights")
     from fedsim.learners import _REGISTRY
 

@@ -16,7 +16,11 @@ def tag(kind: str, name: str | int | None = None) -> str:
     ``proto_bank`` (classes with a prototype), ``proto_projection`` (image), ``proto_distance``,
     ``curriculum`` (curriculum
     scalar ``name``: pacing fraction, difficulty, client pool), ``curriculum_why`` (text: which
-    clients were selected and why), ``difficulty_hist``.
+    clients were selected and why), ``difficulty_hist``;
+    reliability:
+    ``rejected`` (invalid replies), ``missed_deadline``, ``unavailable``, ``round_skipped``,
+    ``late_dropped``, ``injected`` (fault kind ``name``), ``rejected_clients`` (text table
+    per round), ``rejected_hist`` (histogram of rejected client ids).
     """
     table = {
         "cl": "cl/{}",
@@ -44,6 +48,14 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "curriculum": "curriculum/{}",
         "curriculum_why": "curriculum/selection",
         "difficulty_hist": "curriculum/client_difficulty_distribution",
+        "rejected": "faults/rejected_replies",
+        "missed_deadline": "faults/missed_deadline",
+        "unavailable": "faults/unavailable_clients",
+        "round_skipped": "faults/round_skipped",
+        "late_dropped": "faults/late_replies_dropped",
+        "injected": "faults/injected_{}",
+        "rejected_clients": "faults/rejected_clients",
+        "rejected_hist": "faults/rejected_client_ids",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")

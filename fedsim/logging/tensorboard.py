@@ -51,11 +51,12 @@ def matrix_image(
 class TensorBoardSink:
     """Writes one run's TensorBoard events under ``log_dir``."""
 
-    def __init__(self, log_dir: str | Path) -> None:
+    def __init__(self, log_dir: str | Path, purge_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
         self.log_dir = Path(log_dir)
-        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+        # purge_step (resume): TensorBoard drops earlier events with step >= purge_step.
+        self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=purge_step)
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
         """Write finite scalars under their tags."""

@@ -68,8 +68,13 @@ def backend_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_in_simulation(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
-    """Run the experiment with ``flwr.simulation.run_simulation``; return the summary."""
+def run_in_simulation(
+    cfg: Mapping[str, Any], run_dir: Path, *, resume: bool = False
+) -> dict[str, Any]:
+    """Run the experiment with ``flwr.simulation.run_simulation``; return the summary.
+
+    ``resume`` continues from ``run_dir/checkpoint.pkl`` (see :func:`fedsim.server.run_server`).
+    """
     import warnings
 
     from flwr.app import Context
@@ -89,7 +94,9 @@ def run_in_simulation(cfg: Mapping[str, Any], run_dir: Path) -> dict[str, Any]:
     @server_app.main()
     def main(grid: Grid, context: Context) -> None:
         try:
-            outcome["summary"] = run_server(cfg, grid, run_dir, max_messages=max_messages(cfg))
+            outcome["summary"] = run_server(
+                cfg, grid, run_dir, max_messages=max_messages(cfg), resume=resume
+            )
         except BaseException as exc:  # handed to the driver thread below
             outcome["error"] = exc
 

@@ -1,0 +1,65 @@
+"""Client-side execution of injected faults (see :mod:`fedsim.faults`).
+
+The server names a fault in the client's ConfigRecord (``fedsim.fault``); the ClientApp's
+train handler calls :func:`before_train` before learning and :func:`corrupt_arrays` on the
+payload it is about to send. A client without a fault item is untouched.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord
+
+from fedsim import wire
+
+
+class InjectedCrashError(RuntimeError):
+    """The exception an injected ``crash`` raises inside the ClientApp."""
+
+
+def before_train(config: ConfigRecord, client_id: int) -> None:
+    """Crash (raise) or straggle (sleep) when the server injected that fault.
+
+    A straggler sleeps until ``fedsim.fault-not-before`` (the server's send time plus the
+    delay), or for ``fedsim.fault-delay`` seconds when the message has no such time.
+    """
+    kind = config.get(wire.FAULT)
+    if kind == "crash":
+        raise InjectedCrashError(f"injected crash of client {client_id}")
+    if kind == "straggler":
+        if wire.FAULT_NOT_BEFORE in config:
+            time.sleep(max(0.0, float(config[wire.FAULT_NOT_BEFORE]) - time.time()))
+        else:
+            time.sleep(float(config[wire.FAULT_DELAY]))
+
+
+def corrupt_arrays(config: ConfigRecord, received: ArrayRecord, arrays: ArrayRecord) -> ArrayRecord:
+    """Return the payload the faulty client sends instead of ``arrays``.
+
+    ``nan``/``inf`` poison the first tensor, ``wrong_shape`` adds a row to it,
+    ``missing_key`` drops the last tensor and ``adversarial`` sends
+    ``received + s * (arrays - received)`` with ``s = fedsim.fault-scale``.
+    """
+    kind = config.get(wire.FAULT)
+    if kind not in ("nan", "inf", "wrong_shape", "missing_key", "adversarial"):
+        return arrays
+    keys = list(arrays.keys())
+    values = {k: arrays[k].numpy().copy() for k in keys}
+    first = keys[0]
+    if kind == "nan":
+        values[first].reshape(-1)[0] = np.nan
+    elif kind == "inf":
+        values[first].reshape(-1)[0] = np.inf
+    elif kind == "wrong_shape":
+        arr = values[first].reshape(values[first].shape[0], -1)
+        values[first] = np.concatenate([arr, arr[:1]], axis=0)
+    elif kind == "missing_key":
+        del values[keys[-1]]
+    else:
+        scale = float(config[wire.FAULT_SCALE])
+        for k in keys:
+            base = received[k].numpy()
+            values[k] = (base + scale * (values[k] - base)).astype(values[k].dtype)
+    return ArrayRecord({k: Array(v) for k, v in values.items()})
