@@ -77,15 +77,23 @@ def run_server(
         max_clients=fed.get("max_clients"),
         seed=exp.seed,
     )
+    initial = getattr(strategy, "initial_arrays", None)  # e.g. adapters only, never the model
     state = ServerState(
         round=0,
-        arrays=ArrayRecord(exp.make_model().state_dict()),
+        arrays=initial(exp) if callable(initial) else ArrayRecord(exp.make_model().state_dict()),
         book=AccuracyBook(exp.plan),
         store=ClientStore(),
     )
     sink = TensorBoardSink(run_dir / "tb")
     sink.text("scenario/plan", plan_markdown(exp.plan))
     reporter = Reporter(sink, exp.num_rounds, progress=bool(cfg["log"]["progress"]))
+    strategy_tb = getattr(strategy, "tensorboard", None)  # optional strategy scalars
+
+    def report(rnd: int, row: dict[str, Any], st: ServerState) -> None:
+        reporter(rnd, row, st)
+        if callable(strategy_tb):
+            strategy_tb(sink, rnd)
+
     ev = cfg["eval"]
     settings = LoopSettings(
         num_rounds=exp.num_rounds,
@@ -108,7 +116,7 @@ def run_server(
         lr_controller=lr_controller,
         faults=build(cfg["faults"], "faults", seed=exp.seed) if cfg.get("faults") else None,
         settings=settings,
-        report=reporter,
+        report=report,
         checkpoint=lambda st: st.save(run_dir / "checkpoint.pkl"),
     )
     try:

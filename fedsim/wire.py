@@ -14,6 +14,7 @@ CLIENT_ID = "fedsim.client-id"
 LR = "lr"
 PROXIMAL_MU = "proximal-mu"  # written by flwr FedProx
 STATE_IN_MESSAGE = "fedsim.state-in-message"
+ADAPTER_LAYOUT = "fedsim.adapter-layout"  # JSON of an adapter strategy's layout (adapters)
 
 # MetricRecord keys (client -> server)
 NUM_EXAMPLES = "num-examples"  # weighting key of Flower's FedAvg family

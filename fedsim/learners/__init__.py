@@ -6,6 +6,7 @@ from fedsim.learners.base import ClientLearner
 
 _REGISTRY: dict[str, str] = {
     "weights": "fedsim.learners.weights:WeightsLearner",
+    "adapters": "fedsim.learners.adapters:AdapterLearner",
 }
 
 

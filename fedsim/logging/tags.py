@@ -11,7 +11,8 @@ def tag(kind: str, name: str | int | None = None) -> str:
     ``kind`` is one of: ``cl`` (CL metric ``name``), ``central_acc`` (mean over tasks, or task
     ``name``), ``client_acc``, ``train_loss``, ``eval_loss``, ``bytes_down``, ``bytes_up``,
     ``bytes_cum``, ``round_time``, ``clients``, ``failures``, ``lr_server``, ``lr_client``,
-    ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``.
+    ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``, ``trainable_fraction``,
+    ``adapter_bytes_ratio``, ``adapter_usage`` (task ``name``).
     """
     table = {
         "cl": "cl/{}",
@@ -30,6 +31,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "client_lr_hist": "lr/client_distribution",
         "matrix": "accuracy_matrix/{}",
         "plan": "scenario/plan",
+        "trainable_fraction": "adapters/trainable_fraction",
+        "adapter_bytes_ratio": "adapters/payload_to_model_bytes",
+        "adapter_usage": "adapters/usage_task_{}",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")
