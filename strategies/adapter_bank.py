@@ -157,6 +157,8 @@ class AdapterBank(FedAvg):
         valid, _ = self._check_and_log_replies(list(replies), is_train=True, validate=False)
         if not valid:
             return None, None
+        if not self._reference:
+            raise RuntimeError("AdapterBank.reference_arrays(global) must run before aggregation")
         self.stats.update(valid)
         payloads = [
             (

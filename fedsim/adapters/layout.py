@@ -15,7 +15,7 @@ import numpy as np
 from torch import nn
 
 from fedsim.adapters.backbone import backbone_settings
-from fedsim.adapters.bank import SHARED, Groups, task_group
+from fedsim.adapters.bank import SHARED, Groups, bank_entry, task_group
 from fedsim.adapters.model import build_adapted, load_slot, slot_state
 from fedsim.adapters.scoring import ROUTINGS
 from fedsim.adapters.spec import AdapterSpec
@@ -130,8 +130,6 @@ class AdapterLayout:
         if self.shared:
             load_slot(model, self.spec, SHARED, self.head_slot, groups[SHARED])
         if self.task_adapters != "none" and task_id is not None:
-            from fedsim.adapters.bank import bank_entry
-
             load_slot(model, self.spec, TASK_SLOT, self.head_slot, bank_entry(groups, task_id))
         return model
 
