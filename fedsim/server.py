@@ -109,7 +109,7 @@ def run_server(
         book=AccuracyBook(exp.plan),
         store=ClientStore(),
     )
-    if callable(getattr(strategy, "initial_arrays", None)):  # e.g. an empty prototype bank
+    if callable(getattr(strategy, "initial_arrays", None)):  # prototype bank, adapters only
         state.arrays = strategy.initial_arrays(exp, state.arrays)
     resumed_from = None
     if resume:
@@ -129,6 +129,13 @@ def run_server(
         matrix_clients=cfg["log"].get("matrix_clients", ()),
         matrix_every=int(cfg["log"].get("matrix_every", 1)),
     )
+    strategy_tb = getattr(strategy, "tensorboard", None)  # optional strategy scalars
+
+    def report(rnd: int, row: dict[str, Any], st: ServerState) -> None:
+        reporter(rnd, row, st)
+        if callable(strategy_tb):
+            strategy_tb(sink, rnd)
+
     ev = cfg["eval"]
     settings = LoopSettings(
         num_rounds=exp.num_rounds,
@@ -157,7 +164,7 @@ def run_server(
         lr_controller=lr_controller,
         faults=build_faults(cfg, exp.seed, exp.plan.num_clients),
         settings=settings,
-        report=reporter,
+        report=report,
         checkpoint=lambda st: st.save(run_dir / "checkpoint.pkl"),
     )
     try:

@@ -32,6 +32,7 @@ CURRICULUM_CYCLE = "curriculum.cycle"  # [start, end, multiplier] of the cyclica
 CURRICULUM_EXPERT_EPOCHS = "curriculum.expert-epochs"
 CURRICULUM_TASK_ORDER = "curriculum.task-order"  # run-time task order: curriculum | anti | random
 WARM_UP = "fedsim.warm-up"  # query: build the experiment now (before the first deadline)
+ADAPTER_LAYOUT = "fedsim.adapter-layout"  # JSON of an adapter strategy's layout (adapters)
 
 # MetricRecord keys (client -> server)
 NUM_EXAMPLES = "num-examples"  # weighting key of Flower's FedAvg family

@@ -7,6 +7,7 @@ from fedsim.learners.base import ClientLearner
 _REGISTRY: dict[str, str] = {
     "weights": "fedsim.learners.weights:WeightsLearner",
     "prototypes": "fedsim.learners.prototypes:PrototypeLearner",
+    "adapters": "fedsim.learners.adapters:AdapterLearner",
 }
 
 

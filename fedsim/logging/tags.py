@@ -20,7 +20,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
     reliability:
     ``rejected`` (invalid replies), ``missed_deadline``, ``unavailable``, ``round_skipped``,
     ``late_dropped``, ``injected`` (fault kind ``name``), ``rejected_clients`` (text table
-    per round), ``rejected_hist`` (histogram of rejected client ids).
+    per round), ``rejected_hist`` (histogram of rejected client ids);
+    adapters: ``trainable_fraction``,
+    ``adapter_bytes_ratio``, ``adapter_usage`` (task ``name``).
     """
     table = {
         "cl": "cl/{}",
@@ -56,6 +58,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "injected": "faults/injected_{}",
         "rejected_clients": "faults/rejected_clients",
         "rejected_hist": "faults/rejected_client_ids",
+        "trainable_fraction": "adapters/trainable_fraction",
+        "adapter_bytes_ratio": "adapters/payload_to_model_bytes",
+        "adapter_usage": "adapters/usage_task_{}",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")

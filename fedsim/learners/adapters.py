@@ -1,0 +1,137 @@
+"""The adapter client learner: train only adapters on a frozen backbone, send only adapters.
+
+Used by :class:`strategies.adapter_avg.AdapterAvg` and :class:`strategies.adapter_bank.AdapterBank`;
+the layout (slots, groups, routing) arrives from the strategy in the message config
+(``fedsim.adapter-layout``), so client and server always agree.
+The backbone is rebuilt from config on the client (``fedsim.adapters.backbone``) and frozen:
+the local training loop only optimises parameters with ``requires_grad`` (the adapters and,
+if ``train_head``, the head). Personal task adapters live in ``ClientState.arrays`` (keys
+``task<t>/...``) and never enter the reply.
+"""
+
+from __future__ import annotations
+
+import torch
+from flwr.app import ArrayRecord, ConfigRecord
+
+from fedsim import wire
+from fedsim.adapters.bank import join_groups, split_groups, task_group
+from fedsim.adapters.evaluation import (
+    initial_entry,
+    initial_groups,
+    task_accuracies,
+    trained_tasks,
+)
+from fedsim.adapters.layout import AdapterLayout
+from fedsim.adapters.model import parameter_counts
+from fedsim.adapters.stats import TOTAL_PARAMS, TRAINABLE_PARAMS
+from fedsim.experiment import Experiment
+from fedsim.learner import train_local
+from fedsim.learners.base import ClientState, EvalReply, TrainReply
+from fedsim.learners.weights import local_hparams
+from fedsim.seeding import rng_for, torch_seed_for
+
+
+class AdapterLearner:
+    """Load the adapters of the client's active task, train them, return them."""
+
+    def train(
+        self,
+        exp: Experiment,
+        client_id: int,
+        server_round: int,
+        arrays: ArrayRecord,
+        config: ConfigRecord,
+        state: ClientState,
+    ) -> TrainReply:
+        """Train the adapters of the active slot; frozen backbone parameters never change."""
+        layout = _layout(config)
+        stream = exp.plan.streams[client_id]
+        pos = stream.slot_at(server_round)
+        if pos is None:
+            raise ValueError(f"client {client_id} has no active task in round {server_round}")
+        slot = stream.slots[pos]
+        t = slot.task_id
+        groups = split_groups(arrays)
+        personal = split_groups(state.arrays) if state.arrays is not None else {}
+        if layout.task_adapters == "personal":
+            groups[task_group(t)] = personal.get(task_group(t)) or initial_entry(exp, layout, t)
+        per_task = layout.task_adapters != "none"
+        model = layout.make_model(exp)
+        layout.load(model, groups, t if per_task else None)
+        torch.manual_seed(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
+        result = train_local(
+            model,
+            exp.data.x_train[slot.train_idx],
+            exp.data.y_train[slot.train_idx],
+            rng=rng_for(exp.seed, "train-order", server_round, client_id),
+            transform=exp.transform_for(t),
+            **local_hparams(config),
+        )
+        out = layout.export(model, t if per_task else None)
+        if layout.task_adapters == "personal":
+            personal[task_group(t)] = out.pop(task_group(t))
+        trainable, total = parameter_counts(model)
+        metrics = {
+            wire.TRAIN_LOSS: float(result.loss),
+            wire.NUM_EXAMPLES: int(result.num_examples),
+            wire.REPLY_CLIENT_ID: int(client_id),
+            wire.TASK_ID: int(t),
+            "final-lr": float(result.final_lr),
+            TRAINABLE_PARAMS: int(trainable),
+            TOTAL_PARAMS: int(total),
+        }
+        new_state = ClientState(
+            config={
+                **state.config,
+                "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
+            },
+            arrays=join_groups(personal) if personal else state.arrays,
+        )
+        return TrainReply(arrays=join_groups(out), metrics=metrics, state=new_state)
+
+    def evaluate(
+        self,
+        exp: Experiment,
+        client_id: int,
+        server_round: int,
+        arrays: ArrayRecord,
+        config: ConfigRecord,
+        state: ClientState,
+    ) -> EvalReply:
+        """Score every seen slot (plus the next) with the adapters the client would use."""
+        layout = _layout(config)
+        stream = exp.plan.streams[client_id]
+        seen = stream.seen_positions(server_round)
+        positions = list(seen) + ([len(seen)] if len(seen) < len(stream.slots) else [])
+        task_ids = [stream.slots[p].task_id for p in positions]
+        groups = split_groups(arrays)
+        candidates = None
+        if layout.task_adapters == "personal":
+            personal = split_groups(state.arrays) if state.arrays is not None else {}
+            candidates = sorted(int(g[len("task") :]) for g in personal)
+            groups.update(personal)
+            for t in task_ids:
+                groups.setdefault(task_group(t), initial_entry(exp, layout, t))
+        elif layout.task_adapters == "federated":
+            candidates = trained_tasks(groups, initial_groups(exp, layout))
+        scores = task_accuracies(exp, layout, groups, task_ids, candidates)
+        accs = [a for a, _ in scores]
+        seen_scores = scores[: len(seen)]
+        n_seen = sum(len(exp.plan.tasks[t].test_idx) for t in task_ids[: len(seen)])
+        metrics = {
+            wire.EVAL_LOSS: float(sum(loss for _, loss in seen_scores) / max(len(seen_scores), 1)),
+            wire.EVAL_ACC: float(sum(a for a, _ in seen_scores) / max(len(seen_scores), 1)),
+            wire.NUM_EXAMPLES: int(max(n_seen, 1)),
+            wire.REPLY_CLIENT_ID: int(client_id),
+        }
+        return EvalReply(metrics=metrics, positions=positions, accuracies=[float(a) for a in accs])
+
+
+def _layout(config: ConfigRecord) -> AdapterLayout:
+    if wire.ADAPTER_LAYOUT not in config:
+        raise ValueError(
+            f"config '{wire.ADAPTER_LAYOUT}' is missing: the adapters learner needs an adapter "
+            "strategy (strategies.adapter_avg / strategies.adapter_bank)"
+        )
+    return AdapterLayout.from_json(str(config[wire.ADAPTER_LAYOUT]))
