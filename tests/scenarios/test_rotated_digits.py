@@ -37,5 +37,5 @@ def test_rotation_transform():
     x = torch.arange(4.0).reshape(1, 1, 2, 2)
     assert torch.equal(domain_transform("rot:180")(x), torch.flip(x, dims=(-2, -1)))
     assert torch.equal(domain_transform("rot:90")(domain_transform("rot:270")(x)), x)
-    with pytest.raises(ValueError, match="unknown domain"):
+    with pytest.raises(ValueError, match="unknown kind"):
         domain_transform("blur")
