@@ -52,6 +52,11 @@ def flower_env(flwr_home: Path, extra: Mapping[str, str] | None = None) -> dict[
         env.setdefault(key, value)
     env["FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION"] = "1"
     env["FLWR_HOME"] = str(flwr_home)
+    # Flower's daemons start their helpers (flower-superexec, flwr-clientapp, ...) by name:
+    # put this environment's scripts first on PATH, also when the venv is not activated.
+    bindir = str(Path(sys.executable).parent)
+    rest = [p for p in env.get("PATH", "").split(os.pathsep) if p]
+    env["PATH"] = os.pathsep.join([bindir, *rest])
     env.update(extra or {})
     return env
 

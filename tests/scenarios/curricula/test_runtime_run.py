@@ -1,13 +1,13 @@
 """A real run with the run-time task curriculum: decisions reach the server's client store."""
 
 import json
-import pickle
 import subprocess
 import sys
 
 import pytest
 import yaml
 
+from fedsim.server_state import load_checkpoint
 from tests.conftest import cli_env
 
 pytestmark = pytest.mark.integration
@@ -36,7 +36,7 @@ def test_runtime_task_order_in_a_real_run(tmp_path):
     (run_dir,) = [p.parent for p in tmp_path.rglob("summary.json")]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["rounds"] == 3 and summary["rejected_replies"] == 0
-    store = pickle.loads((run_dir / "checkpoint.pkl").read_bytes())["store"]["config"]
+    store = load_checkpoint(run_dir / "checkpoint.pkl")["store"]["config"]
     assert sorted(store) == [0, 1, 2]
     for cfg in store.values():
         assert sorted(cfg["curriculum.decided-positions"]) == [0, 1, 2]
