@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -49,6 +50,22 @@ class Experiment:
             input_shape=list(self.data.input_shape),
             num_classes=self.data.num_classes,
         )
+
+    def task_accuracies(self, model: nn.Module) -> np.ndarray:
+        """Accuracy of ``model`` (any classifier module) on each global task's test split."""
+        from fedsim.learner import evaluate
+
+        accs = []
+        for task in self.plan.tasks:
+            _, acc, _ = evaluate(
+                model,
+                self.data.x_test[task.test_idx],
+                self.data.y_test[task.test_idx],
+                class_mask=task.classes if self.plan.task_incremental else None,
+                transform=self.transform_for(task.task_id),
+            )
+            accs.append(acc)
+        return np.asarray(accs, dtype=float)
 
     def transform_for(self, task_id: int) -> Callable[[torch.Tensor], torch.Tensor] | None:
         """Return the input transform of a task's domain (None for the identity)."""

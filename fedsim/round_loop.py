@@ -21,7 +21,6 @@ from flwr.serverapp.strategy import Strategy
 from fedsim import wire
 from fedsim.errors import RoundError
 from fedsim.experiment import Experiment
-from fedsim.learner import evaluate
 from fedsim.seeding import rng_for
 from fedsim.server_state import ServerState
 from fedsim.strategy_state import strategy_state
@@ -36,18 +35,7 @@ def central_accuracies(exp: Experiment, arrays: ArrayRecord) -> np.ndarray:
     """Score the global model on each global task's test split."""
     model = exp.make_model()
     model.load_state_dict(arrays.to_torch_state_dict())
-    accs = []
-    for task in exp.plan.tasks:
-        mask = task.classes if exp.plan.task_incremental else None
-        _, acc, _ = evaluate(
-            model,
-            exp.data.x_test[task.test_idx],
-            exp.data.y_test[task.test_idx],
-            class_mask=mask,
-            transform=exp.transform_for(task.task_id),
-        )
-        accs.append(acc)
-    return np.asarray(accs, dtype=float)
+    return exp.task_accuracies(model)
 
 
 @dataclass

@@ -178,17 +178,4 @@ def classifier_for(model: nn.Module, arrays: ArrayRecord, config: Mapping) -> nn
 
 def task_accuracies(exp: Experiment, classifier: nn.Module) -> np.ndarray:
     """Accuracy of ``classifier`` on each global task's test split (the central view)."""
-    from fedsim.learner import evaluate
-
-    accs = []
-    for task in exp.plan.tasks:
-        mask = task.classes if exp.plan.task_incremental else None
-        _, acc, _ = evaluate(
-            classifier,
-            exp.data.x_test[task.test_idx],
-            exp.data.y_test[task.test_idx],
-            class_mask=mask,
-            transform=exp.transform_for(task.task_id),
-        )
-        accs.append(acc)
-    return np.asarray(accs, dtype=float)
+    return exp.task_accuracies(classifier)
