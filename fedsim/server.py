@@ -26,6 +26,7 @@ from fedsim.strategy_state import load_strategy_state
 from fedsim.virtual_grid import VirtualGrid
 from scenarios.summary import plan_markdown
 
+PULL_INTERVAL_S = 0.01  # how often the simulation's Grid looks for replies
 STRATEGY_META_KEYS = ("name", "client_learner")
 FLOWER_SAMPLING = {
     "fraction_train": 1.0,
@@ -149,6 +150,8 @@ def run_server(
         panel_size=ev.get("panel_size"),
         checkpoint_every=int(cfg["output"].get("checkpoint_every", 1)),
     )
+    if hasattr(grid, "pull_interval"):  # Flower's InMemoryGrid polls replies every 0.1 s
+        grid.pull_interval = min(float(grid.pull_interval), PULL_INTERVAL_S)
     vgrid = VirtualGrid(
         grid,
         state.store,
