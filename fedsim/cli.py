@@ -115,7 +115,7 @@ def run_task(cfg) -> None:
 
     from fedsim.config.validate import validate
     from fedsim.errors import FedsimError
-    from fedsim.run_dir import discard_if_unstarted, mark, write_config
+    from fedsim.run_dir import discard_if_unstarted, mark, run_and_record, write_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if (run_dir / "status.json").exists():
@@ -128,23 +128,7 @@ def run_task(cfg) -> None:
         fail(str(exc))
     write_config(run_dir, resolved)
     mark(run_dir, "running", pid=os.getpid())
-    try:
-        from fedsim.runtime.simulation import run_in_simulation
-
-        summary = run_in_simulation(resolved, run_dir)
-    except FedsimError as exc:
-        mark(run_dir, "failed", error=str(exc))
-        fail(str(exc))
-    except KeyboardInterrupt:
-        mark(run_dir, "failed", error="interrupted")
-        raise
-    except Exception as exc:
-        mark(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    mark(run_dir, "completed")
-    from fedsim.console import print_summary
-
-    print_summary(summary, run_dir)
+    run_and_record(resolved, run_dir)
 
 
 def main(argv: list[str] | None = None) -> None:

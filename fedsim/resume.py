@@ -58,7 +58,7 @@ def resume_main(args: list[str]) -> None:
     from fedsim.cli import fail
     from fedsim.config.validate import validate
     from fedsim.errors import FedsimError
-    from fedsim.run_dir import mark
+    from fedsim.run_dir import mark, run_and_record
 
     if args and args[0] in ("-h", "--help"):
         print(USAGE)
@@ -73,20 +73,4 @@ def resume_main(args: list[str]) -> None:
         fail(str(exc))
     print(f"fedsim: resuming {run_dir} after round {rnd}", file=sys.stderr)
     mark(run_dir, "running", pid=os.getpid(), resumed_from=rnd)
-    try:
-        from fedsim.runtime.simulation import run_in_simulation
-
-        summary = run_in_simulation(cfg, run_dir, resume=True)
-    except FedsimError as exc:
-        mark(run_dir, "failed", error=str(exc))
-        fail(str(exc))
-    except KeyboardInterrupt:
-        mark(run_dir, "failed", error="interrupted")
-        raise
-    except Exception as exc:
-        mark(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    mark(run_dir, "completed", resumed_from=rnd)
-    from fedsim.console import print_summary
-
-    print_summary(summary, run_dir)
+    run_and_record(cfg, run_dir, resume=True, resumed_from=rnd)
