@@ -19,7 +19,7 @@ from torch import nn
 from fedsim.build import build
 from fedsim.data.base import ArrayDataset
 from fedsim.errors import ConfigError
-from fedsim.seeding import torch_seed_for
+from fedsim.seeding import seed_torch, torch_seed_for
 from scenarios.types import ScenarioPlan
 
 
@@ -46,7 +46,7 @@ class Experiment:
     def make_model(self, model_spec: Mapping[str, Any] | None = None) -> nn.Module:
         """Return a freshly initialised model (seeded by the run seed).
 
-        The first call per model spec builds it (``torch.manual_seed`` + instantiate, ~1.6 ms
+        The first call per model spec builds it (seed torch + instantiate, ~1.6 ms
         for the digits MLP); later calls return a deep copy of that pristine template (~0.2 ms)
         and restore torch's global RNG to the state a fresh build leaves, so every call behaves
         exactly like a fresh build.
@@ -55,7 +55,7 @@ class Experiment:
         key = json.dumps(spec, sort_keys=True, default=str)
         cached = self._models.get(key)
         if cached is None:
-            torch.manual_seed(torch_seed_for(self.seed, "model-init"))
+            seed_torch(torch_seed_for(self.seed, "model-init"))
             model = build(
                 spec,
                 "model",

@@ -31,3 +31,17 @@ def rng_for(seed: int, purpose: str, *keys: int) -> np.random.Generator:
 def torch_seed_for(seed: int, purpose: str, *keys: int) -> int:
     """Return a 63-bit integer seed for ``torch.manual_seed`` / ``torch.Generator``."""
     return int(rng_for(seed, purpose, *keys).integers(0, 2**63 - 1))
+
+
+def seed_torch(seed: int) -> None:
+    """Seed torch's CPU generator, and CUDA's when CUDA is available.
+
+    Same effect as ``torch.manual_seed`` for CPU and CUDA runs, ~90x cheaper on a CPU-only
+    machine: ``torch.manual_seed`` also queues lazy seeds for CUDA/XPU/MTIA, formatting a
+    stack trace each time (~90 us), and fedsim seeds twice per client per round.
+    """
+    import torch
+
+    torch.default_generator.manual_seed(int(seed))
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(int(seed))

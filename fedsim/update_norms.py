@@ -8,6 +8,7 @@ import numpy as np
 from flwr.app import ArrayRecord, Message
 
 from fedsim import wire
+from fedsim.arrays import to_numpy
 
 
 def update_norms(replies: list[Message], reference: ArrayRecord | None) -> list[float]:
@@ -19,7 +20,7 @@ def update_norms(replies: list[Message], reference: ArrayRecord | None) -> list[
     """
     if reference is None:
         return []
-    ref = {k: np.asarray(v.numpy(), dtype=np.float64) for k, v in reference.items()}
+    ref = {k: np.asarray(to_numpy(v), dtype=np.float64) for k, v in reference.items()}
     norms = []
     for reply in replies:
         arrays = reply.content.array_records.get(wire.ARRAYS)
@@ -30,7 +31,7 @@ def update_norms(replies: list[Message], reference: ArrayRecord | None) -> list[
             base = ref.get(key)
             if base is None or tuple(arr.shape) != base.shape:
                 continue
-            diff = np.asarray(arr.numpy(), dtype=np.float64) - base
+            diff = np.asarray(to_numpy(arr), dtype=np.float64) - base
             total += float(np.dot(diff.ravel(), diff.ravel()))
             shared += 1
         if shared and math.isfinite(total):

@@ -8,6 +8,7 @@ import numpy as np
 from flwr.app import ArrayRecord, Message
 
 from fedsim import wire
+from fedsim.arrays import to_numpy
 
 
 def error_summary(reason: str, limit: int = 200) -> str:
@@ -71,7 +72,7 @@ def _check(reply: Message, reference: ArrayRecord | None) -> str | None:
                     f"expected {tuple(reference[key].shape)}"
                 )
     for key in arrays.keys():
-        values = arrays[key].numpy()
+        values = to_numpy(arrays[key])
         if not np.issubdtype(values.dtype, np.number):
             return f"'{wire.ARRAYS}.{key}' has non-numeric dtype {values.dtype}"
         if not np.all(np.isfinite(values)):

@@ -32,6 +32,7 @@ def run_cli(*args, cwd):
         (["train.lr=abc"], "train.lr"),
         (["scenario.num_clients=5000"], "cannot split"),
         (["scenario.num_tasks=7"], "scenario"),
+        (["backend.ray_object_store_mb=10"], "backend.ray_object_store_mb"),
     ],
 )
 def test_bad_input_one_line_exit_2(args, needle, tmp_path):

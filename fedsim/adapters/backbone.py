@@ -18,7 +18,7 @@ import torch
 from fedsim.errors import ConfigError
 from fedsim.experiment import Experiment
 from fedsim.learner import train_local
-from fedsim.seeding import rng_for, torch_seed_for
+from fedsim.seeding import rng_for, seed_torch, torch_seed_for
 
 INITS = ("base_task", "checkpoint", "random")
 DEFAULTS: dict[str, Any] = {
@@ -101,7 +101,7 @@ def _make(exp: Experiment, s: dict[str, Any]) -> dict[str, torch.Tensor]:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            torch.manual_seed(torch_seed_for(exp.seed, "backbone-train"))
+            seed_torch(torch_seed_for(exp.seed, "backbone-train"))
             train_local(
                 model,
                 exp.data.x_train[idx],

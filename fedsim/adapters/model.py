@@ -21,7 +21,7 @@ from fedsim.adapters.bottleneck import add_bottlenecks
 from fedsim.adapters.lora import add_lora
 from fedsim.adapters.spec import AdapterSpec
 from fedsim.experiment import Experiment
-from fedsim.seeding import torch_seed_for
+from fedsim.seeding import seed_torch, torch_seed_for
 
 HEAD = "head"
 _ADAPTER_PART = r"\.(?:lora_A|lora_B|adapters)\.{}\."
@@ -61,7 +61,7 @@ def build_adapted(
     for t in targets:
         if t not in names:
             raise ValueError(f"strategy.adapter.targets: the model has no module '{t}'")
-    torch.manual_seed(torch_seed_for(exp.seed, "adapter-init", init_tag))
+    seed_torch(torch_seed_for(exp.seed, "adapter-init", init_tag))
     for slot in slots:
         if spec.kind == "lora":
             model = add_lora(model, targets, spec.rank, spec.alpha, slot)

@@ -58,6 +58,7 @@ class BackendConfig:
     client_gpus: float = 0.0
     ray_address: str | None = None
     ray_num_cpus: int | None = None
+    ray_object_store_mb: int | None = 2048
 
 
 @dataclass

@@ -64,6 +64,11 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
         _positive(cfg, "backend", "max_messages", strict=False)
     if be.get("num_nodes") is not None:
         _positive(cfg, "backend", "num_nodes")
+    store = be.get("ray_object_store_mb")
+    if store is not None and int(store) < 75:
+        raise ConfigError(
+            "backend.ray_object_store_mb", f"must be >= 75 (Ray's minimum), got {store}"
+        )
     if cfg.get("num_rounds") is not None and cfg["num_rounds"] < 1:
         raise ConfigError("num_rounds", f"must be >= 1 or null, got {cfg['num_rounds']}")
     log = cfg.get("log", {})

@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
+import gzip
+import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from fedsim.data.base import ArrayDataset
 from fedsim.errors import ConfigError
+
+
+def _bundled_csv() -> Path | None:
+    """Path of scikit-learn's ``digits.csv.gz``, found without importing scikit-learn."""
+    spec = importlib.util.find_spec("sklearn")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(root) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            return path
+    return None
+
+
+def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """Return the digits as ``(images (1797, 8, 8) float64, target (1797,) int)``.
+
+    Reads the CSV that scikit-learn ships (the same file and parsing as
+    ``sklearn.datasets.load_digits``) directly: importing ``sklearn.datasets`` costs ~0.85 s,
+    paid by every Ray actor in the first round; reading the file costs ~5 ms. Falls back to
+    ``load_digits`` if the file is not where scikit-learn keeps it.
+    """
+    path = _bundled_csv()
+    if path is None:
+        from sklearn.datasets import load_digits
+
+        bunch = load_digits()
+        return bunch.images, bunch.target
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        data = np.loadtxt(fh, delimiter=",")
+    return data[:, :-1].reshape(-1, 8, 8), data[:, -1].astype(int)
 
 
 @dataclass(frozen=True)
@@ -33,11 +65,9 @@ class DigitsSource:
 
     def load(self) -> ArrayDataset:
         """Load the digits and split them, stratified per class."""
-        from sklearn.datasets import load_digits
-
-        bunch = load_digits()
-        x = (bunch.images.astype(np.float32) / 16.0)[:, None, :, :]
-        y = bunch.target.astype(np.int64)
+        images, target = load_digits_arrays()
+        x = (images.astype(np.float32) / 16.0)[:, None, :, :]
+        y = target.astype(np.int64)
         rng = np.random.default_rng(self.split_seed)
         test_mask = np.zeros(len(y), dtype=bool)
         for label in np.unique(y):

@@ -11,7 +11,6 @@ if ``train_head``, the head). Personal task adapters live in ``ClientState.array
 
 from __future__ import annotations
 
-import torch
 from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
@@ -29,7 +28,7 @@ from fedsim.experiment import Experiment
 from fedsim.learner import train_local
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.learners.weights import local_hparams
-from fedsim.seeding import rng_for, torch_seed_for
+from fedsim.seeding import rng_for, seed_torch, torch_seed_for
 
 
 class AdapterLearner:
@@ -59,7 +58,7 @@ class AdapterLearner:
         per_task = layout.task_adapters != "none"
         model = layout.make_model(exp)
         layout.load(model, groups, t if per_task else None)
-        torch.manual_seed(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
+        seed_torch(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
         result = train_local(
             model,
             exp.data.x_train[slot.train_idx],

@@ -25,7 +25,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 from flwr.app import ArrayRecord, ConfigRecord
 from torch import nn
 
@@ -36,7 +35,7 @@ from fedsim.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.learners.weights import evaluate_seen_tasks, local_hparams
 from fedsim.models.prototype_head import PrototypeClassifier, class_means
 from fedsim.plugins.prototype_loss import PrototypeLoss
-from fedsim.seeding import rng_for, torch_seed_for
+from fedsim.seeding import rng_for, seed_torch, torch_seed_for
 from strategies.prototypes import (
     Contribution,
     bank_from_arrays,
@@ -104,7 +103,7 @@ class PrototypeLearner:
         if bool(config.get(wire.PROTO_TRAIN, True)):
             lam = float(config.get(wire.PROTO_LAMBDA, 0.0))
             plugins = [PrototypeLoss(means, counts, lam)] if lam > 0 else []
-            torch.manual_seed(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
+            seed_torch(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
             result = train_local(
                 model,
                 x,

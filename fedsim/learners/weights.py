@@ -7,6 +7,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
+from fedsim.arrays import shared_state_dict
 from fedsim.experiment import Experiment
 from fedsim.learner import evaluate, train_local
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
@@ -14,7 +15,7 @@ from fedsim.plugins.data_curriculum import curriculum_from_config, example_losse
 from fedsim.plugins.hypergradient import hypergradient_plugin
 from fedsim.plugins.proximal import ProximalTerm
 from fedsim.plugins.task_curriculum import DECIDED, stream_for
-from fedsim.seeding import rng_for, torch_seed_for
+from fedsim.seeding import rng_for, seed_torch, torch_seed_for
 from scenarios.types import ClientStream
 
 
@@ -95,7 +96,7 @@ class WeightsLearner:
     ) -> TrainReply:
         """Run the local training loop on the client's active slot."""
         model = exp.make_model()
-        model.load_state_dict(arrays.to_torch_state_dict())
+        model.load_state_dict(shared_state_dict(arrays))
         stream, decided = stream_for(exp, client_id, server_round, config, state.config, model)
         pos = stream.slot_at(server_round)
         if pos is None:
@@ -129,7 +130,7 @@ class WeightsLearner:
         if curriculum is not None:
             plugins.append(curriculum)
         difficulty = client_difficulty(model, x, y, transform, curriculum)
-        torch.manual_seed(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
+        seed_torch(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
         mask = exp.plan.tasks[slot.task_id].classes if exp.plan.task_incremental else None
         result = train_local(
             model, x, y, rng=rng, plugins=plugins, transform=transform, class_mask=mask, **hp
@@ -165,6 +166,6 @@ class WeightsLearner:
     ) -> EvalReply:
         """Score the received global model on the client's seen tasks."""
         model = exp.make_model()
-        model.load_state_dict(arrays.to_torch_state_dict())
+        model.load_state_dict(shared_state_dict(arrays))
         stream, _ = stream_for(exp, client_id, server_round, config, state.config)
         return evaluate_seen_tasks(exp, model, client_id, server_round, stream)

@@ -58,6 +58,8 @@ def backend_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     else:
         init_args["num_cpus"] = int(be.get("ray_num_cpus") or os.cpu_count() or 1)
         init_args["num_gpus"] = 0 if float(be["client_gpus"]) == 0 else None
+        store_mb = be.get("ray_object_store_mb")
+        init_args["object_store_memory"] = int(store_mb) * 2**20 if store_mb else None
         init_args = {k: v for k, v in init_args.items() if v is not None}
     return {
         "client_resources": {

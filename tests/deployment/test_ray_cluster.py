@@ -52,6 +52,13 @@ def test_joining_a_cluster_passes_no_resources():
     init_args = backend_config(cfg)["init_args"]
     assert init_args["address"] == "10.0.0.1:6379"
     assert "num_cpus" not in init_args and "num_gpus" not in init_args
+    assert "object_store_memory" not in init_args  # the cluster's own store
+
+
+def test_local_ray_gets_a_bounded_object_store():
+    assert backend_config(compose())["init_args"]["object_store_memory"] == 2048 * 2**20
+    cfg = compose("backend.ray_object_store_mb=null")
+    assert "object_store_memory" not in backend_config(cfg)["init_args"]
 
 
 @pytest.mark.integration
