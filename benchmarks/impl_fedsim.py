@@ -12,7 +12,8 @@ def run(registered: int, sampled: int, rounds: int, model_name: str, seed: int =
     from omegaconf import OmegaConf
 
     from fedsim.cli import compose_config
-    from fedsim.config.validate import validate
+    from fedsim.config.validate import validate_objects, validate_values
+    from fedsim.runtime.ray_start import start_ray
     from fedsim.runtime.simulation import run_in_simulation
 
     model = ["model=mlp", "model.hidden=[64]"] if model_name == "mlp" else ["model=cnn"]
@@ -24,7 +25,9 @@ def run(registered: int, sampled: int, rounds: int, model_name: str, seed: int =
     cfg = OmegaConf.to_container(compose_config(overrides), resolve=True)
     cfg["scenario"] = {"_target_": "benchmarks.workload.iid_clients", "name": "bench_iid",
                        "num_clients": registered, "num_rounds": rounds}
-    validate(cfg)
+    validate_values(cfg)
+    start_ray(cfg)  # as the fedsim CLI does: Ray starts during the dry build
+    validate_objects(cfg)
     run_dir = Path(tempfile.mkdtemp(prefix="fedsim-bench-"))
     summary = run_in_simulation(cfg, run_dir)
     return {"round_times": [r["round_time_s"] for r in summary["history"]],

@@ -46,6 +46,7 @@ def main() -> None:
     res.update(
         impl=a.impl, registered=a.registered, sampled=a.sampled, model=a.model, wall_s=wall,
         steady_round_s=steady, startup_s=wall - steady * len(times),
+        first_round_extra_s=times[0] - steady,
         updates_per_s=a.sampled / steady if steady > 0 else None,
     )
     print(json.dumps(res))

@@ -113,17 +113,21 @@ def run_task(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    from fedsim.config.validate import validate
+    from fedsim.config.validate import validate_objects, validate_values
     from fedsim.errors import FedsimError
     from fedsim.run_dir import discard_if_unstarted, mark, run_and_record, write_config
+    from fedsim.runtime.ray_start import abandon_ray_start, start_ray
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if (run_dir / "status.json").exists():
         fail(f"output.name: run directory '{run_dir}' already holds a run; not overwriting it")
     resolved = OmegaConf.to_container(cfg, resolve=True)
     try:
-        validate(resolved)
+        validate_values(resolved)
+        start_ray(resolved)  # Ray starts while the data, plan and model are dry-built
+        validate_objects(resolved)
     except FedsimError as exc:
+        abandon_ray_start()
         discard_if_unstarted(run_dir)
         fail(str(exc))
     write_config(run_dir, resolved)

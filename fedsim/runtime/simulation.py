@@ -79,6 +79,9 @@ def run_in_simulation(
     """
     import warnings
 
+    from fedsim.runtime.ray_start import abandon_ray_start, start_ray, take_ray_start
+
+    start_ray(cfg)  # no-op when the CLI started it already
     from flwr.app import Context
     from flwr.serverapp import Grid, ServerApp
 
@@ -105,14 +108,23 @@ def run_in_simulation(
     import logging
 
     logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
-    plan = get_experiment(cfg).plan
-    run_simulation(
-        server_app=server_app,
-        client_app=build_client_app(lambda _ctx: cfg),
-        num_supernodes=num_flower_nodes(cfg, plan.num_clients),
-        backend_name="ray",
-        backend_config=backend_config(cfg),
-    )
+    try:
+        plan = get_experiment(cfg).plan
+    except BaseException:
+        abandon_ray_start()
+        raise
+    ray_start = take_ray_start(cfg)
+    try:
+        ray_start.wait()  # Flower's backend finds Ray initialised and shuts it down at the end
+        run_simulation(
+            server_app=server_app,
+            client_app=build_client_app(lambda _ctx: cfg),
+            num_supernodes=num_flower_nodes(cfg, plan.num_clients),
+            backend_name="ray",
+            backend_config=backend_config(cfg),
+        )
+    finally:
+        ray_start.release()
     if "error" in outcome:
         raise outcome["error"]
     if "summary" not in outcome:

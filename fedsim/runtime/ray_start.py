@@ -1,0 +1,137 @@
+"""Start Ray in the background while the driver is still building the experiment.
+
+``ray.init`` takes ~2.5-3.5 s on the 2-core CI machine (GCS, raylet, agents). Flower's Ray
+backend calls it when the simulation starts, inside round 1's wait. Flower only initialises Ray
+when it is not initialised yet, so fedsim starts it itself, in a thread, as soon as the config
+is known, with exactly the arguments Flower would use (``backend_config(cfg)["init_args"]`` and
+the ``PYTHONPATH`` runtime env), and the simulation waits for it before handing over to Flower.
+Flower's backend still shuts Ray down at the end of the run.
+
+The thread stays alive until :meth:`RayStart.release`: Ray starts its GCS and raylet with
+``PR_SET_PDEATHSIG``, which Linux ties to the *thread* that spawned them - if that thread ended,
+the GCS would be killed under the running simulation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from fedsim.errors import FedsimError
+
+_LOCK = threading.Lock()
+_CURRENT: RayStart | None = None
+
+
+class RayStart:
+    """``ray.init`` running in a daemon thread; :meth:`wait` joins it and re-raises failures.
+
+    Parameters
+    ----------
+    init_args : dict
+        Keyword arguments of ``ray.init`` (as Flower's backend config holds them).
+    logging_level : str
+        Level of Ray's driver-side logger (``log.flwr_level``): Ray's start-up chatter must
+        not break fedsim's one-line errors.
+    """
+
+    def __init__(self, init_args: Mapping[str, Any], logging_level: str = "ERROR") -> None:
+        self.init_args = dict(init_args)
+        self.logging_level = logging_level
+        self.error: BaseException | None = None
+        self._ready = threading.Event()
+        self._release = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fedsim-ray-start", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._init()
+        except BaseException as exc:  # noqa: BLE001 - handed to wait()
+            self.error = exc
+        finally:
+            self._ready.set()
+        self._release.wait()  # Ray's daemons die with this thread (PR_SET_PDEATHSIG)
+
+    def _init(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        # Same as Flower's RayBackend.init_ray: actors must import what the driver can.
+        pythonpath = os.pathsep.join(sys.path)
+        if os.environ.get("PYTHONPATH"):
+            pythonpath = f"{pythonpath}{os.pathsep}{os.environ['PYTHONPATH']}"
+        os.environ["PYTHONPATH"] = pythonpath
+        args = {
+            "include_dashboard": False,
+            "logging_level": getattr(logging, str(self.logging_level).upper(), logging.ERROR),
+            **self.init_args,
+        }
+        ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **args)
+
+    def wait(self) -> None:
+        """Block until Ray is up; raise a one-line error if it failed to start."""
+        self._ready.wait()
+        if self.error is not None:
+            where = self.init_args.get("address", "a local Ray")
+            raise FedsimError(
+                f"backend: could not start/join {where}: "
+                f"{type(self.error).__name__}: {self.error}"
+            )
+
+    def abandon(self) -> None:
+        """The run will not happen: wait for the start, then shut Ray down again."""
+        self._ready.wait()
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        self.release()
+
+    def release(self) -> None:
+        """Let the thread end (after the simulation has shut Ray down)."""
+        self._release.set()
+        self._thread.join()
+
+
+def start_ray(cfg: Mapping[str, Any]) -> RayStart:
+    """Start Ray for ``cfg`` in the background (once per process until it is consumed)."""
+    from fedsim.runtime.simulation import backend_config
+
+    global _CURRENT
+    with _LOCK:
+        if _CURRENT is None:
+            _CURRENT = RayStart(backend_config(cfg)["init_args"], _level(cfg))
+        return _CURRENT
+
+
+def take_ray_start(cfg: Mapping[str, Any]) -> RayStart:
+    """Return the pending start (starting one if none), and forget it for later runs."""
+    from fedsim.runtime.simulation import backend_config
+
+    global _CURRENT
+    wanted = backend_config(cfg)["init_args"]
+    with _LOCK:
+        start, _CURRENT = _CURRENT, None
+    if start is not None and start.init_args != wanted:
+        start.abandon()  # started for another config
+        start = None
+    return start if start is not None else RayStart(wanted, _level(cfg))
+
+
+def _level(cfg: Mapping[str, Any]) -> str:
+    return str(cfg.get("log", {}).get("flwr_level", "ERROR"))
+
+
+def abandon_ray_start() -> None:
+    """Shut down a pending early start (bad input found after it began)."""
+    global _CURRENT
+    with _LOCK:
+        start, _CURRENT = _CURRENT, None
+    if start is not None:
+        start.abandon()

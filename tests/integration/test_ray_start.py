@@ -1,0 +1,86 @@
+"""Ray started early in a background thread: the daemons must outlive ``ray.init``'s return."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import REPO, cli_env
+
+pytestmark = pytest.mark.integration
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=cli_env(),
+        timeout=150,
+    )
+
+
+def test_early_ray_stays_up_until_released():
+    """The GCS and raylet are tied to the starting thread (PR_SET_PDEATHSIG): the thread lives on.
+
+    If it ended after ``ray.init``, the GCS would be gone a moment later and the resource query
+    below would fail (or hang until the subprocess times out).
+    """
+    res = _run(
+        """
+        import time
+        import ray
+        from tests.conftest import compose
+        from fedsim.runtime.ray_start import start_ray, take_ray_start
+        cfg = compose("backend.ray_num_cpus=1")
+        start_ray(cfg)
+        start = take_ray_start(cfg)
+        start.wait()
+        time.sleep(2.0)
+        print("cpus", ray.cluster_resources().get("CPU"))
+        ray.shutdown()
+        start.release()
+        print("released", start._thread.is_alive())
+        """
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "cpus 1.0" in res.stdout and "released False" in res.stdout
+
+
+def test_start_failure_is_one_line_naming_the_backend():
+    res = _run(
+        """
+        from tests.conftest import compose
+        from fedsim.errors import FedsimError
+        from fedsim.runtime.ray_start import take_ray_start
+        cfg = compose("backend.ray_object_store_mb=1")  # below Ray's minimum: ray.init raises
+        start = take_ray_start(cfg)
+        try:
+            start.wait()
+        except FedsimError as exc:
+            print("ERR", exc)
+        start.release()
+        """
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("ERR")]
+    assert line and line[0].startswith("ERR backend: could not start/join a local Ray: ValueError")
+
+
+def test_abandoned_start_shuts_ray_down():
+    res = _run(
+        """
+        import ray
+        from tests.conftest import compose
+        from fedsim.runtime.ray_start import abandon_ray_start, start_ray
+        start = start_ray(compose("backend.ray_num_cpus=1"))
+        abandon_ray_start()
+        print("initialised", ray.is_initialized(), "thread", start._thread.is_alive())
+        """
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "initialised False thread False" in res.stdout
