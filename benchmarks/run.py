@@ -2,6 +2,8 @@
 
     python -m benchmarks.run                       # all workloads, 3 repetitions
     python -m benchmarks.run --registered 1000 --models mlp --reps 2
+    git worktree add /tmp/base <commit>            # then, to measure a change side by side:
+    python -m benchmarks.run --models mlp --impls fedsim fedsim-baseline --baseline /tmp/base
 
 Each (workload, implementation) runs in its own process, in turn, ``--reps`` times (interleaved
 so that machine noise hits every implementation alike). Peak memory is the peak of the summed
@@ -35,11 +37,11 @@ def tree_pss(proc: psutil.Process) -> int:
     return total
 
 
-def run_one(args: list[str]) -> dict:
-    """Run ``benchmarks.run_one`` with ``args``; return its JSON plus the peak tree PSS."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
+def run_one(args: list[str], tree: Path = ROOT) -> dict:
+    """Run ``benchmarks.run_one`` of checkout ``tree`` with ``args``; return its JSON + peak PSS."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.run_one", *args], cwd=ROOT, env=env,
+        [sys.executable, "-m", "benchmarks.run_one", *args], cwd=tree, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     ps = psutil.Process(proc.pid)
@@ -55,6 +57,7 @@ def run_one(args: list[str]) -> dict:
         raise RuntimeError(f"benchmark {args} failed with code {proc.returncode}")
     res = json.loads(out[-1])
     res["peak_pss_gb"] = peak / 1e9
+    res.setdefault("first_round_extra_s", res["round_times"][0] - res["steady_round_s"])
     return res
 
 
@@ -73,15 +76,23 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
+    p.add_argument("--baseline", type=Path, default=None,
+                   help="another fedsim checkout (e.g. a git worktree of an older commit); "
+                        "impl 'fedsim-baseline' runs its fedsim in the same interleaving")
     a = p.parse_args()
+    if "fedsim-baseline" in a.impls and not (a.baseline and (a.baseline / "fedsim").is_dir()):
+        p.error("--impls fedsim-baseline needs --baseline DIR, a fedsim checkout")
     results: dict[tuple, list[dict]] = {}
     for model in a.models:
         for registered in a.registered:
             for rep in range(a.reps):
                 for impl in a.impls:
-                    args = ["--impl", impl, "--registered", str(registered), "--model", model,
-                            "--sampled", str(a.sampled), "--rounds", str(a.rounds)]
-                    res = run_one(args)
+                    baseline = impl == "fedsim-baseline"
+                    args = ["--impl", "fedsim" if baseline else impl, "--registered",
+                            str(registered), "--model", model, "--sampled", str(a.sampled),
+                            "--rounds", str(a.rounds)]
+                    res = run_one(args, a.baseline.resolve() if baseline else ROOT)
+                    res["impl"] = impl
                     results.setdefault((model, registered, impl), []).append(res)
                     print(f"# {model} {registered} {impl} rep {rep}: steady "
                           f"{res['steady_round_s']:.3f} s, startup {res['startup_s']:.1f} s, "
