@@ -1,0 +1,32 @@
+"""The benchmark harness runs and reports; a baseline run needs a checkout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import REPO, cli_env
+
+
+def _bench(*args: str, tmp_path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", *args],
+        capture_output=True, text=True, cwd=REPO, env=cli_env(), timeout=300,
+    )
+
+
+def test_raw_loop_row_and_json(tmp_path):
+    out = tmp_path / "r.json"
+    res = _bench("--registered", "20", "--sampled", "5", "--models", "mlp", "--impls", "raw",
+                 "--reps", "1", "--rounds", "3", "--json", str(out), tmp_path=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "round 1 - steady s" in res.stdout
+    row = json.loads(out.read_text())["mlp|20|raw"][0]
+    assert len(row["round_times"]) == 3 and row["peak_pss_gb"] > 0
+    assert row["first_round_extra_s"] == row["round_times"][0] - row["steady_round_s"]
+
+
+def test_baseline_impl_needs_a_checkout(tmp_path):
+    res = _bench("--impls", "fedsim-baseline", "--baseline", str(tmp_path), tmp_path=tmp_path)
+    assert res.returncode == 2 and "--baseline DIR" in res.stderr
