@@ -87,14 +87,15 @@ class RayStart:
     def abandon(self) -> None:
         """The run will not happen: wait for the start, then shut Ray down again."""
         self._ready.wait()
-        import ray
-
-        if ray.is_initialized():
-            ray.shutdown()
         self.release()
 
     def release(self) -> None:
-        """Let the thread end (after the simulation has shut Ray down)."""
+        """Shut Ray down if the simulation did not (it failed early), then let the thread end."""
+        if self._ready.is_set() and self.error is None:
+            import ray
+
+            if ray.is_initialized():
+                ray.shutdown()
         self._release.set()
         self._thread.join()
 

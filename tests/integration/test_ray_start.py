@@ -84,3 +84,21 @@ def test_abandoned_start_shuts_ray_down():
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "initialised False thread False" in res.stdout
+
+
+def test_release_shuts_down_a_ray_the_simulation_left_running():
+    """If Flower failed before its backend existed, nobody else would shut this Ray down."""
+    res = _run(
+        """
+        import ray
+        from tests.conftest import compose
+        from fedsim.runtime.ray_start import take_ray_start
+        start = take_ray_start(compose("backend.ray_num_cpus=1"))
+        start.wait()
+        up = ray.is_initialized()
+        start.release()
+        print("was", up, "now", ray.is_initialized(), "thread", start._thread.is_alive())
+        """
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "was True now False thread False" in res.stdout
