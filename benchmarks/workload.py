@@ -7,9 +7,11 @@ fixed number of clients trains one local epoch of mini-batch SGD and the server 
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from scenarios.types import ClientStream, ScenarioPlan, Task, TaskSlot
+from scenarios.types import ClientStream, LazyStreams, ScenarioPlan, Task, TaskSlot
 
 SAMPLES_PER_CLIENT = 32
 
@@ -18,6 +20,14 @@ def client_indices(seed: int, client_id: int, num_train: int, size: int) -> np.n
     """Train indices of one client (identical in every implementation)."""
     rng = np.random.default_rng([int(seed), 7919, int(client_id)])
     return np.sort(rng.choice(num_train, size=size, replace=False))
+
+
+def client_stream(
+    client_id: int, *, seed: int, num_train: int, num_rounds: int, samples_per_client: int
+) -> ClientStream:
+    """The one-slot stream of one client (built on demand by :class:`LazyStreams`)."""
+    idx = client_indices(seed, client_id, num_train, samples_per_client)
+    return ClientStream(client_id, (TaskSlot(0, 1, num_rounds, idx),))
 
 
 def iid_clients(
@@ -29,18 +39,25 @@ def iid_clients(
     num_rounds: int = 5,
     samples_per_client: int = SAMPLES_PER_CLIENT,
 ) -> ScenarioPlan:
-    """One all-classes task every client trains for ``num_rounds`` rounds (a fedsim scenario)."""
+    """One all-classes task every client trains for ``num_rounds`` rounds (a fedsim scenario).
+
+    Streams are lazy: like the plain-Flower and raw implementations, which draw a client's
+    indices when it is sampled, a fedsim actor builds only its sampled clients' streams.
+    """
     if num_clients < 1 or num_rounds < 1 or samples_per_client < 1:
         raise ValueError("num_clients, num_rounds and samples_per_client must be >= 1")
     n = len(train_labels)
     classes = tuple(int(c) for c in np.unique(train_labels))
     task = Task(0, classes, np.arange(len(test_labels)), name="all digits")
-    streams = tuple(
-        ClientStream(
-            cid,
-            (TaskSlot(0, 1, num_rounds, client_indices(seed, cid, n, samples_per_client)),),
-        )
-        for cid in range(num_clients)
+    streams = LazyStreams(
+        num_clients,
+        partial(
+            client_stream,
+            seed=seed,
+            num_train=n,
+            num_rounds=num_rounds,
+            samples_per_client=samples_per_client,
+        ),
     )
     return ScenarioPlan(
         kind="bench_iid",

@@ -6,6 +6,8 @@ A plan holds *indices* into a data source's train/test arrays, never copies of d
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,6 +79,61 @@ class ClientStream:
         return None
 
 
+class LazyStreams(Sequence):
+    """Client streams built on first access by ``factory(client_id)``, then kept.
+
+    For huge federations whose streams are a pure function of the client id: a Ray actor
+    builds only the streams of the clients it trains instead of all of them (at 100,000 clients
+    an eager plan is built by the driver *and* by every actor before its first client trains).
+    Pickling sends the factory, not the built streams, so ``factory`` must be picklable
+    (a module-level function or a ``functools.partial`` of one).
+
+    Parameters
+    ----------
+    num_clients : int
+        Number of clients (ids ``0..num_clients-1``).
+    factory : callable
+        ``factory(client_id) -> ClientStream`` with ``stream.client_id == client_id``.
+    """
+
+    def __init__(self, num_clients: int, factory: Callable[[int], ClientStream]) -> None:
+        if int(num_clients) < 1:
+            raise ValueError(f"num_clients must be >= 1, got {num_clients}")
+        self._n = int(num_clients)
+        self._factory = factory
+        self._built: dict[int, ClientStream] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, index):  # noqa: ANN001 - int or slice, as for a tuple
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._n)))
+        i = operator.index(index)
+        if i < 0:
+            i += self._n
+        if not 0 <= i < self._n:
+            raise IndexError(f"client {index} out of range (0..{self._n - 1})")
+        stream = self._built.get(i)
+        if stream is None:
+            stream = self._factory(i)
+            if stream.client_id != i:
+                raise ValueError(f"stream factory returned client {stream.client_id} for {i}")
+            self._built[i] = stream
+        return stream
+
+    def __iter__(self) -> Iterator[ClientStream]:
+        return (self[i] for i in range(self._n))
+
+    def __reduce__(self):  # noqa: ANN204 - pickle the recipe, not the built streams
+        return (LazyStreams, (self._n, self._factory))
+
+    @property
+    def num_built(self) -> int:
+        """How many streams have been built so far."""
+        return len(self._built)
+
+
 @dataclass(frozen=True)
 class ScenarioPlan:
     """Everything the federation will live through: global tasks and one stream per client.
@@ -87,7 +144,7 @@ class ScenarioPlan:
         Generator name, e.g. ``"class_incremental"``.
     tasks : tuple[Task, ...]
         Global task definitions, indexed by ``task_id``.
-    streams : tuple[ClientStream, ...]
+    streams : tuple[ClientStream, ...] or LazyStreams
         One stream per client, indexed by ``client_id`` (0..num_clients-1).
     num_rounds : int
         Rounds needed to finish every stream.
@@ -101,7 +158,7 @@ class ScenarioPlan:
 
     kind: str
     tasks: tuple[Task, ...]
-    streams: tuple[ClientStream, ...]
+    streams: tuple[ClientStream, ...] | LazyStreams
     num_rounds: int
     num_classes: int
     task_incremental: bool = False
@@ -111,6 +168,15 @@ class ScenarioPlan:
     def num_clients(self) -> int:
         """Number of clients in the federation."""
         return len(self.streams)
+
+    def build_all(self) -> None:
+        """Build every lazily defined stream now (no-op for a tuple of streams).
+
+        The driver calls it while validating, so a faulty stream factory fails before the run
+        and the round loop, which looks at every client, finds the streams built.
+        """
+        for _ in self.streams:
+            pass
 
     def active_clients(self, server_round: int) -> list[int]:
         """Return the sorted ids of clients that have a task to train in ``server_round``."""

@@ -133,6 +133,10 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
     from fedsim.server import build_strategy
 
     exp = get_experiment(cfg)
+    try:
+        exp.plan.build_all()
+    except (ValueError, IndexError, TypeError) as exc:
+        raise ConfigError("scenario", f"a client stream could not be built: {exc}") from None
     exp.make_model()
     for cid in cfg.get("log", {}).get("matrix_clients", ()):
         if not 0 <= int(cid) < exp.plan.num_clients:
