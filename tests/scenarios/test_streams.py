@@ -169,3 +169,19 @@ def test_every_knob_changes_the_plan_and_seed_determinism(digits):
 def test_invalid_knobs_raise_one_clear_error(digits, kw, text):
     with pytest.raises((ValueError, TypeError), match=text):
         plan(digits, **kw)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"max_arrival_delay": 3, "duration_jitter": 2, "max_gap": 2, "leave_fraction": 0.3},
+        {"recur_prob": 1.0, "recur_power": 0.0, "tasks_per_client": 3},
+    ],
+)
+def test_active_clients_equals_a_scan_of_every_stream(digits, kw):
+    """The vectorised per-round index gives exactly what scanning the streams gives."""
+    p = plan(digits, num_clients=30, **kw)
+    for rnd in range(0, p.num_rounds + 2):
+        scan = [s.client_id for s in p.streams if s.slot_at(rnd) is not None]
+        assert p.active_clients(rnd) == scan
