@@ -48,6 +48,15 @@ def num_flower_nodes(cfg: Mapping[str, Any], num_clients: int) -> int:
     return int(max(1, min(num_clients, cohort)))
 
 
+def object_store_bytes(store_mb: int) -> int:
+    """``store_mb`` MiB, but never more than Ray's own default (30% of physical memory)."""
+    try:
+        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: trust the setting
+        return store_mb * 2**20
+    return max(75 * 2**20, min(store_mb * 2**20, int(0.3 * ram)))
+
+
 def backend_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Ray backend settings: client resources and ``ray.init`` arguments."""
     be = cfg["backend"]
@@ -59,7 +68,7 @@ def backend_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         init_args["num_cpus"] = int(be.get("ray_num_cpus") or os.cpu_count() or 1)
         init_args["num_gpus"] = 0 if float(be["client_gpus"]) == 0 else None
         store_mb = be.get("ray_object_store_mb")
-        init_args["object_store_memory"] = int(store_mb) * 2**20 if store_mb else None
+        init_args["object_store_memory"] = object_store_bytes(int(store_mb)) if store_mb else None
         init_args = {k: v for k, v in init_args.items() if v is not None}
     return {
         "client_resources": {

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fedsim.deployment.processes import executable, free_port, port_open, start, stop
-from fedsim.runtime.simulation import backend_config
+from fedsim.runtime.simulation import backend_config, object_store_bytes
 from tests.conftest import cli_env, compose
 from tests.deployment.test_deployment import TINY
 
@@ -56,7 +56,10 @@ def test_joining_a_cluster_passes_no_resources():
 
 
 def test_local_ray_gets_a_bounded_object_store():
-    assert backend_config(compose())["init_args"]["object_store_memory"] == 2048 * 2**20
+    expected = object_store_bytes(2048)
+    assert backend_config(compose())["init_args"]["object_store_memory"] == expected
+    assert 75 * 2**20 <= expected <= 2048 * 2**20
+    assert object_store_bytes(10**9) < 10**9 * 2**20  # capped at 30% of this machine's RAM
     cfg = compose("backend.ray_object_store_mb=null")
     assert "object_store_memory" not in backend_config(cfg)["init_args"]
 
