@@ -54,11 +54,9 @@ def test_early_ray_stays_up_until_released():
 def test_start_failure_is_one_line_naming_the_backend():
     res = _run(
         """
-        from tests.conftest import compose
         from fedsim.errors import FedsimError
-        from fedsim.runtime.ray_start import take_ray_start
-        cfg = compose("backend.ray_object_store_mb=1")  # below Ray's minimum: ray.init raises
-        start = take_ray_start(cfg)
+        from fedsim.runtime.ray_start import RayStart
+        start = RayStart({"num_cpus": 1, "object_store_memory": 2**20})  # below Ray's minimum
         try:
             start.wait()
         except FedsimError as exc:
