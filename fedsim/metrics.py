@@ -1,10 +1,22 @@
 """Continual-learning metrics as pure functions of an accuracy matrix (DESIGN.md rule 10).
 
-``A[i, j]`` is the accuracy on task ``j`` after learning task ``i`` (0-based, ``T x T``),
-in the order the learner met the tasks. Entries that were not measured are NaN and are
-ignored (a metric with nothing to average is NaN). Definitions follow
-Lopez-Paz & Ranzato (2017, GEM) for ACC/BWT/FWT and Chaudhry et al. (2018, RWalk) for
-forgetting; see ``shared/notes/methods.md``.
+``A[l, j]`` is the accuracy on task ``j`` after learning task ``l`` (0-based rows and columns,
+``T x T``, ``T`` = tasks finished), in the order the learner met the tasks. Entries that were
+not measured are NaN and are ignored (a metric with nothing to average is NaN). Each metric is
+defined once, here, with its index ranges:
+
+* ACC (Lopez-Paz & Ranzato, 2017, GEM):  ``ACC = mean_{0<=j<=T-1} A[T-1, j]``.
+* BWT (GEM):  ``BWT = mean_{0<=j<=T-2} (A[T-1, j] - A[j, j])``; negative means forgetting.
+* FWT (GEM):  ``FWT = mean_{1<=j<=T-1} (A[j-1, j] - b_j)``, ``b_j`` = accuracy of the initial
+  model on task ``j``.
+* Forgetting (Chaudhry et al., 2018, RWalk, Eq. 7-8):
+  ``f_j = max_{j<=l<=T-2} A[l, j] - A[T-1, j]`` for ``0<=j<=T-2``, ``F = mean_j f_j``. Only the
+  accuracies measured *after* task ``j`` was learned count: the cell ``A[j-1, j]`` (the next
+  task, measured for FWT) can be high in a federation because other clients already taught
+  the global model task ``j``, and it is not knowledge the learner had and lost.
+* AIA (Rebuffi et al., 2017, iCaRL):  ``AIA = mean_{0<=l<=T-1} mean_{0<=j<=l} A[l, j]``.
+
+See ``shared/notes/methods.md`` and ``docs/analysis.md``.
 """
 
 from __future__ import annotations
@@ -50,19 +62,26 @@ def forward_transfer(a: np.ndarray, initial: np.ndarray) -> float:
     return _nanmean([a[j - 1, j] - b[j] for j in range(1, a.shape[0])])
 
 
-def forgetting(a: np.ndarray) -> float:
-    """F = mean_{j<T-1} max_{l<T-1} (A[l, j] - A[T-1, j]) (Chaudhry et al., 2018). NaN for T=1."""
+def forgetting_per_task(a: np.ndarray) -> np.ndarray:
+    """``f_j = max_{j<=l<=T-2} A[l, j] - A[T-1, j]`` for ``j = 0..T-2`` (NaN where unmeasured).
+
+    The maximum runs over the rows *from* ``j`` on (after task ``j`` was learned), never over
+    earlier rows. An empty array for ``T = 1``.
+    """
     a = _square(a)
     t = a.shape[0]
-    if t < 2:
-        return float("nan")
-    per_task = []
+    out = np.full(max(t - 1, 0), np.nan)
     for j in range(t - 1):
-        past = a[: t - 1, j]
-        if np.all(np.isnan(past)) or np.isnan(a[-1, j]):
+        after = a[j : t - 1, j]
+        if np.all(np.isnan(after)) or np.isnan(a[-1, j]):
             continue
-        per_task.append(np.nanmax(past) - a[-1, j])
-    return _nanmean(per_task)
+        out[j] = np.nanmax(after) - a[-1, j]
+    return out
+
+
+def forgetting(a: np.ndarray) -> float:
+    """F = mean_{j<=T-2} f_j (Chaudhry et al., 2018), :func:`forgetting_per_task`; NaN for T=1."""
+    return _nanmean(forgetting_per_task(a))
 
 
 def average_incremental_accuracy(a: np.ndarray) -> float:

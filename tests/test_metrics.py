@@ -33,7 +33,7 @@ def test_forward_transfer():
 
 
 def test_forgetting_uses_max_over_earlier_rows_not_diagonal():
-    # task 0: max(0.90, 0.60) - 0.50 = 0.40 ; task 1: max(0.10, 0.80) - 0.70 = 0.10
+    # task 0: max(0.90, 0.60) - 0.50 = 0.40 ; task 1: max(0.80) - 0.70 = 0.10
     assert m.forgetting(A) == pytest.approx((0.40 + 0.10) / 2)
 
 
@@ -82,3 +82,56 @@ def test_mean_metrics_over_clients():
     out = m.mean_metrics([{"acc": 0.5, "bwt": NAN}, {"acc": 0.7, "bwt": -0.2}])
     assert out["acc"] == pytest.approx(0.6)
     assert out["bwt"] == pytest.approx(-0.2)
+
+
+def test_forgetting_ignores_rows_before_the_task_was_learned():
+    # The issue's example: A[0, 1] = 0.8 is the "next task" cell (measured for FWT), high because
+    # other clients taught task 1; it is not knowledge this learner had. f_0 = max(.9, .1) - .1,
+    # f_1 = max(.5) - .2 -> (0.8 + 0.3) / 2 = 0.55 (the old formula gave 0.70).
+    a = np.array([[0.9, 0.8, 0.0], [0.1, 0.5, 0.0], [0.1, 0.2, 0.6]])
+    assert m.forgetting(a) == pytest.approx(0.55)
+    np.testing.assert_allclose(m.forgetting_per_task(a), [0.8, 0.3])
+
+
+# -- a second, independent implementation written from the definitions ------------------
+def _ref_mean(values):
+    vals = [v for v in values if not math.isnan(v)]
+    return sum(vals) / len(vals) if vals else NAN
+
+
+def _ref_metrics(a, b):
+    """Loops straight from the formulas in the metrics module's docstring (0-based, T x T)."""
+    t = len(a)
+    acc = _ref_mean([a[t - 1][j] for j in range(t)])
+    bwt = _ref_mean([a[t - 1][j] - a[j][j] for j in range(t - 1)])
+    fwt = _ref_mean([a[j - 1][j] - b[j] for j in range(1, t)])
+    per_task = []
+    for j in range(t - 1):
+        learned = [a[r][j] for r in range(j, t - 1) if not math.isnan(a[r][j])]
+        if learned and not math.isnan(a[t - 1][j]):
+            per_task.append(max(learned) - a[t - 1][j])
+    forg = _ref_mean(per_task)
+    aia = _ref_mean([_ref_mean([a[r][j] for j in range(r + 1)]) for r in range(t)])
+    return {"acc": acc, "bwt": bwt, "fwt": fwt, "forgetting": forg, "aia": aia}
+
+
+def _same(x, y):
+    return (math.isnan(x) and math.isnan(y)) or x == pytest.approx(y, abs=1e-12)
+
+
+def test_metrics_match_an_independent_implementation_on_random_matrices():
+    rng = np.random.default_rng(20261201)
+    checked = 0
+    for _ in range(3000):
+        t = int(rng.integers(1, 8))
+        a = rng.random((t, t))
+        b = rng.random(t)
+        missing = rng.random((t, t)) < rng.choice([0.0, 0.1, 0.4])
+        a[missing] = NAN
+        b[rng.random(t) < 0.1] = NAN
+        got = m.cl_metrics(a, b)
+        want = _ref_metrics(a.tolist(), b.tolist())
+        for key, value in want.items():
+            assert _same(got[key], value), (key, a, b, got[key], value)
+            checked += 1
+    assert checked == 15000

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fedsim import metrics as clm
 from fedsim.analysis.groups import Group
 from fedsim.analysis.runs import Run
 from fedsim.logging.tags import tag
@@ -119,14 +120,9 @@ def position_forgetting(run: Run) -> np.ndarray:
     per_client = []
     for mat in (run.summary.get("client_matrices") or {}).values():
         a = np.array([[np.nan if v is None else v for v in row] for row in mat], dtype=float)
-        t = a.shape[0]
-        if t < 2:
+        if a.shape[0] < 2:
             continue
-        row = np.full(t - 1, np.nan)
-        for j in range(t - 1):
-            past = a[: t - 1, j]
-            if np.any(np.isfinite(past)) and np.isfinite(a[-1, j]):
-                row[j] = np.nanmax(past) - a[-1, j]
+        row = clm.forgetting_per_task(a)
         per_client.append(row)
     if not per_client:
         return np.array([])
