@@ -79,9 +79,10 @@ def evaluate_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) 
     reply = learner.evaluate(
         exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
     )
-    task_eval = ConfigRecord(
-        {wire.EVAL_POSITIONS: reply.positions, wire.EVAL_ACCURACIES: reply.accuracies}
-    )
+    items = {wire.EVAL_POSITIONS: reply.positions, wire.EVAL_ACCURACIES: reply.accuracies}
+    if reply.task_ids:
+        items.update({wire.EVAL_TASK_IDS: reply.task_ids, wire.EVAL_ORDER: reply.order})
+    task_eval = ConfigRecord(items)
     return RecordDict({wire.METRICS: MetricRecord(reply.metrics), wire.TASK_EVAL: task_eval})
 
 

@@ -205,6 +205,7 @@ def final_outputs(
         "central_rounds": rounds,
         "central_matrix": central,
         "client_matrices": {str(c): m for c, m in sorted(book.client.items())},
+        "client_orders": {str(c): book.order_of(c) for c in sorted(book.client)},
         "bytes_total": total_bytes,
         "bytes_per_round": total_bytes / max(state.round, 1),
         "rejected_replies": sum(r.get("failures", 0) for r in state.history),

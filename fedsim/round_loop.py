@@ -267,11 +267,14 @@ class RoundLoop:
         boundary = 0
         for reply in good:
             task_eval = reply.content[wire.TASK_EVAL]
+            with_ids = wire.EVAL_TASK_IDS in task_eval
             boundary += state.book.record_client(
                 self.grid.client_of(reply),
                 rnd,
                 list(task_eval[wire.EVAL_POSITIONS]),
                 list(task_eval[wire.EVAL_ACCURACIES]),
+                list(task_eval[wire.EVAL_TASK_IDS]) if with_ids else None,
+                list(task_eval.get(wire.EVAL_ORDER, [])) if with_ids else None,
             )
         agg = self.strategy.aggregate_evaluate(rnd, good) if good else None
         if agg is not None:

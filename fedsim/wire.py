@@ -48,6 +48,8 @@ CURRICULUM_POOL = "curriculum-pool"  # mean share of the task's data in the pace
 # Task-eval ConfigRecord keys
 EVAL_POSITIONS = "positions"
 EVAL_ACCURACIES = "accuracies"
+EVAL_TASK_IDS = "task-ids"  # global task id of each evaluated entry (same length as accuracies)
+EVAL_ORDER = "order"  # task ids of the client's positions whose task is fixed (realised order)
 EVAL_BOUNDARY = "boundary"
 
 # Packing several virtual clients into one Flower message (simulation)

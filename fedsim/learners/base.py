@@ -46,11 +46,21 @@ class TrainReply:
 
 @dataclass
 class EvalReply:
-    """What a learner returns from evaluation."""
+    """What a learner returns from evaluation.
+
+    ``positions[k]`` / ``accuracies[k]`` / ``task_ids[k]``: the stream position, accuracy and
+    global task id of evaluated entry ``k`` (several entries may share the next position when
+    its task is not decided yet: every candidate is scored). ``order`` lists the task ids of
+    the positions whose task is fixed (all of them for a static order; the decided prefix
+    under the run-time task curriculum), so the server places each accuracy under the task the
+    client really met in that position.
+    """
 
     metrics: dict[str, float | int]
     positions: list[int]
     accuracies: list[float]
+    task_ids: list[int] = field(default_factory=list)
+    order: list[int] = field(default_factory=list)
 
 
 class ClientLearner(Protocol):

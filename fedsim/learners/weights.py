@@ -14,7 +14,7 @@ from fedsim.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.plugins.data_curriculum import curriculum_from_config, example_losses
 from fedsim.plugins.hypergradient import hypergradient_plugin
 from fedsim.plugins.proximal import ProximalTerm
-from fedsim.plugins.task_curriculum import DECIDED, stream_for
+from fedsim.plugins.task_curriculum import DECIDED, evaluation_view, stream_for
 from fedsim.seeding import rng_for, seed_torch, torch_seed_for
 from scenarios.types import ClientStream
 
@@ -37,20 +37,28 @@ def evaluate_seen_tasks(
     client_id: int,
     server_round: int,
     stream: ClientStream | None = None,
+    *,
+    order: list[int] | None = None,
+    next_tasks: list[int] | None = None,
 ) -> EvalReply:
     """Score ``model`` on the test split of every slot started by ``server_round``, plus the next.
 
-    The extra, not-yet-seen slot gives ``A[i-1, i]`` for forward transfer. ``stream`` is the
-    client's realised stream (run-time task curriculum), by default the plan's.
+    The next, not-yet-seen slot gives ``A[i-1, i]`` for forward transfer. ``stream`` is the
+    client's realised stream (run-time task curriculum), by default the plan's. ``order`` is
+    the task ids of the positions whose task is fixed (default: every position of ``stream``);
+    ``next_tasks``, when the next position's task is not decided yet, lists every candidate
+    task id and each is scored (the server keeps the one the client later takes).
     """
     stream = stream or exp.plan.streams[client_id]
     seen = stream.seen_positions(server_round)
-    positions = list(seen)
+    entries = [(pos, stream.slots[pos].task_id) for pos in seen]
     if len(seen) < len(stream.slots):
-        positions.append(len(seen))
+        nxt = len(seen)
+        tasks = next_tasks if next_tasks is not None else [stream.slots[nxt].task_id]
+        entries += [(nxt, int(t)) for t in tasks]
     accs, losses, total = [], [], 0
-    for pos in positions:
-        task = exp.plan.tasks[stream.slots[pos].task_id]
+    for pos, task_id in entries:
+        task = exp.plan.tasks[task_id]
         mask = task.classes if exp.plan.task_incremental else None
         loss, acc, n = evaluate(
             model,
@@ -70,7 +78,13 @@ def evaluate_seen_tasks(
         wire.NUM_EXAMPLES: int(max(total, 1)),
         wire.REPLY_CLIENT_ID: int(client_id),
     }
-    return EvalReply(metrics=metrics, positions=positions, accuracies=[float(a) for a in accs])
+    return EvalReply(
+        metrics=metrics,
+        positions=[pos for pos, _ in entries],
+        accuracies=[float(a) for a in accs],
+        task_ids=[int(t) for _, t in entries],
+        order=[int(s.task_id) for s in stream.slots] if order is None else list(order),
+    )
 
 
 def client_difficulty(model, x, y, transform, curriculum) -> float:
@@ -167,5 +181,8 @@ class WeightsLearner:
         """Score the received global model on the client's seen tasks."""
         model = exp.make_model()
         model.load_state_dict(shared_state_dict(arrays))
-        stream, _ = stream_for(exp, client_id, server_round, config, state.config)
-        return evaluate_seen_tasks(exp, model, client_id, server_round, stream)
+        view = evaluation_view(exp, client_id, server_round, config, state.config)
+        return evaluate_seen_tasks(
+            exp, model, client_id, server_round, view.stream, order=view.order,
+            next_tasks=view.next_tasks,
+        )

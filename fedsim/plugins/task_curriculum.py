@@ -15,6 +15,8 @@ stream, so the client's accuracy matrix is in the order the client really met it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from torch import nn
 
@@ -79,3 +81,47 @@ def stream_for(
             scores = task_scores(exp, plan_stream, options, model)
         decided.append(choose_next(scores, str(ordering), rng))
     return realised_stream(plan_stream, decided), decided
+
+
+@dataclass(frozen=True)
+class EvaluationView:
+    """What a client evaluates: its stream, the fixed part of its order, the next candidates.
+
+    ``order`` holds the task ids of the positions whose task is fixed (every position for a
+    static order; the decided prefix under the run-time curriculum). ``next_tasks`` is None
+    when the next position's task is known; otherwise every task id that may still fill it.
+    """
+
+    stream: ClientStream
+    order: list[int]
+    next_tasks: list[int] | None
+
+
+def evaluation_view(
+    exp, client_id: int, server_round: int, config, state_config: dict
+) -> EvaluationView:
+    """The realised stream to evaluate, without taking decisions (see :func:`stream_for`).
+
+    Under the run-time task curriculum the client has not yet chosen the task of the next
+    position at a task boundary (it chooses when it first trains there), so ``A[i-1, i]`` is
+    measured on every candidate and the server keeps the one later taken.
+    """
+    stream, decided = stream_for(exp, client_id, server_round, config, state_config)
+    if config.get(wire.CURRICULUM_TASK_ORDER) is None:
+        return EvaluationView(stream, [int(s.task_id) for s in stream.slots], None)
+    plan_stream = exp.plan.streams[client_id]
+    order = [int(plan_stream.slots[p].task_id) for p in decided]
+    nxt = len(stream.seen_positions(server_round))
+    if nxt >= len(stream.slots) or nxt < len(decided):
+        return EvaluationView(stream, order, None)
+    want = stream.slots[nxt].end_round - stream.slots[nxt].start_round
+    open_positions = [
+        p
+        for p in range(len(plan_stream.slots))
+        if p not in set(decided)
+        and plan_stream.slots[p].end_round - plan_stream.slots[p].start_round == want
+    ]
+    # undecided positions seen before ``nxt`` (client not trained there yet) may still take
+    # any of these tasks, so every undecided task of the right length is a candidate
+    tasks = [int(plan_stream.slots[p].task_id) for p in open_positions]
+    return EvaluationView(stream, order, tasks)

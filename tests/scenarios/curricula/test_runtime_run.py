@@ -4,9 +4,11 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import yaml
 
+from fedsim import metrics
 from fedsim.server_state import load_checkpoint
 from tests.conftest import cli_env
 
@@ -46,3 +48,16 @@ def test_runtime_task_order_in_a_real_run(tmp_path):
     )
     for matrix in summary["client_matrices"].values():
         assert all(row[i] is not None for i, row in enumerate(matrix))
+    # columns follow the order really taken, the FWT baseline b_j is the initial model's
+    # accuracy on that same task, and every next-task cell A[i-1, i] was measured
+    b_all = np.asarray(summary["central_matrix"][0], dtype=float)
+    fwts = []
+    for cid, matrix in summary["client_matrices"].items():
+        decided = store[int(cid)]["curriculum.decided-positions"]
+        plan_order = summary["client_orders"][cid]
+        assert len(plan_order) == 3 and -1 not in plan_order
+        a = np.array([[np.nan if v is None else v for v in row] for row in matrix])
+        assert all(np.isfinite(a[i - 1, i]) for i in range(1, 3))
+        fwts.append(metrics.forward_transfer(a, b_all[plan_order]))
+        assert len(decided) == 3
+    assert summary["final"]["fwt"] == pytest.approx(float(np.mean(fwts)))
