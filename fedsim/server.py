@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import torch
 from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
@@ -41,6 +42,12 @@ def build_strategy(spec: Mapping[str, Any]):
     """Instantiate the strategy; the round loop, not Flower, picks each round's clients."""
     params = {k: v for k, v in spec.items() if k not in STRATEGY_META_KEYS}
     return build(params, "strategy", **FLOWER_SAMPLING)
+
+
+def build_lr_controller(cfg: Mapping[str, Any], model: torch.nn.Module):
+    """Build the LR controller of ``configs/lr`` for ``model`` (its buffers are not updates)."""
+    buffers = sorted(name for name, _ in model.named_buffers())
+    return build(cfg["lr"], "lr", lr=float(cfg["train"]["lr"]), buffer_keys=buffers)
 
 
 def build_faults(cfg: Mapping[str, Any], seed: int, num_clients: int):
@@ -91,7 +98,7 @@ def run_server(
     started = time.perf_counter()
     exp = get_experiment(cfg)
     strategy = build_strategy(cfg["strategy"])
-    lr_controller = build(cfg["lr"], "lr", lr=float(cfg["train"]["lr"]))
+    lr_controller = build_lr_controller(cfg, exp.make_model())
     fed = cfg["federation"]
     selection = build(
         cfg["selection"],

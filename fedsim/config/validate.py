@@ -130,14 +130,14 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
     """Build what the run needs (data, plan, model, strategy, LR controller) once, up front."""
     from fedsim.build import build
     from fedsim.experiment import get_experiment
-    from fedsim.server import build_strategy
+    from fedsim.server import build_lr_controller, build_strategy
 
     exp = get_experiment(cfg)
     try:
         exp.plan.build_all()
     except (ValueError, IndexError, TypeError) as exc:
         raise ConfigError("scenario", f"a client stream could not be built: {exc}") from None
-    exp.make_model()
+    model = exp.make_model()
     for cid in cfg.get("log", {}).get("matrix_clients", ()):
         if not 0 <= int(cid) < exp.plan.num_clients:
             raise ConfigError(
@@ -145,7 +145,7 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
                 f"client {cid} does not exist (clients are 0..{exp.plan.num_clients - 1})",
             )
     build_strategy(cfg["strategy"])
-    build(cfg["lr"], "lr", lr=float(cfg["train"]["lr"]))
+    build_lr_controller(cfg, model)
     fed = cfg["federation"]
     build(
         cfg["selection"],

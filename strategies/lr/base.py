@@ -16,6 +16,10 @@ class LRController(Protocol):
     aggregated, with the previous global arrays, the strategy's aggregate and the (valid,
     sorted) replies; it returns the new global arrays. Its state is part of the
     checkpointable server state.
+
+    Construction contract: ``Controller(lr=train.lr, buffer_keys=...)`` plus its own config
+    keys; ``buffer_keys`` names the global arrays that are model buffers, not parameters
+    (BatchNorm statistics), which a controller must not treat as part of an update.
     """
 
     def client_config(self, server_round: int) -> dict[str, float | int | str | bool]:

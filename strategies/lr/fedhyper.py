@@ -26,6 +26,9 @@ from strategies.lr.hypergrad import (
 )
 
 GLOBAL_RULES = ("none", "g", "gm")
+#: The official code's bounds on ``eta_g = 1 + a_t`` per global rule (``a_t`` in [-0.8, 4] for
+#: G, [-0.2, 4] for GM), used when ``server_lr_bounds`` is not given.
+DEFAULT_SERVER_LR_BOUNDS = {"none": (0.2, 5.0), "g": (0.2, 5.0), "gm": (0.8, 5.0)}
 
 
 class FedHyper:
@@ -72,8 +75,9 @@ class FedHyper:
         Enable SL / CL.
     hyper_lr : float
         Hyper-learning-rate of the global accumulator (code: 1).
-    server_lr_bounds : [float, float]
-        Bounds of ``eta_g = 1 + a_t`` (must contain 1).
+    server_lr_bounds : [float, float], optional
+        Bounds of ``eta_g = 1 + a_t`` (must contain 1); default: the code's, ``[0.2, 5]`` for
+        G and ``[0.8, 5]`` for GM (:data:`DEFAULT_SERVER_LR_BOUNDS`).
     momentum : float
         GM momentum in ``[0, 1)`` (code: 0.9).
     sl_hyper_lr : float
@@ -87,6 +91,10 @@ class FedHyper:
         CL constants (code: 0.1 (divided by ``m``), 1, 1.1).
     cl_persist : bool
         Keep the CL factor ``beta`` across rounds in client state.
+    buffer_keys : Sequence[str]
+        Keys of the global arrays that are model buffers, not parameters (e.g. BatchNorm
+        running statistics): left out of every hypergradient and global step, as the code
+        uses ``model.parameters()`` only; they keep the strategy's aggregate.
     """
 
     def __init__(
@@ -97,7 +105,7 @@ class FedHyper:
         server_local: bool = False,
         client_local: bool = False,
         hyper_lr: float = 1.0,
-        server_lr_bounds: Sequence[float] = (0.2, 5.0),
+        server_lr_bounds: Sequence[float] | None = None,
         momentum: float = 0.9,
         sl_hyper_lr: float = 1.0,
         local_lr_bounds: Sequence[float] = (0.1, 10.0),
@@ -106,6 +114,7 @@ class FedHyper:
         cl_local_scale: float = 1.0,
         cl_max_growth: float = 1.1,
         cl_persist: bool = True,
+        buffer_keys: Sequence[str] = (),
     ) -> None:
         if global_rule not in GLOBAL_RULES:
             raise ValueError(
@@ -116,7 +125,10 @@ class FedHyper:
         self.server_local = bool(server_local)
         self.client_local = bool(client_local)
         self.hyper_lr = check_rate("hyper_lr", hyper_lr, allow_zero=True)
+        if server_lr_bounds is None:
+            server_lr_bounds = DEFAULT_SERVER_LR_BOUNDS[global_rule]
         self.server_bounds = check_bounds("server_lr_bounds", server_lr_bounds)
+        self.buffer_keys = frozenset(str(k) for k in buffer_keys)
         self.momentum = check_rate("momentum", momentum, allow_zero=True)
         if self.momentum >= 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
@@ -169,7 +181,7 @@ class FedHyper:
         replies: Sequence[Message],
     ) -> ArrayRecord:
         """Apply the global rule to ``Delta_t``; update the SL schedule; remember ``Delta_t``."""
-        delta = update_of(previous, aggregated)
+        delta = update_of(previous, aggregated, self.buffer_keys)
         self.client_lr_mean = _mean_final_lr(replies, self.sent_lr) if self.client_local \
             else self.sent_lr
         new = aggregated

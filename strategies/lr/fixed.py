@@ -14,9 +14,11 @@ class FixedLR:
     ----------
     lr : float
         The clients' local learning rate (> 0).
+    buffer_keys : Sequence[str]
+        Part of the controllers' construction contract; a fixed rate looks at no update.
     """
 
-    def __init__(self, lr: float) -> None:
+    def __init__(self, lr: float, *, buffer_keys: Sequence[str] = ()) -> None:
         if not float(lr) > 0:
             raise ValueError(f"lr must be > 0, got {lr}")
         self.lr = float(lr)

@@ -8,14 +8,15 @@ disagree. The rules below follow the official code (ATP-1010/FedHyper, ``federat
 for the server rules, ``update.py`` ``LocalUpdate.update_weights`` for the client rule), with
 its constants as the defaults of the callers; see ``docs/fedhyper.md``.
 
-Updates are dicts ``name -> float64 numpy array``. Only floating arrays take part: integer
-buffers (e.g. BatchNorm's ``num_batches_tracked``) are passed through untouched, as the
-official code restricts the vector to ``model.parameters()``.
+Updates are dicts ``name -> float64 numpy array``. Only the model's parameters take part, as
+the official code restricts the vector to ``model.parameters()``: integer arrays and the
+floating buffers the caller names (e.g. BatchNorm's running statistics) are passed through
+untouched.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 from flwr.app import Array, ArrayRecord
@@ -33,15 +34,20 @@ def float_arrays(record: ArrayRecord) -> dict[str, np.ndarray]:
     return out
 
 
-def update_of(previous: ArrayRecord, aggregated: ArrayRecord) -> Update:
+def update_of(
+    previous: ArrayRecord, aggregated: ArrayRecord, exclude: Collection[str] = ()
+) -> Update:
     """Return the raw aggregated update ``Delta_t = aggregated - previous``, key by key.
 
     Only keys present in both records, floating in both and of equal shape are used; any other
-    array (a new adapter, a prototype table the strategy keeps apart) is not part of the update.
+    array (a new adapter, a prototype table the strategy keeps apart) is not part of the update,
+    and neither are the keys in ``exclude`` (the model's buffers, which are not parameters).
     """
     prev = float_arrays(previous)
     out: Update = {}
     for key, new in float_arrays(aggregated).items():
+        if key in exclude:
+            continue
         old = prev.get(key)
         if old is not None and old.shape == new.shape:
             out[key] = new - old

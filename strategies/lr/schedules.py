@@ -39,6 +39,9 @@ class ScheduledLR:
         Rounds to reach ``min_factor`` (cosine); the factor then stays there.
     min_factor : float
         Final factor, in ``[0, 1]`` (cosine).
+    buffer_keys : Sequence[str]
+        Keys of model buffers (e.g. BatchNorm statistics): not scaled by a server-LR schedule,
+        they keep the strategy's aggregate.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class ScheduledLR:
         gamma: float = 0.5,
         period: int = 50,
         min_factor: float = 0.0,
+        buffer_keys: Sequence[str] = (),
     ) -> None:
         self.lr0 = check_rate("lr", lr)
         if kind not in ("step", "cosine"):
@@ -70,6 +74,7 @@ class ScheduledLR:
         self.kind, self.target = kind, target
         self.step_rounds, self.period = int(step_rounds), int(period)
         self.round = 0
+        self.buffer_keys = frozenset(str(k) for k in buffer_keys)
 
     def factor(self, server_round: int) -> float:
         """The schedule's factor in round ``server_round`` (1 in round 1)."""
@@ -96,7 +101,7 @@ class ScheduledLR:
         self.round = int(server_round)
         if self.target == "client":
             return aggregated
-        delta = update_of(previous, aggregated)
+        delta = update_of(previous, aggregated, self.buffer_keys)
         return apply_global(previous, aggregated, delta, self.factor(server_round))
 
     def scalars(self) -> dict[str, float]:

@@ -179,3 +179,48 @@ def test_step_and_cosine_schedules():
     assert np.allclose(w(out), [1, 2]) and srv.scalars()["lr/server"] == 0.5
     with pytest.raises(ValueError, match="gamma"):
         ScheduledLR(0.1, gamma=1.5)
+
+
+def test_default_server_bounds_follow_the_global_rule():
+    # the official code: a_t in [-0.8, 4] for G, [-0.2, 4] for GM (eta_g = 1 + a_t)
+    assert FedHyper(0.1, global_rule="g").server_bounds == (0.2, 5.0)
+    assert FedHyper(0.1, global_rule="gm").server_bounds == (0.8, 5.0)
+    assert FedHyper(0.1, global_rule="gm", server_lr_bounds=[0.5, 2]).server_bounds == (0.5, 2.0)
+
+
+def test_hypergradient_uses_parameters_only_not_batchnorm_buffers():
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    buffers = [n for n, _ in model.named_buffers()]
+    params = [n for n, _ in model.named_parameters()]
+    rng = np.random.default_rng(3)
+    theta = {k: v.detach().numpy().astype(np.float32) for k, v in model.state_dict().items()}
+
+    def step(base):
+        out = {}
+        for k, v in base.items():
+            out[k] = v if v.dtype.kind == "i" else (v + rng.normal(size=v.shape)).astype(v.dtype)
+        return out
+
+    ctrl = FedHyper(0.1, global_rule="g", buffer_keys=buffers)
+    rec = lambda d: ArrayRecord({k: Array(np.asarray(v)) for k, v in d.items()})  # noqa: E731
+    agg1 = step(theta)
+    new1 = {k: a.numpy() for k, a in ctrl.server_step(1, rec(theta), rec(agg1), []).items()}
+    agg2 = step(new1)
+    new2 = {k: a.numpy() for k, a in ctrl.server_step(2, rec(new1), rec(agg2), []).items()}
+    d1 = {k: agg1[k].astype(np.float64) - theta[k] for k in params}
+    d2 = {k: agg2[k].astype(np.float64) - new1[k] for k in params}
+    a = float(np.clip(sum(float(np.dot(d1[k].ravel(), d2[k].ravel())) for k in params), -0.8, 4))
+    assert ctrl.a == pytest.approx(a)
+    assert set(ctrl.last_delta) == set(params)
+    for k in params:
+        np.testing.assert_allclose(new2[k], (new1[k] + (1 + a) * d2[k]).astype(np.float32),
+                                   rtol=1e-6)
+    for k in buffers:  # buffers keep the strategy's aggregate
+        np.testing.assert_array_equal(new2[k], agg2[k])
+    # with the buffers counted (the old behaviour) the accumulator differs
+    every = FedHyper(0.1, global_rule="g")
+    every.server_step(1, rec(theta), rec(agg1), [])
+    every.server_step(2, rec(new1), rec(agg2), [])
+    assert every.a != pytest.approx(a)
