@@ -1,0 +1,198 @@
+"""Regenerate the CL figures the docs quote: run each comparison over seeds, write one table.
+
+Usage (from the repository root, with the venv active)::
+
+    python scripts/doc_figures.py SET [SET ...] [--seeds 0 1 2] [--out runs/doc-figures]
+    python scripts/doc_figures.py --list
+
+Each set is a list of (label, fedsim overrides) run once per seed into
+``OUT/SET/<label>/seed<k>``; a cell whose ``summary.json`` exists is not run again (a killed
+regeneration continues). The table (mean ± std over seeds, ``ddof=1``) goes to
+``docs/figures/SET.md`` and the raw per-seed values to ``docs/figures/SET.json``, with the
+command and the commit. The column ``F (old)`` recomputes forgetting from the same runs' client
+matrices with the formula fedsim used before the fix of issue 15 (max over *all* earlier rows,
+including the next-task cell measured before a task was learned), for the before/after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fedsim import metrics  # noqa: E402
+
+FAULT_BASE = [
+    "scenario.num_clients=10",
+    "scenario.num_tasks=3",
+    "scenario.rounds_per_task=2",
+    "scenario.max_arrival_delay=1",
+    "train.epochs=5",
+]
+SETS: dict[str, dict] = {
+    "default": {
+        "doc": "README.md (the default experiment)",
+        "rows": [("fedavg (default experiment)", [])],
+    },
+    "protos_ci": {
+        "doc": "docs/prototypes.md, comparison 1",
+        "rows": [
+            ("FedAvg", ["+experiment=protos_ci", "strategy=fedavg"]),
+            ("Fed-Recon", ["+experiment=protos_ci", "strategy=fedrecon"]),
+            ("FedProto", ["+experiment=protos_ci", "strategy=fedproto"]),
+            ("Fed-Recon base_rounds=0", ["+experiment=protos_ci", "strategy=fedrecon",
+                                         "strategy.base_rounds=0"]),
+            ("Fed-Recon freeze=false", ["+experiment=protos_ci", "strategy=fedrecon",
+                                        "strategy.freeze=false"]),
+            ("Fed-Recon merge=code", ["+experiment=protos_ci", "strategy=fedrecon",
+                                      "strategy.merge=code"]),
+        ],
+    },
+    "adapters_domain": {
+        "doc": "docs/adapters.md, domain-incremental",
+        "rows": [
+            (s, ["+experiment=adapters_domain_incremental", f"strategy={s}"])
+            for s in ("fedavg", "full_finetune", "adapter_avg", "adapter_bank", "adapter_split")
+        ],
+    },
+    "adapters_class": {
+        "doc": "docs/adapters.md, class-incremental",
+        "rows": [
+            (s, ["+experiment=adapters_class_incremental", f"strategy={s}"])
+            for s in ("fedavg", "full_finetune", "adapter_avg", "adapter_bank", "adapter_split")
+        ],
+    },
+    "fault_matrix": {
+        "doc": "docs/reliability.md, section 5",
+        "rows": [
+            ("clean_fedavg", [*FAULT_BASE]),
+            ("matrix_fedavg", [*FAULT_BASE, "+experiment=fault_matrix"]),
+            ("clean_fedmedian", [*FAULT_BASE, "strategy=fedmedian"]),
+            ("matrix_fedmedian", [*FAULT_BASE, "+experiment=fault_matrix", "strategy=fedmedian"]),
+        ],
+    },
+}
+COLUMNS = ("acc", "forgetting", "forgetting_old", "bwt", "fwt", "central", "mb_per_round")
+HEADER = ("ACC", "forgetting F", "F (old formula)", "BWT", "FWT", "global model (last round)",
+          "MB / round")
+
+
+def old_forgetting(a: np.ndarray) -> float:
+    """The pre-fix formula: ``max_{l<T-1} A[l, j] - A[T-1, j]`` (all earlier rows)."""
+    t = a.shape[0]
+    per_task = []
+    for j in range(t - 1):
+        past = a[: t - 1, j]
+        if np.all(np.isnan(past)) or np.isnan(a[-1, j]):
+            continue
+        per_task.append(np.nanmax(past) - a[-1, j])
+    return float(np.mean(per_task)) if per_task else float("nan")
+
+
+def row_values(summary: dict) -> dict[str, float]:
+    """The table's values of one run's ``summary.json``."""
+    final = summary.get("final") or {}
+    olds = []
+    for mat in (summary.get("client_matrices") or {}).values():
+        a = np.array([[np.nan if v is None else v for v in r] for r in mat], dtype=float)
+        if a.size and not np.all(np.isnan(a[-1])):
+            olds.append(old_forgetting(a))
+    return {
+        "acc": final.get("acc"),
+        "forgetting": final.get("forgetting"),
+        "forgetting_old": metrics.mean_metrics([{"f": v} for v in olds]).get("f"),
+        "bwt": final.get("bwt"),
+        "fwt": final.get("fwt"),
+        "central": summary.get("final_central_acc"),
+        "mb_per_round": summary["bytes_per_round"] / 1e6,
+    }
+
+
+def run_cell(overrides: list[str], out: Path) -> dict:
+    """Run one (row, seed) unless its summary exists; return the summary."""
+    found = sorted(out.rglob("summary.json"))
+    if not found:
+        cmd = [sys.executable, "-m", "fedsim.cli", *overrides, "log.progress=false",
+               f"output.root={out}", "output.name=run"]
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SystemExit(f"doc_figures: {' '.join(overrides)} failed: {res.stderr[-400:]}")
+        found = sorted(out.rglob("summary.json"))
+    return json.loads(found[-1].read_text())
+
+
+def fmt(values: list[float | None]) -> str:
+    """``mean ± std`` over seeds (``n/a`` when no seed has a value)."""
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    if not vals:
+        return "n/a"
+    if len(vals) == 1:
+        return f"{vals[0]:.3f}"
+    return f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}"
+
+
+def write_set(name: str, seeds: list[int], out: Path) -> Path:
+    """Run every row of set ``name`` for every seed; write docs/figures/NAME.{md,json}."""
+    spec = SETS[name]
+    raw: dict[str, list[dict]] = {}
+    started = time.time()
+    for label, overrides in spec["rows"]:
+        raw[label] = []
+        for seed in seeds:
+            cell = out / name / re.sub(r"[^A-Za-z0-9_.-]+", "_", label) / f"seed{seed}"
+            summary = run_cell([*overrides, f"seed={seed}"], cell)
+            raw[label].append({"seed": seed, **row_values(summary)})
+            print(f"{name} | {label} | seed {seed}: acc {raw[label][-1]['acc']:.4f}", flush=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    cmd = f"python scripts/doc_figures.py {name} --seeds {' '.join(map(str, seeds))}"
+    lines = [
+        f"<!-- generated by `{cmd}` at commit {commit}; do not edit by hand -->",
+        f"Figures for {spec['doc']}: mean ± std over seeds {seeds} "
+        f"(`{cmd}`, commit `{commit}`, {time.strftime('%Y-%m-%d')}).",
+        "",
+        "| run | " + " | ".join(HEADER) + " |",
+        "|---" * (len(HEADER) + 1) + "|",
+    ]
+    for label, rows in raw.items():
+        cells = [fmt([r[c] for r in rows]) for c in COLUMNS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    figures = ROOT / "docs" / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    (figures / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (figures / f"{name}.json").write_text(json.dumps(
+        {"command": cmd, "commit": commit, "seeds": seeds, "rows": raw,
+         "wall_s": round(time.time() - started, 1)}, indent=1) + "\n")
+    return figures / f"{name}.md"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Command line: the sets to regenerate, the seeds, where the runs go."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sets", nargs="*", help=f"any of: {', '.join(SETS)}")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "doc-figures")
+    parser.add_argument("--list", action="store_true", help="list the sets and exit")
+    args = parser.parse_args(argv)
+    if args.list or not args.sets:
+        for name, spec in SETS.items():
+            print(f"{name}: {spec['doc']} ({len(spec['rows'])} rows)")
+        return
+    unknown = [s for s in args.sets if s not in SETS]
+    if unknown:
+        parser.error(f"unknown set(s) {', '.join(unknown)}; allowed: {', '.join(SETS)}")
+    for name in args.sets:
+        print(write_set(name, args.seeds, args.out.resolve()))
+
+
+if __name__ == "__main__":
+    main()
