@@ -11,7 +11,7 @@ if ``train_head``, the head). Personal task adapters live in ``ClientState.array
 
 from __future__ import annotations
 
-from flwr.app import ArrayRecord, ConfigRecord
+from flwr.app import Array, ArrayRecord, ConfigRecord
 
 from fedsim import wire
 from fedsim.adapters.bank import join_groups, split_groups, task_group
@@ -25,10 +25,8 @@ from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.model import parameter_counts
 from fedsim.adapters.stats import TOTAL_PARAMS, TRAINABLE_PARAMS
 from fedsim.experiment import Experiment
-from fedsim.learner import train_local
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
-from fedsim.learners.weights import local_hparams
-from fedsim.seeding import rng_for, seed_torch, torch_seed_for
+from fedsim.plugins.loop_assembly import LoopSupport, assemble_loop, realised_stream
 
 
 class AdapterLearner:
@@ -45,12 +43,11 @@ class AdapterLearner:
     ) -> TrainReply:
         """Train the adapters of the active slot; frozen backbone parameters never change."""
         layout = _layout(config)
-        stream = exp.plan.streams[client_id]
+        stream = realised_stream(exp, client_id, server_round, config, state)
         pos = stream.slot_at(server_round)
         if pos is None:
             raise ValueError(f"client {client_id} has no active task in round {server_round}")
-        slot = stream.slots[pos]
-        t = slot.task_id
+        t = stream.slots[pos].task_id
         groups = split_groups(arrays)
         personal = split_groups(state.arrays) if state.arrays is not None else {}
         if layout.task_adapters == "personal":
@@ -58,15 +55,20 @@ class AdapterLearner:
         per_task = layout.task_adapters != "none"
         model = layout.make_model(exp)
         layout.load(model, groups, t if per_task else None)
-        seed_torch(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
-        result = train_local(
-            model,
-            exp.data.x_train[slot.train_idx],
-            exp.data.y_train[slot.train_idx],
-            rng=rng_for(exp.seed, "train-order", server_round, client_id),
-            transform=exp.transform_for(t),
-            **local_hparams(config),
+        loop = assemble_loop(
+            exp, client_id, server_round, config, state, model,
+            support=LoopSupport(local_scoring=False),
+            make_model=lambda: layout.make_model(exp),
+            shared=_delta_by_parameter(exp, layout, state, t if per_task else None),
         )
+        if per_task and loop.slot.task_id != t:
+            raise ValueError(
+                f"{wire.CURRICULUM_TASK_ORDER}: a run-time task order cannot choose the task "
+                "of per-task adapters (the server routes them by the planned order)"
+            )
+        t = loop.slot.task_id
+        difficulty = loop.difficulty(model)
+        result = loop.train(model)
         out = layout.export(model, t if per_task else None)
         if layout.task_adapters == "personal":
             personal[task_group(t)] = out.pop(task_group(t))
@@ -76,14 +78,17 @@ class AdapterLearner:
             wire.NUM_EXAMPLES: int(result.num_examples),
             wire.REPLY_CLIENT_ID: int(client_id),
             wire.TASK_ID: int(t),
-            "final-lr": float(result.final_lr),
+            wire.FINAL_LR: float(result.final_lr),
+            wire.DIFFICULTY: difficulty,
             TRAINABLE_PARAMS: int(trainable),
             TOTAL_PARAMS: int(total),
         }
+        metrics.update({k: float(v) for k, v in result.metrics.items()})
         new_state = ClientState(
             config={
                 **state.config,
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
+                **loop.state_items(),
             },
             arrays=join_groups(personal) if personal else state.arrays,
         )
@@ -100,7 +105,7 @@ class AdapterLearner:
     ) -> EvalReply:
         """Score every seen slot (plus the next) with the adapters the client would use."""
         layout = _layout(config)
-        stream = exp.plan.streams[client_id]
+        stream = realised_stream(exp, client_id, server_round, config, state)
         seen = stream.seen_positions(server_round)
         positions = list(seen) + ([len(seen)] if len(seen) < len(stream.slots) else [])
         task_ids = [stream.slots[p].task_id for p in positions]
@@ -134,3 +139,26 @@ def _layout(config: ConfigRecord) -> AdapterLayout:
             "strategy (strategies.adapter_avg / strategies.adapter_bank)"
         )
     return AdapterLayout.from_json(str(config[wire.ADAPTER_LAYOUT]))
+
+
+def _delta_by_parameter(
+    exp: Experiment, layout: AdapterLayout, state: ClientState, task_id: int | None
+) -> dict[str, ArrayRecord]:
+    """FedHyper-CL's ``Delta_{t-1}`` (adapter-group keys) renamed to the model's parameters.
+
+    The update is loaded into a probe model exactly as the adapters are, so its trainable
+    parameters carry ``Delta_{t-1}`` under the names the hypergradient plugin looks up;
+    a group absent from the update (first round, new task) counts as zeros.
+    """
+    delta = state.shared.get(wire.LR_ARRAYS)
+    if delta is None or len(delta) == 0:
+        return dict(state.shared)
+    probe = layout.make_model(exp)
+    try:
+        layout.load(probe, split_groups(delta), task_id)
+    except (KeyError, ValueError):
+        return {}
+    named = {
+        n: Array(p.detach().numpy().copy()) for n, p in probe.named_parameters() if p.requires_grad
+    }
+    return {**state.shared, wire.LR_ARRAYS: ArrayRecord(named)}

@@ -9,8 +9,13 @@ What a round does is chosen by the strategy through ConfigRecord items (``proto.
   model-config overrides, client ``c`` takes entry ``c % len``), sharing the embedding dim.
 * ``proto.train``: run the one local training loop (cross-entropy + ``proto.lambda`` times
   FedProto's prototype distance, :class:`~fedsim.plugins.prototype_loss.PrototypeLoss`).
-* ``proto.send``: when to contribute the current slot's class means - ``"every-round"``,
-  ``"once-per-slot"`` (each slot's data counted once; Fed-Recon) or ``"never"``.
+* ``proto.send``: when to contribute class means - ``"every-round"`` (the active slot),
+  ``"once-per-slot"`` (every started slot not contributed yet, so each slot's data is
+  counted exactly once and the slots of Fed-Recon's base phase are contributed under the
+  frozen encoder the first time the client trains after it) or ``"never"``.
+
+The loop itself (realised task stream, FedHyper-CL, data curriculum, proximal term) is
+assembled by :func:`fedsim.plugins.loop_assembly.assemble_loop`, as for every learner.
 * ``proto.inference``: ``"prototype"`` (nearest global prototype over every class the
   federation knows) or ``"head"`` (the network's own linear classifier).
 
@@ -30,12 +35,12 @@ from torch import nn
 
 from fedsim import wire
 from fedsim.experiment import Experiment
-from fedsim.learner import train_local
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
-from fedsim.learners.weights import evaluate_seen_tasks, local_hparams
+from fedsim.learners.weights import evaluate_seen_tasks
 from fedsim.models.prototype_head import PrototypeClassifier, class_means
+from fedsim.plugins.loop_assembly import assemble_loop, realised_stream
 from fedsim.plugins.prototype_loss import PrototypeLoss
-from fedsim.seeding import rng_for, seed_torch, torch_seed_for
+from scenarios.types import ClientStream
 from strategies.prototypes import (
     Contribution,
     bank_from_arrays,
@@ -70,8 +75,49 @@ def _client_model(
     return model
 
 
-def _empty_contribution(dim: int) -> Contribution:
-    return Contribution(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), np.zeros(0))
+def positions_to_send(
+    mode: str, stream: ClientStream, server_round: int, position: int, sent: list[int]
+) -> list[int]:
+    """Slot positions whose class means the client contributes this round.
+
+    ``"every-round"``: the active slot. ``"once-per-slot"``: every slot started by
+    ``server_round`` and not contributed yet - the active one, and the slots that ended while
+    contributions were off (Fed-Recon's base phase) or while the client was not selected - so
+    each slot's data is counted exactly once. ``"never"``: none.
+    """
+    if mode == "every-round":
+        return [position]
+    if mode == "once-per-slot":
+        done = set(sent)
+        return [p for p in stream.seen_positions(server_round) if p not in done]
+    return []
+
+
+def slot_contribution(exp: Experiment, model: nn.Module, slot) -> Contribution:
+    """Class means of ``model``'s embeddings of one slot's training data (its transform)."""
+    x, y = exp.data.x_train[slot.train_idx], exp.data.y_train[slot.train_idx]
+    return Contribution(*class_means(model, x, y, transform=exp.transform_for(slot.task_id)))
+
+
+def pool_contributions(parts: list[Contribution], dim: int) -> Contribution:
+    """One contribution from several slots: per class, ``m_c = sum_s n_s m_s / sum_s n_s``.
+
+    A class met in several slots (domain-incremental streams) gets its count-weighted mean,
+    so the server's merge sees each example once.
+    """
+    if not parts:
+        return Contribution(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), np.zeros(0))
+    if len(parts) == 1:
+        return parts[0]
+    classes = np.unique(np.concatenate([p.classes for p in parts])).astype(np.int64)
+    row = {int(c): i for i, c in enumerate(classes)}
+    sums = np.zeros((len(classes), dim))
+    counts = np.zeros(len(classes))
+    for p in parts:
+        idx = np.array([row[int(c)] for c in p.classes], dtype=np.int64)
+        np.add.at(sums, idx, p.means.astype(np.float64) * p.counts[:, None])
+        np.add.at(counts, idx, p.counts)
+    return Contribution(classes, (sums / counts[:, None]).astype(np.float32), counts)
 
 
 class PrototypeLearner:
@@ -86,41 +132,28 @@ class PrototypeLearner:
         config: ConfigRecord,
         state: ClientState,
     ) -> TrainReply:
-        """Train (optionally) on the active slot, then contribute its class means."""
-        stream = exp.plan.streams[client_id]
-        pos = stream.slot_at(server_round)
-        if pos is None:
-            raise ValueError(f"client {client_id} has no active task in round {server_round}")
-        slot = stream.slots[pos]
+        """Train (optionally) on the active slot, then contribute the slots due (see module)."""
         send = str(config.get(wire.PROTO_SEND, "every-round"))
         if send not in SEND_MODES:
             raise ValueError(f"{wire.PROTO_SEND}: unknown mode '{send}'")
         model = _client_model(exp, arrays, config, state, client_id)
-        means, counts = bank_from_arrays(arrays)
-        x, y = exp.data.x_train[slot.train_idx], exp.data.y_train[slot.train_idx]
-        transform = exp.transform_for(slot.task_id)
-        loss, final_lr, extra = float("nan"), float(config[wire.LR]), {}
+        spec = model_spec_for(exp, config, client_id)
+        loop = assemble_loop(
+            exp, client_id, server_round, config, state, model,
+            make_model=lambda: exp.make_model(spec),
+        )
+        difficulty = loop.difficulty(model)
+        loss, final_lr, extra = float("nan"), float(loop.hp["lr"]), {}
         if bool(config.get(wire.PROTO_TRAIN, True)):
             lam = float(config.get(wire.PROTO_LAMBDA, 0.0))
+            means, counts = bank_from_arrays(arrays)
             plugins = [PrototypeLoss(means, counts, lam)] if lam > 0 else []
-            seed_torch(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
-            result = train_local(
-                model,
-                x,
-                y,
-                rng=rng_for(exp.seed, "train-order", server_round, client_id),
-                plugins=plugins,
-                transform=transform,
-                **local_hparams(config),
-            )
+            result = loop.train(model, extra_plugins=plugins)
             loss, final_lr, extra = result.loss, result.final_lr, result.metrics
         sent = [int(p) for p in state.config.get(SENT_SLOTS, [])]
-        contribute = send == "every-round" or (send == "once-per-slot" and pos not in sent)
-        if contribute:
-            contribution = Contribution(*class_means(model, x, y, transform=transform))
-            sent = sorted(set(sent) | {pos})
-        else:
-            contribution = _empty_contribution(int(model.embedding_dim))
+        due = positions_to_send(send, loop.stream, server_round, loop.position, sent)
+        parts = [slot_contribution(exp, model, loop.stream.slots[p]) for p in due]
+        contribution = pool_contributions(parts, int(model.embedding_dim))
         payload = {}
         if bool(config.get(wire.PROTO_SEND_WEIGHTS, False)):
             payload.update({k: v for k, v in ArrayRecord(model.state_dict()).items()})
@@ -129,20 +162,24 @@ class PrototypeLearner:
         new_state = ClientState(
             config={
                 **state.config,
-                SENT_SLOTS: sent,
+                SENT_SLOTS: sorted(set(sent) | set(due)),
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
+                **loop.state_items(),
             },
             arrays=ArrayRecord(model.state_dict()) if personal else state.arrays,
         )
         metrics = {
             wire.TRAIN_LOSS: float(loss),
-            wire.NUM_EXAMPLES: int(len(y)),
+            wire.NUM_EXAMPLES: int(len(loop.y)),
             wire.REPLY_CLIENT_ID: int(client_id),
-            wire.TASK_ID: int(slot.task_id),
-            "final-lr": float(final_lr),
+            wire.TASK_ID: int(loop.slot.task_id),
+            wire.FINAL_LR: float(final_lr),
+            wire.DIFFICULTY: difficulty,
             "proto-classes-sent": int(len(contribution.classes)),
+            "proto-slots-sent": int(len(due)),
             "proto-distance": float(extra.get("proto-distance", float("nan"))),
         }
+        metrics.update({k: float(v) for k, v in extra.items() if k not in metrics})
         return TrainReply(arrays=ArrayRecord(payload), metrics=metrics, state=new_state)
 
     def evaluate(
@@ -156,8 +193,9 @@ class PrototypeLearner:
     ) -> EvalReply:
         """Score the client's classifier (prototype or head) on its seen tasks."""
         model = _client_model(exp, arrays, config, state, client_id)
+        stream = realised_stream(exp, client_id, server_round, config, state)
         return evaluate_seen_tasks(
-            exp, classifier_for(model, arrays, config), client_id, server_round
+            exp, classifier_for(model, arrays, config), client_id, server_round, stream
         )
 
 

@@ -9,26 +9,11 @@ from flwr.app import ArrayRecord, ConfigRecord
 from fedsim import wire
 from fedsim.arrays import shared_state_dict
 from fedsim.experiment import Experiment
-from fedsim.learner import evaluate, train_local
+from fedsim.learner import evaluate
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
-from fedsim.plugins.data_curriculum import curriculum_from_config, example_losses
-from fedsim.plugins.hypergradient import hypergradient_plugin
-from fedsim.plugins.proximal import ProximalTerm
-from fedsim.plugins.task_curriculum import DECIDED, evaluation_view, stream_for
-from fedsim.seeding import rng_for, seed_torch, torch_seed_for
+from fedsim.plugins.loop_assembly import assemble_loop
+from fedsim.plugins.task_curriculum import evaluation_view
 from scenarios.types import ClientStream
-
-
-def local_hparams(config: ConfigRecord) -> dict:
-    """Read the local-training hyper-parameters the server put in the round config."""
-    return {
-        "epochs": int(config["local-epochs"]),
-        "batch_size": int(config["batch-size"]),
-        "lr": float(config[wire.LR]),
-        "optimizer": str(config["optimizer"]),
-        "momentum": float(config["momentum"]),
-        "weight_decay": float(config["weight-decay"]),
-    }
 
 
 def evaluate_seen_tasks(
@@ -87,15 +72,6 @@ def evaluate_seen_tasks(
     )
 
 
-def client_difficulty(model, x, y, transform, curriculum) -> float:
-    """Mean loss of the received model on the task data (reused from a G-Loss curriculum)."""
-    if len(y) == 0:
-        return 0.0
-    if curriculum is not None and curriculum.scored_by_received:
-        return float(np.mean(curriculum.scores))
-    return float(np.mean(example_losses(model, x, y, transform=transform)))
-
-
 class WeightsLearner:
     """Train the whole model on the active task; send the weights back."""
 
@@ -111,50 +87,17 @@ class WeightsLearner:
         """Run the local training loop on the client's active slot."""
         model = exp.make_model()
         model.load_state_dict(shared_state_dict(arrays))
-        stream, decided = stream_for(exp, client_id, server_round, config, state.config, model)
-        pos = stream.slot_at(server_round)
-        if pos is None:
-            raise ValueError(f"client {client_id} has no active task in round {server_round}")
-        slot = stream.slots[pos]
-        hp = local_hparams(config)
-        plugins = []
-        mu = float(config.get(wire.PROXIMAL_MU, 0.0))
-        if mu > 0:
-            plugins.append(ProximalTerm(model, mu))
-        hyper = hypergradient_plugin(model, config, state.config, state.shared)
-        if hyper is not None:
-            plugins.append(hyper)
-            hp["lr"] = hyper.initial_lr()
-        x, y = exp.data.x_train[slot.train_idx], exp.data.y_train[slot.train_idx]
-        transform = exp.transform_for(slot.task_id)
-        rng = rng_for(exp.seed, "train-order", server_round, client_id)
-        local_scoring = config.get(wire.CURRICULUM_SCORING) == "local"
-        previous = state.arrays.to_torch_state_dict() if local_scoring and state.arrays else None
-        curriculum = curriculum_from_config(
-            config,
-            received=model,
-            x=x,
-            y=y,
-            transform=transform,
-            hp=hp,
-            local_state=previous,
-            make_model=exp.make_model,
-            rng=rng,
-        )
-        if curriculum is not None:
-            plugins.append(curriculum)
-        difficulty = client_difficulty(model, x, y, transform, curriculum)
-        seed_torch(torch_seed_for(exp.seed, "train-torch", server_round, client_id))
+        loop = assemble_loop(exp, client_id, server_round, config, state, model)
+        slot = loop.slot
+        difficulty = loop.difficulty(model)
         mask = exp.plan.tasks[slot.task_id].classes if exp.plan.task_incremental else None
-        result = train_local(
-            model, x, y, rng=rng, plugins=plugins, transform=transform, class_mask=mask, **hp
-        )
+        result = loop.train(model, class_mask=mask)
+        local_scoring = config.get(wire.CURRICULUM_SCORING) == "local"
         new_state = ClientState(
             config={
                 **state.config,
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
-                **(hyper.state_items() if hyper is not None else {}),
-                **({DECIDED: decided} if decided else {}),
+                **loop.state_items(),
             },
             arrays=ArrayRecord(model.state_dict()) if local_scoring else state.arrays,
         )
