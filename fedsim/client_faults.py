@@ -38,8 +38,8 @@ def before_train(config: ConfigRecord, client_id: int) -> None:
 def corrupt_arrays(config: ConfigRecord, received: ArrayRecord, arrays: ArrayRecord) -> ArrayRecord:
     """Return the payload the faulty client sends instead of ``arrays``.
 
-    ``nan``/``inf`` poison the first tensor, ``wrong_shape`` adds a row to it,
-    ``missing_key`` drops the last tensor and ``adversarial`` sends
+    ``nan``/``inf`` poison the first non-empty floating tensor, ``wrong_shape`` adds a row
+    to the first tensor, ``missing_key`` drops the last tensor and ``adversarial`` sends
     ``received + s * (arrays - received)`` with ``s = fedsim.fault-scale``.
     """
     kind = config.get(wire.FAULT)
@@ -48,10 +48,9 @@ def corrupt_arrays(config: ConfigRecord, received: ArrayRecord, arrays: ArrayRec
     keys = list(arrays.keys())
     values = {k: arrays[k].numpy().copy() for k in keys}
     first = keys[0]
-    if kind == "nan":
-        values[first].reshape(-1)[0] = np.nan
-    elif kind == "inf":
-        values[first].reshape(-1)[0] = np.inf
+    if kind in ("nan", "inf"):  # the first non-empty floating tensor (prototype replies
+        poisoned = _first_float(values) or first  # lead with int64 class labels)
+        values[poisoned].reshape(-1)[0] = np.nan if kind == "nan" else np.inf
     elif kind == "wrong_shape":
         arr = values[first].reshape(values[first].shape[0], -1)
         values[first] = np.concatenate([arr, arr[:1]], axis=0)
@@ -63,3 +62,10 @@ def corrupt_arrays(config: ConfigRecord, received: ArrayRecord, arrays: ArrayRec
             base = received[k].numpy()
             values[k] = (base + scale * (values[k] - base)).astype(values[k].dtype)
     return ArrayRecord({k: Array(v) for k, v in values.items()})
+
+
+def _first_float(values: dict[str, np.ndarray]) -> str | None:
+    for key, value in values.items():
+        if np.issubdtype(value.dtype, np.floating) and value.size > 0:
+            return key
+    return None

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fedsim.config.compatibility import check_compatibility
 from fedsim.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
@@ -78,6 +79,7 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
     if isinstance(sc, Mapping) and "num_clients" in sc and int(sc["num_clients"]) < 1:
         raise ConfigError("scenario.num_clients", f"must be >= 1, got {sc['num_clients']}")
     _check_reliability(cfg)
+    check_compatibility(cfg)  # strategy x lr/curriculum/selection/faults (compatibility.py)
 
 
 def _check_reliability(cfg: Mapping[str, Any]) -> None:

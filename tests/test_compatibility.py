@@ -1,0 +1,141 @@
+"""The declared compatibility table: the whole strategy x lr x curriculum x selection x faults
+cross product is either accepted or refused with one line naming both options (no Ray)."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from fedsim.cli import config_dir
+from fedsim.config.compatibility import GROUPS, check_compatibility, refusal
+from fedsim.config.validate import validate_values
+from fedsim.errors import ConfigError
+from tests.conftest import compose
+
+AXES = ("strategy", *GROUPS)
+
+
+def names(group: str) -> list[str]:
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def options() -> tuple[dict, dict[str, dict[str, dict]]]:
+    """The default resolved config and every option of every axis, each composed once."""
+    base = compose()
+    return base, {g: {n: compose(f"{g}={n}")[g] for n in names(g)} for g in AXES}
+
+
+def combine(base: dict, choice: dict[str, dict]) -> dict:
+    return {**base, **choice}
+
+
+def test_whole_cross_product_is_accepted_or_refused_naming_both(options):
+    base, opts = options
+    accepted, refused = 0, 0
+    for combo in itertools.product(*(opts[g].items() for g in AXES)):
+        chosen = dict(zip(AXES, combo, strict=True))
+        cfg = combine(base, {g: spec for g, (_, spec) in chosen.items()})
+        try:
+            validate_values(cfg)
+        except ConfigError as exc:
+            msg = str(exc)
+            assert "\n" not in msg
+            group = exc.key
+            assert group in GROUPS, msg
+            assert f"strategy={chosen['strategy'][0]}" in msg, msg
+            assert f"{group}={chosen[group][0]}" in msg, msg
+            # the named pair is refused on its own, and the earlier groups were fine
+            assert refusal(chosen["strategy"][1], chosen[group][1]) is not None
+            for g in GROUPS[: GROUPS.index(group)]:
+                assert refusal(chosen["strategy"][1], chosen[g][1]) is None
+            refused += 1
+        else:
+            for g in GROUPS:
+                assert refusal(chosen["strategy"][1], chosen[g][1]) is None
+            accepted += 1
+    total = 1
+    for g in AXES:
+        total *= len(opts[g])
+    assert accepted + refused == total
+    assert accepted > 0 and refused > 0
+
+
+@pytest.mark.parametrize(
+    ("strategy", "group", "option", "honoured"),
+    [
+        ("fedproto", "lr", "fedhyper_cl", True),
+        ("fedproto", "curriculum", "tasks_runtime", True),
+        ("adapter_avg", "curriculum", "data_curriculum", True),
+        ("fedrecon", "curriculum", "data_curriculum", True),
+        ("fedproto", "selection", "client_curriculum", True),
+        ("adapter_bank", "selection", "client_curriculum", True),
+        ("fedproto", "faults", "corrupt", True),
+        ("fedproto", "faults", "crash", True),
+        ("adapter_bank", "faults", "adversarial", True),
+        ("fedproto", "lr", "fedhyper_g", False),
+        ("fedproto", "lr", "fedhyper_gm", False),
+        ("fedrecon", "lr", "fedhyper_full", False),
+        ("fedrecon", "lr", "fedhyper_sl", False),
+        ("adapter_bank", "curriculum", "tasks_runtime", False),
+        ("fedproto", "faults", "adversarial", False),
+        ("fedrecon", "faults", "corrupt", False),
+    ],
+)
+def test_decisions_of_the_issue(strategy, group, option, honoured):
+    cfg = compose(f"strategy={strategy}", f"{group}={option}")
+    if honoured:
+        check_compatibility(cfg)
+        return
+    with pytest.raises(ConfigError) as err:
+        check_compatibility(cfg)
+    assert err.value.key == group
+    assert f"{group}={option} cannot run with strategy={strategy}: " in str(err.value)
+
+
+def test_weight_strategies_honour_every_option(options):
+    _, opts = options
+    weights = [s for s, spec in opts["strategy"].items() if spec["client_learner"] == "weights"]
+    assert len(weights) >= 10
+    for s in weights:
+        for g in GROUPS:
+            for o, spec in opts[g].items():
+                assert refusal(opts["strategy"][s], spec) is None, (s, g, o)
+
+
+def test_overridden_option_values_change_the_decision():
+    """Needs are read from the resolved values, not just the option's name."""
+    check_compatibility(compose("strategy=fedproto", "lr=step"))
+    with pytest.raises(ConfigError, match="lr=step cannot run with strategy=fedproto"):
+        check_compatibility(compose("strategy=fedproto", "lr=step", "lr.target=server"))
+    with pytest.raises(ConfigError, match="curriculum=data_curriculum .*adapter_avg"):
+        check_compatibility(
+            compose("strategy=adapter_avg", "curriculum=data_curriculum",
+                    "curriculum.data.scoring=local")
+        )
+    check_compatibility(compose("strategy=fedrecon", "faults=corrupt", "strategy.freeze=false"))
+
+
+def test_cli_refuses_before_ray_with_one_line(capsys, tmp_path):
+    from fedsim.cli import precheck
+
+    with pytest.raises(SystemExit) as stop:
+        precheck(["strategy=fedproto", "lr=fedhyper_g", f"output.root={tmp_path}"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("fedsim: error: lr: lr=fedhyper_g cannot run with strategy=fedproto:")
+    assert "\n" not in err
+
+
+def test_markdown_table_lists_every_strategy_and_option():
+    from fedsim.config.compatibility_table import markdown
+
+    text = markdown(config_dir())
+    for s in names("strategy"):
+        assert f"| {s} |" in text
+    for g in GROUPS:
+        header = next(line for line in text.splitlines() if line.startswith("| strategy |")
+                      and all(n in line for n in names(g)))
+        assert header
+    assert "no (1)" in text and "yes" in text
