@@ -139,3 +139,11 @@ def test_markdown_table_lists_every_strategy_and_option():
                       and all(n in line for n in names(g)))
         assert header
     assert "no (1)" in text and "yes" in text
+
+
+def test_docs_table_is_the_generated_one():
+    from fedsim.config.compatibility_table import markdown
+    from tests.conftest import REPO
+
+    doc = (REPO / "docs" / "compatibility.md").read_text()
+    assert doc.split("\n---\n\n", 1)[1] == markdown(config_dir())
