@@ -146,3 +146,20 @@ def test_adapter_learner_lr_moves_with_fedhyper_cl():
     out = adapter_train(hyper_items())
     assert out.metrics[wire.FINAL_LR] != pytest.approx(0.1)
     assert BETA_KEY in out.state.config
+
+
+@pytest.mark.parametrize("kind", ["nan", "inf"])
+def test_corrupt_faults_poison_fedproto_class_means_and_are_rejected(exp, kind):
+    from flwr.app import Message, MetricRecord, RecordDict
+
+    from fedsim.client_faults import corrupt_arrays
+    from fedsim.validation import check_train_reply
+
+    out = proto_train(exp, round_config())
+    bad = corrupt_arrays(ConfigRecord({wire.FAULT: kind}), out.arrays, out.arrays)
+    assert np.array_equal(bad[wire.PROTO_CLASSES].numpy(), out.arrays[wire.PROTO_CLASSES].numpy())
+    assert not np.all(np.isfinite(bad[wire.PROTO_MEANS].numpy()))
+    content = RecordDict({wire.ARRAYS: bad, wire.METRICS: MetricRecord(
+        {k: v for k, v in out.metrics.items() if v == v})})
+    reason = check_train_reply(Message(content=content, dst_node_id=0, message_type="train"), None)
+    assert reason is not None and wire.PROTO_MEANS in reason
