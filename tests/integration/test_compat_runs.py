@@ -31,12 +31,16 @@ def test_fedrecon_shared_order_frozen_encoder_forgets_nothing(tmp_path):
     assert summary["rejected_replies"] == 0
 
 
-def test_fedproto_client_lr_moves_with_fedhyper_cl(tmp_path):
+def test_fedproto_honours_fedhyper_cl_client_curriculum_and_runtime_task_order(tmp_path):
     summary = finished(
-        tmp_path, *SMALL, "strategy=fedproto", "lr=fedhyper_cl", "train.lr=0.05", "num_rounds=2"
+        tmp_path, *SMALL, "strategy=fedproto", "lr=fedhyper_cl", "train.lr=0.05",
+        "selection=client_curriculum", "curriculum=tasks_runtime", "num_rounds=2",
     )
-    lrs = [h["lr/client_mean"] for h in summary["history"] if h["clients_trained"]]
-    assert lrs and all(lr != pytest.approx(0.05) for lr in lrs)
+    trained = [h for h in summary["history"] if h["clients_trained"]]
+    assert trained and all(h["lr/client_mean"] != pytest.approx(0.05) for h in trained)
+    # the client curriculum ranks clients by the difficulty every prototype client reports
+    assert all(len(h["client_difficulties"]) == h["clients_trained"] for h in trained)
+    assert summary["rejected_replies"] == 0
 
 
 def test_adapter_learner_is_paced_by_a_data_curriculum(tmp_path):
