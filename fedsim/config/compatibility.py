@@ -147,8 +147,8 @@ def _nothing(spec: Mapping[str, Any]) -> OptionNeeds:
     return OptionNeeds()
 
 
-#: Needs of each option class, by ``_target_`` (a function of its resolved config). Options
-#: not listed (e.g. a fixed LR, uniform selection) need nothing a strategy could lack.
+#: Needs of each option class, by ``_target_`` (a function of its resolved config). A class
+#: not listed (a user's own controller or fault model) declares no needs and is accepted.
 OPTIONS: dict[str, Callable[[Mapping[str, Any]], OptionNeeds]] = {
     "strategies.lr.fixed.FixedLR": _nothing,
     "strategies.lr.schedules.ScheduledLR": lambda s: OptionNeeds(
