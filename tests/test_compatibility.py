@@ -160,3 +160,12 @@ def test_module_command_prints_the_table():
     )
     assert res.returncode == 0, res.stderr
     assert res.stdout == markdown(config_dir())
+
+
+def test_every_shipped_strategy_and_option_class_is_declared(options):
+    from fedsim.config.compatibility import OPTIONS, STRATEGIES
+
+    _, opts = options
+    assert {spec["_target_"] for spec in opts["strategy"].values()} <= set(STRATEGIES)
+    for g in GROUPS:
+        assert {spec["_target_"] for spec in opts[g].values()} <= set(OPTIONS), g
