@@ -40,7 +40,7 @@ from fedsim.learners.weights import evaluate_seen_tasks
 from fedsim.models.prototype_head import PrototypeClassifier, class_means
 from fedsim.plugins.loop_assembly import assemble_loop, realised_stream
 from fedsim.plugins.prototype_loss import PrototypeLoss
-from scenarios.types import ClientStream
+from scenarios.types import ClientStream, TaskSlot
 from strategies.prototypes import (
     Contribution,
     bank_from_arrays,
@@ -93,7 +93,7 @@ def positions_to_send(
     return []
 
 
-def slot_contribution(exp: Experiment, model: nn.Module, slot) -> Contribution:
+def slot_contribution(exp: Experiment, model: nn.Module, slot: TaskSlot) -> Contribution:
     """Class means of ``model``'s embeddings of one slot's training data (its transform)."""
     x, y = exp.data.x_train[slot.train_idx], exp.data.y_train[slot.train_idx]
     return Contribution(*class_means(model, x, y, transform=exp.transform_for(slot.task_id)))

@@ -42,7 +42,7 @@ from fedsim.plugins.hypergradient import HypergradientLR, hypergradient_plugin
 from fedsim.plugins.proximal import ProximalTerm
 from fedsim.plugins.task_curriculum import DECIDED, stream_for
 from fedsim.seeding import rng_for, seed_torch, torch_seed_for
-from scenarios.types import ClientStream
+from scenarios.types import ClientStream, TaskSlot
 
 
 def local_hparams(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,7 +110,7 @@ class LocalLoop:
     curriculum: DataCurriculum | None = None
 
     @property
-    def slot(self):
+    def slot(self) -> TaskSlot:
         """The active task slot."""
         return self.stream.slots[self.position]
 
