@@ -45,10 +45,12 @@ class FederatedReconnaissance(FedAvg):
     network is trained with FedAvg (cross-entropy through its linear head) during the first
     ``base_rounds`` rounds - the base phase, no prototypes - and frozen afterwards
     (``freeze=True``), or trained with FedAvg throughout (``freeze=False``; prototypes computed
-    under older weights then go stale). Each client contributes each task slot's data once
-    (the first time it is selected for that slot after the base phase), so repeated rounds on
-    the same data never count twice. Before any class has a prototype, clients and the
-    server classify with the network's head.
+    under older weights then go stale). Each client contributes each task slot's data exactly
+    once: whenever it trains after the base phase it sends the class means of every slot it
+    has started and not yet contributed, so slots that ended during the base phase reach the
+    bank under the frozen network (the official code likewise stores base-class prototypes)
+    and repeated rounds on the same data never count twice. Before any class has a
+    prototype, clients and the server classify with the network's head.
 
     Global arrays: the network's weights plus the dense bank ``proto.means [C, d]`` and
     ``proto.counts [C]`` (sent down every round, as the official code sends the whole model).
