@@ -27,6 +27,7 @@ from fedsim.adapters.stats import TOTAL_PARAMS, TRAINABLE_PARAMS
 from fedsim.experiment import Experiment
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.plugins.loop_assembly import LoopSupport, assemble_loop, realised_stream
+from fedsim.plugins.task_curriculum import evaluation_view
 
 
 class AdapterLearner:
@@ -105,10 +106,15 @@ class AdapterLearner:
     ) -> EvalReply:
         """Score every seen slot (plus the next) with the adapters the client would use."""
         layout = _layout(config)
-        stream = realised_stream(exp, client_id, server_round, config, state)
+        view = evaluation_view(exp, client_id, server_round, config, state.config)
+        stream = view.stream
         seen = stream.seen_positions(server_round)
-        positions = list(seen) + ([len(seen)] if len(seen) < len(stream.slots) else [])
-        task_ids = [stream.slots[p].task_id for p in positions]
+        entries = [(p, int(stream.slots[p].task_id)) for p in seen]
+        if len(seen) < len(stream.slots):  # the next slot (each candidate when undecided)
+            nxt = len(seen)
+            nexts = view.next_tasks if view.next_tasks is not None else [stream.slots[nxt].task_id]
+            entries += [(nxt, int(t)) for t in nexts]
+        task_ids = [t for _, t in entries]
         groups = split_groups(arrays)
         candidates = None
         if layout.task_adapters == "personal":
@@ -129,7 +135,13 @@ class AdapterLearner:
             wire.NUM_EXAMPLES: int(max(n_seen, 1)),
             wire.REPLY_CLIENT_ID: int(client_id),
         }
-        return EvalReply(metrics=metrics, positions=positions, accuracies=[float(a) for a in accs])
+        return EvalReply(
+            metrics=metrics,
+            positions=[p for p, _ in entries],
+            accuracies=[float(a) for a in accs],
+            task_ids=task_ids,
+            order=list(view.order),
+        )
 
 
 def _layout(config: ConfigRecord) -> AdapterLayout:

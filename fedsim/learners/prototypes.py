@@ -38,8 +38,9 @@ from fedsim.experiment import Experiment
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.learners.weights import evaluate_seen_tasks
 from fedsim.models.prototype_head import PrototypeClassifier, class_means
-from fedsim.plugins.loop_assembly import assemble_loop, realised_stream
+from fedsim.plugins.loop_assembly import assemble_loop
 from fedsim.plugins.prototype_loss import PrototypeLoss
+from fedsim.plugins.task_curriculum import evaluation_view
 from scenarios.types import ClientStream, TaskSlot
 from strategies.prototypes import (
     Contribution,
@@ -193,9 +194,10 @@ class PrototypeLearner:
     ) -> EvalReply:
         """Score the client's classifier (prototype or head) on its seen tasks."""
         model = _client_model(exp, arrays, config, state, client_id)
-        stream = realised_stream(exp, client_id, server_round, config, state)
+        view = evaluation_view(exp, client_id, server_round, config, state.config)
         return evaluate_seen_tasks(
-            exp, classifier_for(model, arrays, config), client_id, server_round, stream
+            exp, classifier_for(model, arrays, config), client_id, server_round, view.stream,
+            order=view.order, next_tasks=view.next_tasks,
         )
 
 
