@@ -163,3 +163,20 @@ def test_corrupt_faults_poison_fedproto_class_means_and_are_rejected(exp, kind):
         {k: v for k, v in out.metrics.items() if v == v})})
     reason = check_train_reply(Message(content=content, dst_node_id=0, message_type="train"), None)
     assert reason is not None and wire.PROTO_MEANS in reason
+
+
+def test_fedproto_evaluates_in_the_order_it_took(exp):
+    cfg = round_config(**task_items("anti"))
+    out = proto_train(exp, cfg)
+    items = {wire.PROTO_MODEL: "personal", wire.PROTO_INFERENCE: "head"}
+    reply = get_learner("prototypes").evaluate(
+        exp, 0, first_round(exp), bank_to_arrays(*empty_bank(10, D)),
+        ConfigRecord({**dict(cfg), **items}), out.state,
+    )
+    taken = out.metrics[wire.TASK_ID]
+    assert reply.order == [taken]
+    assert reply.positions[0] == 0 and reply.task_ids[0] == taken
+    # the next position is undecided: every other task of the same length is scored
+    assert sorted(reply.task_ids[1:]) == sorted(
+        s.task_id for s in exp.plan.streams[0].slots if s.task_id != taken
+    )
