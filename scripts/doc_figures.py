@@ -60,15 +60,27 @@ SETS: dict[str, dict] = {
     "adapters_domain": {
         "doc": "docs/adapters.md, domain-incremental",
         "rows": [
-            (s, ["+experiment=adapters_domain_incremental", f"strategy={s}"])
-            for s in ("fedavg", "full_finetune", "adapter_avg", "adapter_bank", "adapter_split")
+            *[(s, ["+experiment=adapters_domain_incremental", f"strategy={s}"])
+              for s in ("fedavg", "full_finetune", "adapter_avg", "adapter_bank", "adapter_split")],
+            ("adapter_bank routing=task_id (oracle)",
+             ["+experiment=adapters_domain_incremental", "strategy=adapter_bank",
+              "strategy.routing=task_id"]),
+            ("adapter_avg backbone.init=random",
+             ["+experiment=adapters_domain_incremental", "strategy=adapter_avg",
+              "strategy.backbone.init=random"]),
         ],
     },
     "adapters_class": {
         "doc": "docs/adapters.md, class-incremental",
         "rows": [
-            (s, ["+experiment=adapters_class_incremental", f"strategy={s}"])
-            for s in ("fedavg", "full_finetune", "adapter_avg", "adapter_bank", "adapter_split")
+            *[(s, ["+experiment=adapters_class_incremental", f"strategy={s}"])
+              for s in ("fedavg", "full_finetune", "adapter_avg", "adapter_bank", "adapter_split")],
+            ("adapter_bank routing=task_id (oracle)",
+             ["+experiment=adapters_class_incremental", "strategy=adapter_bank",
+              "strategy.routing=task_id"]),
+            ("adapter_bank backbone.init=random",
+             ["+experiment=adapters_class_incremental", "strategy=adapter_bank",
+              "strategy.backbone.init=random"]),
         ],
     },
     "fault_matrix": {
@@ -78,6 +90,28 @@ SETS: dict[str, dict] = {
             ("matrix_fedavg", [*FAULT_BASE, "+experiment=fault_matrix"]),
             ("clean_fedmedian", [*FAULT_BASE, "strategy=fedmedian"]),
             ("matrix_fedmedian", [*FAULT_BASE, "+experiment=fault_matrix", "strategy=fedmedian"]),
+        ],
+    },
+    "analysis": {
+        "doc": "docs/analysis.md, the example",
+        "rows": [
+            ("fedavg", ["+experiment=quick", "strategy=fedavg"]),
+            ("fedprox mu=0.01", ["+experiment=quick", "strategy=fedprox"]),
+            ("fedprox mu=1", ["+experiment=quick", "strategy=fedprox",
+                              "strategy.proximal_mu=1.0"]),
+        ],
+    },
+    "scenarios": {
+        "doc": "docs/scenarios.md, the domain-incremental and heterogeneous runs",
+        "rows": [
+            ("domain_incremental rot 90", [
+                "scenario=domain_incremental", "scenario.num_clients=4", "scenario.num_tasks=2",
+                "scenario.rounds_per_task=1", "scenario.max_arrival_delay=1",
+                "scenario.rotation_step=90", "train.epochs=2"]),
+            ("heterogeneous", [
+                "scenario=heterogeneous", "scenario.num_clients=5", "scenario.rounds_per_task=1",
+                "scenario.duration_jitter=1", "scenario.max_gap=1", "scenario.max_arrival_delay=2",
+                "scenario.recur_prob=0.5", "scenario.leave_fraction=0.2", "train.epochs=1"]),
         ],
     },
 }
