@@ -39,10 +39,10 @@ def config_dir() -> Path:
     raise FileNotFoundError("fedsim configs/ directory not found")
 
 
-def fail(message: str) -> None:
-    """Print one line to stderr and exit with code 2."""
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print one line to stderr and exit with ``code`` (2: bad input, nothing ran)."""
     print(f"fedsim: error: {message}", file=sys.stderr)
-    sys.exit(EXIT_USAGE)
+    sys.exit(code)
 
 
 def compose_config(

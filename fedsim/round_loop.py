@@ -207,6 +207,9 @@ class RoundLoop:
         for cid in self.grid.missing:
             rejected[cid] = "no reply before the round deadline"
         row["missing"] = list(self.grid.missing)
+        injected = {c for c, e in (extras or {}).items() if wire.FAULT in e}
+        row["asked"] = len(cohort)
+        row["unexpected"] = sorted(c for c in rejected if c not in injected)  # run health
         return good, rejected, bytes_down
 
     def _retry_cohort(
@@ -263,7 +266,24 @@ class RoundLoop:
         config = ConfigRecord(dict(self.s.train_config))
         messages = list(self.strategy.configure_evaluate(rnd, state.arrays, config, self.grid))
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
-        good = [r for r in replies if not r.has_error() and wire.TASK_EVAL in r.content]
+        good, rejected = [], {}
+        for reply in replies:
+            reason = _eval_problem(reply)
+            if reason is None:
+                good.append(reply)
+            else:
+                rejected[self.grid.client_of(reply)] = reason
+        for cid in self.grid.missing:
+            rejected[cid] = "no evaluation reply before the round deadline"
+        if rejected:
+            log.warning(
+                "round %d: %d evaluation replies rejected (%s)",
+                rnd,
+                len(rejected),
+                _first(rejected),
+            )
+        out["eval_asked"] = len(cohort)
+        out["eval_rejected"] = rejected
         boundary = 0
         for reply in good:
             task_eval = reply.content[wire.TASK_EVAL]
@@ -312,6 +332,19 @@ def evaluation_panel(exp: Experiment, size: int | None) -> frozenset[int] | None
         return None
     rng = rng_for(exp.seed, "eval-panel")
     return frozenset(int(c) for c in rng.choice(n, size=size, replace=False))
+
+
+def _eval_problem(reply: Message) -> str | None:
+    """Why an evaluation reply cannot be used (naming the key), or None."""
+    from fedsim.validation import error_summary
+
+    if reply.has_error():
+        return f"error reply: {error_summary(reply.error.reason)}"
+    if wire.TASK_EVAL not in reply.content:
+        return f"missing record '{wire.TASK_EVAL}'"
+    if wire.METRICS not in reply.content or wire.EVAL_ACC not in reply.content[wire.METRICS]:
+        return f"missing metric '{wire.METRICS}.{wire.EVAL_ACC}'"
+    return None
 
 
 def _array_bytes(msg: Message) -> int:

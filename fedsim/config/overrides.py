@@ -45,10 +45,15 @@ def check_override_syntax(overrides: list[str]) -> None:
             parser.parse_overrides([text])
         except Exception as exc:  # noqa: BLE001 - Hydra's parser raises several types
             key = text.split("=", 1)[0].lstrip("+~") if "=" in text else text
-            detail = str(exc).strip().splitlines()[-2:-1] or [type(exc).__name__]
-            detail = [d for d in detail if "LexerNoViable" not in d] or ["bad syntax"]
+            lines = [ln.strip() for ln in str(exc).strip().splitlines()]
+            useful = [
+                ln for ln in lines
+                if ln and not ln.startswith(("Error parsing", "See https", "^"))
+                and "LexerNoViable" not in ln and ln != text
+            ]  # fmt: skip
+            detail = f" ({useful[0]})" if useful else ""
             raise ConfigError(
-                key, f"cannot parse '{text}' ({detail[0].strip()}); expected key=value"
+                key, f"cannot parse '{text}'{detail}; expected key=value (see fedsim --help)"
             ) from None
 
 

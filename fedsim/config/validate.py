@@ -23,6 +23,8 @@ OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("simulation",)
 ON_TOO_FEW = ("skip", "retry", "stop")
 DEGRADED_POLICIES = ("degrade", "fail")
+#: length of ``/ray/session_<date>_<time>_<us>_<pid>/sockets/plasma_store`` under RAY_TMPDIR
+RAY_SOCKET_SUFFIX = 68
 #: groups whose members are ``_target_`` objects (validated by building them)
 OBJECT_GROUPS = ("data", "scenario", "model", "strategy", "lr", "selection", "curriculum", "faults")
 #: object parameters that no target checks itself
@@ -113,6 +115,13 @@ def _check_cpus(cfg: Mapping[str, Any]) -> None:
     be = cfg["backend"]
     if be.get("ray_address"):
         return
+    tmp = os.environ.get("RAY_TMPDIR", "/tmp")
+    if len(os.fsencode(tmp)) + RAY_SOCKET_SUFFIX > 107:  # AF_UNIX paths: 107 bytes
+        raise ConfigError(
+            "RAY_TMPDIR",
+            f"a local Ray cannot start: '{tmp}' is too long for its socket paths "
+            f"(at most {107 - RAY_SOCKET_SUFFIX} characters)",
+        )
     cpus = be.get("ray_num_cpus") or os.cpu_count() or 1
     if float(be["client_cpus"]) > cpus:
         raise ConfigError(

@@ -139,10 +139,14 @@ def classify(args: list[str], key: str, root: Path) -> tuple[str, str]:
         raise _Accepted
 
     err = io.StringIO()
-    argv = [*args] if any(a.startswith("output.root=") for a in args) else [
-        *args,
-        f"output.root={root}",
-    ]
+    argv = (
+        [*args]
+        if any(a.startswith("output.root=") for a in args)
+        else [
+            *args,
+            f"output.root={root}",
+        ]
+    )
     kind = None
     with (
         mock.patch("fedsim.runtime.ray_start.start_ray", fake_start),
@@ -192,8 +196,11 @@ def table(verbose: bool = False) -> dict[str, int]:
         counts[kind] = counts.get(kind, 0) + 1
         if verbose:
             last = err.strip().splitlines()[-1:] or [""]
-            print(f"{kind:9s} {' '.join(args)[:60]:60s} {last[0][:150]}"
-                  + (f"  WROTE {written[:2]}" if written else ""), file=sys.__stdout__)
+            print(
+                f"{kind:9s} {' '.join(args)[:60]:60s} {last[0][:150]}"
+                + (f"  WROTE {written[:2]}" if written else ""),
+                file=sys.__stdout__,
+            )
     return counts
 
 
