@@ -6,6 +6,7 @@ driver it spawned (snapshot taken just before the kill).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -123,3 +124,51 @@ def test_killed_driver_leaves_no_ray_helpers(tmp_path):
         if proc.poll() is None:
             proc.kill()
         kill_all(procs)
+
+
+def run_killing_one_actor(tmp_path: Path, *extra: str) -> tuple[int, dict, dict, float]:
+    """Start a run, SIGKILL one of its ClientAppActors after round 2; return its outcome."""
+    proc = start_run(tmp_path, *LONG, "output.checkpoint_every=1", *extra)
+    try:
+        wait_for(
+            lambda: round_reached(tmp_path / "runs", 2) or proc.poll() is not None,
+            300,
+            "round 2",
+        )
+        assert proc.poll() is None, stderr_tail(tmp_path)
+        victim = wait_for(lambda: actors(proc.pid), 60, "a client actor")[0]
+        victim.kill()  # one actor process of *this* run
+        killed_at = time.monotonic()
+        rc = proc.wait(timeout=600)
+        waited = time.monotonic() - killed_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (run_dir,) = {p.parent for p in (tmp_path / "runs").rglob("status.json")}
+    status = json.loads((run_dir / "status.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return rc, status, summary, waited
+
+
+def test_killed_actor_is_restarted_and_the_same_clients_train(tmp_path):
+    rc, status, summary, waited = run_killing_one_actor(tmp_path)
+    print(f"run ended {waited:.1f} s after the actor's kill: rc={rc}, status={status}")
+    assert rc == 0, stderr_tail(tmp_path)
+    assert status["state"] == "completed"
+    assert summary["health"]["replies_rejected_unexpectedly"] == 0, summary["health"]
+    for row in summary["history"]:  # every selected client trained in every round
+        assert not row.get("rejected"), row
+        assert not row.get("skipped"), row
+
+
+def test_unreplaced_dead_actor_ends_degraded_with_exit_3(tmp_path):
+    rc, status, summary, _ = run_killing_one_actor(
+        tmp_path, "backend.actor_max_restarts=0", "federation.max_fraction_rejected=0"
+    )
+    print(f"rc={rc}, status={status}")
+    assert rc == 3, stderr_tail(tmp_path)
+    assert status["state"] == summary["status"] == "degraded"
+    assert "rejected" in status["reason"] and "federation.max_fraction_rejected" in status["reason"]
+    assert summary["health"]["replies_rejected_unexpectedly"] > 0
+    lines = [ln for ln in stderr_tail(tmp_path).splitlines() if ln.startswith("fedsim: run")]
+    assert lines and "degraded" in lines[-1]
