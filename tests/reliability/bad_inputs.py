@@ -58,7 +58,6 @@ UNKNOWN = [
 ]
 TYPES = [
     ("seed=1.5", "seed"),
-    ("seed=abc", "seed"),
     ("log.progress=maybe", "log.progress"),
     ("eval.client_boundary=maybe", "eval.client_boundary"),
     ("backend.ray_object_store_mb=10", "backend.ray_object_store_mb"),
@@ -70,7 +69,6 @@ COMBOS = [
     (["federation.min_clients=50"], "federation.min_clients"),
     (["federation.max_clients=2", "federation.min_clients=3"], "federation.max_clients"),
     (["federation.min_replies=1000"], "federation.min_replies"),
-    (["backend.num_nodes=0"], "backend.num_nodes"),
 ]
 # refused by building the objects (today: after Ray started)
 OBJECTS = [
