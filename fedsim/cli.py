@@ -21,6 +21,7 @@ from pathlib import Path
 from fedsim.env import set_defaults
 
 EXIT_USAGE = 2
+_OUTCOMES: list[str] = []  # final states of this process's runs (a multirun has several)
 # subcommand -> (module, function taking the remaining arguments)
 SUBCOMMANDS = {
     "report": ("fedsim.analysis.report", "report_main"),
@@ -141,6 +142,7 @@ def precheck(args: list[str]) -> None:
 def run_task(cfg) -> None:
     """Hydra task: validate, run the simulation, print the final table."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from omegaconf import OmegaConf
 
     from fedsim.config.validate import validate_objects, validate_values
@@ -162,7 +164,9 @@ def run_task(cfg) -> None:
         fail(str(exc))
     write_config(run_dir, resolved)
     mark(run_dir, "running", pid=os.getpid())
-    run_and_record(resolved, run_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    state = run_and_record(resolved, run_dir, exit_unless_completed=not multirun)
+    _OUTCOMES.append(state)  # a sweep goes on past a degraded job; main() exits at the end
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -190,7 +194,20 @@ def main(argv: list[str] | None = None) -> None:
     task = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(
         run_task
     )
+    _OUTCOMES.clear()
     task()
+    _exit_for_outcomes(list(_OUTCOMES))
+
+
+def _exit_for_outcomes(states: list[str]) -> None:
+    """After a multirun: exit with the worst job's code (1 failed, 3 degraded)."""
+    from fedsim.run_health import EXIT_CODES
+
+    bad = [s for s in states if s != "completed"]
+    if bad:
+        print(f"fedsim: {len(bad)} of {len(states)} runs not completed: {', '.join(bad)}",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(EXIT_CODES["failed"] if "failed" in bad else EXIT_CODES["degraded"])
 
 
 if __name__ == "__main__":

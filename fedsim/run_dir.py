@@ -32,14 +32,20 @@ def discard_if_unstarted(run_dir: Path) -> None:
 
 
 def run_and_record(
-    cfg: Mapping[str, Any], run_dir: Path, *, resume: bool = False, **completed: Any
-) -> None:
+    cfg: Mapping[str, Any],
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    exit_unless_completed: bool = True,
+    **completed: Any,
+) -> str:
     """Run the simulation in ``run_dir``; keep ``status.json`` true; print the final table.
 
     A :class:`~fedsim.errors.FedsimError` becomes status ``failed`` plus one line on stderr and
     exit code 1; any other exception (or Ctrl-C) is recorded as ``failed`` and re-raised. A run
     that ends ``degraded`` (or ``failed`` by ``federation.degraded_policy``) prints its reason
-    and exits 3 (or 1); see :mod:`fedsim.run_health`.
+    and exits 3 (or 1); see :mod:`fedsim.run_health`. With ``exit_unless_completed=False``
+    (a multirun job) it returns the final state instead of exiting.
     """
     import sys
 
@@ -66,4 +72,6 @@ def run_and_record(
     print_summary(summary, run_dir)
     if state != "completed":
         print(f"fedsim: run {state}: {reason}", file=sys.stderr)
-        sys.exit(EXIT_CODES.get(state, 1))
+        if exit_unless_completed:
+            sys.exit(EXIT_CODES.get(state, 1))
+    return state
