@@ -144,3 +144,21 @@ def test_resume_on_corrupt_run_files_is_one_line(file, content, needle, capsys, 
     assert needle in one_line(capsys.readouterr().err)
     if file != "status.json":
         assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+
+
+@pytest.mark.parametrize(
+    "states, code",
+    [
+        (["completed", "completed"], None),
+        (["completed", "degraded"], 3),
+        (["degraded", "failed"], 1),
+    ],
+)
+def test_multirun_exits_with_the_worst_jobs_code(states, code, capsys):
+    if code is None:
+        cli._exit_for_outcomes(states)
+        return
+    with pytest.raises(SystemExit) as info:
+        cli._exit_for_outcomes(states)
+    assert info.value.code == code
+    assert "runs not completed" in capsys.readouterr().err
