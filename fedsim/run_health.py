@@ -23,7 +23,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 EXIT_CODES = {"completed": 0, "failed": 1, "degraded": 3}
-DEAD_ACTOR_MARKERS = ("ActorDied", "actor died", "RayActorError", "ActorUnavailable")
+DEAD_ACTOR_MARKERS = (
+    "ActorDied",
+    "actor died",
+    "actor is dead",
+    "RayActorError",
+    "ActorUnavailable",
+)
 
 
 def _parts(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:

@@ -169,6 +169,7 @@ def test_unreplaced_dead_actor_ends_degraded_with_exit_3(tmp_path):
     assert rc == 3, stderr_tail(tmp_path)
     assert status["state"] == summary["status"] == "degraded"
     assert "rejected" in status["reason"] and "federation.max_fraction_rejected" in status["reason"]
+    assert "from a dead Ray actor" in status["reason"]
     assert summary["health"]["replies_rejected_unexpectedly"] > 0
     lines = [ln for ln in stderr_tail(tmp_path).splitlines() if ln.startswith("fedsim: run")]
     assert lines and "degraded" in lines[-1]
