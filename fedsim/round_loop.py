@@ -25,7 +25,7 @@ from fedsim.seeding import rng_for
 from fedsim.server_state import ServerState
 from fedsim.strategy_state import strategy_state
 from fedsim.update_norms import update_norms
-from fedsim.validation import check_train_reply
+from fedsim.validation import check_eval_reply, check_train_reply
 from fedsim.virtual_grid import VirtualGrid
 
 log = logging.getLogger("fedsim")
@@ -268,7 +268,7 @@ class RoundLoop:
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
         good, rejected = [], {}
         for reply in replies:
-            reason = _eval_problem(reply)
+            reason = check_eval_reply(reply)
             if reason is None:
                 good.append(reply)
             else:
@@ -332,19 +332,6 @@ def evaluation_panel(exp: Experiment, size: int | None) -> frozenset[int] | None
         return None
     rng = rng_for(exp.seed, "eval-panel")
     return frozenset(int(c) for c in rng.choice(n, size=size, replace=False))
-
-
-def _eval_problem(reply: Message) -> str | None:
-    """Why an evaluation reply cannot be used (naming the key), or None."""
-    from fedsim.validation import error_summary
-
-    if reply.has_error():
-        return f"error reply: {error_summary(reply.error.reason)}"
-    if wire.TASK_EVAL not in reply.content:
-        return f"missing record '{wire.TASK_EVAL}'"
-    if wire.METRICS not in reply.content or wire.EVAL_ACC not in reply.content[wire.METRICS]:
-        return f"missing metric '{wire.METRICS}.{wire.EVAL_ACC}'"
-    return None
 
 
 def _array_bytes(msg: Message) -> int:

@@ -6,8 +6,8 @@ import pytest
 from flwr.app import ConfigRecord, Error, Message
 
 from fedsim import wire
-from fedsim.round_loop import _eval_problem
 from fedsim.run_health import EXIT_CODES, assess
+from fedsim.validation import check_eval_reply
 from tests.reliability.replies import _metadata, make_reply
 
 FED = {"degraded_policy": "degrade", "max_fraction_rejected": 0.05, "max_fraction_skipped": 0.0}
@@ -94,8 +94,8 @@ def _eval_reply(task_eval=True, acc=True, error=False):
     ],
 )
 def test_bad_evaluation_reply_gets_a_reason_naming_the_key(kwargs, needle):
-    assert needle in _eval_problem(_eval_reply(**kwargs))
+    assert needle in check_eval_reply(_eval_reply(**kwargs))
 
 
 def test_good_evaluation_reply_passes():
-    assert _eval_problem(_eval_reply()) is None
+    assert check_eval_reply(_eval_reply()) is None
