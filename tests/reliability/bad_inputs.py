@@ -82,6 +82,15 @@ OBJECTS = [
     (["strategy=krum", "scenario.num_clients=3"], "strategy.num_malicious_nodes"),
     (["lr=step", "lr.gamma=-1"], "lr"),
     (["strategy=fedprox", "strategy.proximal_mu=-1"], "strategy"),
+    (["strategy=fedprox", "strategy.proximal_mu=nan"], "strategy.proximal_mu"),
+    (["data.test_fraction=2"], "data.test_fraction"),
+    (["scenario.rounds_per_task=0"], "scenario"),
+    (["scenario.partition=dirichlet", "scenario.alpha=-1"], "scenario"),
+    (["scenario.blurry=2"], "scenario"),
+    (["scenario.blurry=nan"], "scenario.blurry"),
+    (["lr=step", "lr.step_rounds=0"], "lr"),
+    (["lr=step", "lr.gamma=inf"], "lr.gamma"),
+    (["lr=cosine", "lr.step_size=1"], "lr.step_size"),
 ]
 LONG_NAME = "n" * 300
 #: Hydra's own wording, which names an override rather than saying what is wrong with it
