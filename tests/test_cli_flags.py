@@ -74,6 +74,7 @@ def test_config_dir_adds_a_group_option(capsys, tmp_path):
         (["--bogus"], "--bogus"),
         (["strategy=fedavg,fedprox"], "add -m"),
         (["job"], "job"),
+        (["-m", "--cfg", "job"], "only one of"),
     ],
 )
 def test_bad_flags_are_one_line(args, needle, capsys, tmp_path):

@@ -32,6 +32,12 @@ def parse_hydra_args(args: list[str]) -> argparse.Namespace:
     known, unknown = parser.parse_known_args(args)
     if unknown:
         raise ConfigError("command line", f"unknown flag '{unknown[0]}' (see fedsim --help)")
+    modes = [known.run, known.multirun, known.cfg, known.info, known.shell_completion]
+    if sum(bool(m) for m in modes) > 1:
+        raise ConfigError(
+            "command line",
+            "only one of --run, --multirun, --cfg, --info and --shell-completion can be given",
+        )
     return known
 
 
