@@ -6,8 +6,10 @@ driver it spawned (snapshot taken just before the kill).
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +31,7 @@ def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:
     env = cli_env()
     # this run's own Ray session directory, short: Ray's socket paths must fit 107 bytes
     env["RAY_TMPDIR"] = tempfile.mkdtemp(prefix="fsray-", dir="/tmp")
+    atexit.register(shutil.rmtree, env["RAY_TMPDIR"], ignore_errors=True)
     with open(tmp_path / "stdout.txt", "w") as out, open(tmp_path / "stderr.txt", "w") as err:
         return subprocess.Popen(  # files, not pipes: a full pipe would stall the driver
             [sys.executable, "-m", "fedsim.cli", *args, f"output.root={tmp_path / 'runs'}"],
