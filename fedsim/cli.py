@@ -21,6 +21,7 @@ from pathlib import Path
 from fedsim.env import set_defaults
 
 EXIT_USAGE = 2
+_OUTCOMES: list[str] = []  # final states of this process's runs (a multirun has several)
 # subcommand -> (module, function taking the remaining arguments)
 SUBCOMMANDS = {
     "report": ("fedsim.analysis.report", "report_main"),
@@ -39,17 +40,15 @@ def config_dir() -> Path:
     raise FileNotFoundError("fedsim configs/ directory not found")
 
 
-def fail(message: str) -> None:
-    """Print one line to stderr and exit with code 2."""
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print one line to stderr and exit with ``code`` (2: bad input, nothing ran)."""
     print(f"fedsim: error: {message}", file=sys.stderr)
-    sys.exit(EXIT_USAGE)
+    sys.exit(code)
 
 
-def _plain_overrides(args: list[str]) -> list[str]:
-    return [a for a in args if not a.startswith("-") and not a.startswith(("hydra.", "hydra/"))]
-
-
-def compose_config(overrides: list[str]):
+def compose_config(
+    overrides: list[str], *, config_name: str = "config", return_hydra_config: bool = False
+):
     """Compose the config with Hydra's compose API (no run directory, no logging changes)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
@@ -60,57 +59,90 @@ def compose_config(overrides: list[str]):
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-            return compose(config_name="config", overrides=overrides)
+            return compose(
+                config_name=config_name,
+                overrides=overrides,
+                return_hydra_config=return_hydra_config,
+            )
     finally:
         GlobalHydra.instance().clear()
 
 
 def _hydra_message(exc: Exception) -> str:
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    head = lines[0] if lines else type(exc).__name__
-    options = [ln for ln in lines[1:] if not ln.lower().startswith("available")]
-    if "Could not find" in head and options:
-        return f"{head.split(':', 1)[-1].strip()} (allowed: {', '.join(options)})"
-    return head
+    from fedsim.config.overrides import hydra_message
+
+    return hydra_message(exc)
+
+
+def _variants(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """Every combination a multirun sweep asks for (one list without ``-m``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from fedsim.errors import ConfigError
+
+    base, sweeps = [], []
+    for i, ov in enumerate(OverridesParser.create().parse_overrides(overrides)):
+        if not ov.is_sweep_override():
+            base.append(ov.input_line)
+            continue
+        key = ov.get_key_element()
+        if not multirun:
+            raise ConfigError(key, f"'{ov.input_line}' is a sweep; add -m to run each value")
+        values = [f"{key}={v}" for v in ov.sweep_string_iterator()]
+        base.append(values[0])
+        sweeps += [(i, v) for v in values[1:]]
+    return [base] + [base[:i] + [v] + base[i + 1 :] for i, v in sweeps]
 
 
 def precheck(args: list[str]) -> None:
-    """Compose every combination the command line asks for; exit 2 on the first bad one."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    """Compose and validate every run the command line asks for; exit 2 on the first bad one.
+
+    Hydra's own flags are parsed with Hydra's parser, so ``--cfg job`` is not taken for an
+    override. Values, objects (data, plan, model, strategy...) and paths are all checked here,
+    before Hydra creates a run directory and before Ray starts. With ``--cfg``/``--info``/help
+    nothing runs, so only the composition is checked.
+    """
     from omegaconf import OmegaConf
 
-    from fedsim.config.validate import check_writable, validate_values
+    from fedsim.config.overrides import SHOW_ONLY, check_override_syntax, parse_hydra_args
+    from fedsim.config.paths import check_config_dir, check_run_paths
+    from fedsim.config.validate import validate
 
-    plain = _plain_overrides(args)
     try:
-        parsed = OverridesParser.create().parse_overrides(plain)
-    except Exception as exc:  # noqa: BLE001 - Hydra's parser raises several types
+        ns = parse_hydra_args(args)
+        if ns.config_path or ns.experimental_rerun:
+            return  # Hydra resolves these relative to its own app; leave them to it
+        overrides = list(ns.overrides)
+        check_override_syntax(overrides)
+        extra = []
+        if ns.config_dir:
+            extra = [f"hydra.searchpath=[file://{check_config_dir(ns.config_dir)}]"]
+        show_only = any(getattr(ns, flag, None) for flag in SHOW_ONLY)
+        hydra_ovs = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+        plain = [o for o in overrides if o not in hydra_ovs]
+        for variant in _variants(plain, bool(ns.multirun)):
+            cfg = compose_config(
+                [*variant, *extra, *hydra_ovs],
+                config_name=ns.config_name or "config",
+                return_hydra_config=not show_only,
+            )
+            if show_only:
+                continue
+            full = OmegaConf.to_container(cfg, resolve=False)
+            full.pop("hydra", None)
+            resolved = OmegaConf.to_container(OmegaConf.create(full), resolve=True)
+            validate(resolved)
+            check_run_paths(resolved, cfg, hydra_ovs, multirun=bool(ns.multirun))
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - turn any composition error into one line
         fail(_hydra_message(exc))
-    base, sweeps = [], []
-    for i, ov in enumerate(parsed):
-        if ov.is_sweep_override():
-            key = ov.get_key_element()
-            values = [f"{key}={v}" for v in ov.sweep_string_iterator()]
-            base.append(values[0])
-            sweeps += [(i, v) for v in values[1:]]
-        else:
-            base.append(ov.input_line)
-    variants = [base] + [base[:i] + [v] + base[i + 1 :] for i, v in sweeps]
-    for overrides in variants:
-        try:
-            cfg = compose_config(overrides)
-            resolved = OmegaConf.to_container(cfg, resolve=True)
-            validate_values(resolved)
-            check_writable(resolved["output"]["root"])
-        except SystemExit:
-            raise
-        except Exception as exc:  # noqa: BLE001 - turn any composition error into one line
-            fail(_hydra_message(exc))
 
 
 def run_task(cfg) -> None:
     """Hydra task: validate, run the simulation, print the final table."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
     from omegaconf import OmegaConf
 
     from fedsim.config.validate import validate_objects, validate_values
@@ -132,7 +164,9 @@ def run_task(cfg) -> None:
         fail(str(exc))
     write_config(run_dir, resolved)
     mark(run_dir, "running", pid=os.getpid())
-    run_and_record(resolved, run_dir)
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    state = run_and_record(resolved, run_dir, exit_unless_completed=not multirun)
+    _OUTCOMES.append(state)  # a sweep goes on past a degraded job; main() exits at the end
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -150,8 +184,7 @@ def main(argv: list[str] | None = None) -> None:
         module, function = SUBCOMMANDS[args[0]]
         getattr(importlib.import_module(module), function)(args[1:])
         return
-    if not any(a in ("--help", "-h", "--hydra-help", "--info") for a in args):
-        precheck(args)
+    precheck(args)
     import hydra
 
     from fedsim.config.schema import register
@@ -161,7 +194,20 @@ def main(argv: list[str] | None = None) -> None:
     task = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(
         run_task
     )
+    _OUTCOMES.clear()
     task()
+    _exit_for_outcomes(list(_OUTCOMES))
+
+
+def _exit_for_outcomes(states: list[str]) -> None:
+    """After a multirun: exit with the worst job's code (1 failed, 3 degraded)."""
+    from fedsim.run_health import EXIT_CODES
+
+    bad = [s for s in states if s != "completed"]
+    if bad:
+        print(f"fedsim: {len(bad)} of {len(states)} runs not completed: {', '.join(bad)}",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(EXIT_CODES["failed"] if "failed" in bad else EXIT_CODES["degraded"])
 
 
 if __name__ == "__main__":

@@ -29,6 +29,11 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
         table.add_row("global model, all tasks", f"{summary['final_central_acc']:.4f}")
     table.add_row("bytes per round", f"{summary['bytes_per_round'] / 1e6:.3f} MB")
     table.add_row("rejected replies", str(summary.get("rejected_replies", 0)))
+    state = str(summary.get("status", "completed"))
+    colour = {"completed": "green", "degraded": "yellow"}.get(state, "red")
+    table.add_row("status", f"[{colour}]{state}[/{colour}]")
+    if summary.get("status_reason"):
+        table.add_row("why", str(summary["status_reason"]))
     console = Console()
     console.print(table)
     console.print(f"run directory: {run_dir}")

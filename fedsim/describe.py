@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
+USAGE = "usage: fedsim describe [key=value ...]   (print the scenario plan; runs nothing)"
+
 
 def describe_main(args: list[str]) -> None:
     """Compose the config, build the plan and print per-client streams."""
+    if any(a in ("-h", "--help") for a in args):
+        print(USAGE)
+        return
     from omegaconf import OmegaConf
     from rich.console import Console
     from rich.table import Table
@@ -18,6 +23,9 @@ def describe_main(args: list[str]) -> None:
 
     max_rows = 50
     try:
+        from fedsim.config.overrides import check_override_syntax
+
+        check_override_syntax(args)
         cfg = OmegaConf.to_container(compose_config(args), resolve=True)
         exp = get_experiment(cfg)
     except FedsimError as exc:

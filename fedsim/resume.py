@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 USAGE = "usage: fedsim resume RUN_DIR"
@@ -27,10 +28,6 @@ def _alive(pid: int) -> bool:
 
 def check_resumable(run_dir: Path) -> tuple[dict, int]:
     """Return (resolved config, checkpoint round) or raise FedsimError saying why not."""
-    import json
-
-    from omegaconf import OmegaConf
-
     from fedsim.errors import FedsimError
     from fedsim.server_state import load_checkpoint
 
@@ -38,8 +35,7 @@ def check_resumable(run_dir: Path) -> tuple[dict, int]:
         raise FedsimError(f"RUN_DIR: '{run_dir}' is not a directory")
     if not (run_dir / "config.yaml").is_file():
         raise FedsimError(f"RUN_DIR: '{run_dir}' has no config.yaml (not a fedsim run directory)")
-    status_file = run_dir / "status.json"
-    status = json.loads(status_file.read_text()) if status_file.is_file() else {}
+    status = _read_status(run_dir / "status.json")
     if status.get("state") == "completed":
         raise FedsimError(
             f"RUN_DIR: run '{run_dir}' already completed; refusing to overwrite its results "
@@ -49,8 +45,47 @@ def check_resumable(run_dir: Path) -> tuple[dict, int]:
     if status.get("state") == "running" and pid and int(pid) != os.getpid() and _alive(int(pid)):
         raise FedsimError(f"RUN_DIR: run '{run_dir}' is still running (pid {pid})")
     snap = load_checkpoint(run_dir / "checkpoint.pkl")
-    cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
+    cfg = load_run_config(run_dir / "config.yaml")
     return cfg, int(snap["round"])
+
+
+def _read_status(path: Path) -> dict:
+    """``status.json`` as a dict ({} if absent); a corrupt file is one clear error."""
+    import json
+
+    from fedsim.errors import FedsimError
+
+    if not path.is_file():
+        return {}
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FedsimError(f"RUN_DIR: '{path}' is not readable JSON ({exc})") from None
+    if not isinstance(status, dict):
+        raise FedsimError(f"RUN_DIR: '{path}' does not hold a status object")
+    return status
+
+
+def load_run_config(path: Path) -> dict:
+    """The run's saved ``config.yaml``, checked against the schema; errors are one line."""
+    from omegaconf import OmegaConf
+
+    from fedsim.config.overrides import hydra_message
+    from fedsim.config.schema import FedsimConfig
+    from fedsim.errors import FedsimError
+
+    try:
+        loaded = OmegaConf.load(path)
+    except Exception as exc:  # noqa: BLE001 - YAML and OmegaConf raise several types
+        first = str(exc).strip().splitlines()[:1] or [type(exc).__name__]
+        raise FedsimError(f"RUN_DIR: '{path}' is not valid YAML ({first[0]})") from None
+    if not isinstance(loaded, Mapping) or not loaded:
+        raise FedsimError(f"RUN_DIR: '{path}' is empty or not a mapping of config keys")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(FedsimConfig), loaded)
+        return OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
+    except Exception as exc:  # noqa: BLE001 - OmegaConf validation errors
+        raise FedsimError(f"RUN_DIR: '{path}': {hydra_message(exc)}") from None
 
 
 def resume_main(args: list[str]) -> None:

@@ -25,7 +25,7 @@ from fedsim.seeding import rng_for
 from fedsim.server_state import ServerState
 from fedsim.strategy_state import strategy_state
 from fedsim.update_norms import update_norms
-from fedsim.validation import check_train_reply
+from fedsim.validation import check_eval_reply, check_train_reply
 from fedsim.virtual_grid import VirtualGrid
 
 log = logging.getLogger("fedsim")
@@ -207,6 +207,9 @@ class RoundLoop:
         for cid in self.grid.missing:
             rejected[cid] = "no reply before the round deadline"
         row["missing"] = list(self.grid.missing)
+        injected = {c for c, e in (extras or {}).items() if wire.FAULT in e}
+        row["asked"] = len(cohort)
+        row["unexpected"] = sorted(c for c in rejected if c not in injected)  # run health
         return good, rejected, bytes_down
 
     def _retry_cohort(
@@ -263,7 +266,24 @@ class RoundLoop:
         config = ConfigRecord(dict(self.s.train_config))
         messages = list(self.strategy.configure_evaluate(rnd, state.arrays, config, self.grid))
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
-        good = [r for r in replies if not r.has_error() and wire.TASK_EVAL in r.content]
+        good, rejected = [], {}
+        for reply in replies:
+            reason = check_eval_reply(reply)
+            if reason is None:
+                good.append(reply)
+            else:
+                rejected[self.grid.client_of(reply)] = reason
+        for cid in self.grid.missing:
+            rejected[cid] = "no evaluation reply before the round deadline"
+        if rejected:
+            log.warning(
+                "round %d: %d evaluation replies rejected (%s)",
+                rnd,
+                len(rejected),
+                _first(rejected),
+            )
+        out["eval_asked"] = len(cohort)
+        out["eval_rejected"] = rejected
         boundary = 0
         for reply in good:
             task_eval = reply.content[wire.TASK_EVAL]

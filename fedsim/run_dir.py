@@ -14,7 +14,7 @@ HYDRA_LEFTOVERS = {".hydra", "fedsim.log", "main.log", "cli.log"}
 
 
 def mark(run_dir: Path, state: str, **extra: Any) -> None:
-    """Write ``status.json`` (``running`` | ``completed`` | ``failed``)."""
+    """Write ``status.json`` (``running`` | ``completed`` | ``degraded`` | ``failed``)."""
     write_json_atomic(run_dir / "status.json", {"state": state, "time": time.time(), **extra})
 
 
@@ -32,28 +32,46 @@ def discard_if_unstarted(run_dir: Path) -> None:
 
 
 def run_and_record(
-    cfg: Mapping[str, Any], run_dir: Path, *, resume: bool = False, **completed: Any
-) -> None:
+    cfg: Mapping[str, Any],
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    exit_unless_completed: bool = True,
+    **completed: Any,
+) -> str:
     """Run the simulation in ``run_dir``; keep ``status.json`` true; print the final table.
 
     A :class:`~fedsim.errors.FedsimError` becomes status ``failed`` plus one line on stderr and
-    exit code 2; any other exception (or Ctrl-C) is recorded as ``failed`` and re-raised.
+    exit code 1; any other exception (or Ctrl-C) is recorded as ``failed`` and re-raised. A run
+    that ends ``degraded`` (or ``failed`` by ``federation.degraded_policy``) prints its reason
+    and exits 3 (or 1); see :mod:`fedsim.run_health`. With ``exit_unless_completed=False``
+    (a multirun job) it returns the final state instead of exiting.
     """
+    import sys
+
     from fedsim.cli import fail
     from fedsim.console import print_summary
     from fedsim.errors import FedsimError
+    from fedsim.run_health import EXIT_CODES
     from fedsim.runtime.simulation import run_in_simulation
 
     try:
         summary = run_in_simulation(cfg, run_dir, resume=resume)
     except FedsimError as exc:
         mark(run_dir, "failed", error=str(exc))
-        fail(str(exc))
+        fail(str(exc), code=EXIT_CODES["failed"])
     except KeyboardInterrupt:
         mark(run_dir, "failed", error="interrupted")
         raise
     except Exception as exc:
         mark(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    mark(run_dir, "completed", **completed)
+    state = str(summary.get("status", "completed"))
+    reason = summary.get("status_reason")
+    mark(run_dir, state, **({"reason": reason} if reason else {}), **completed)
     print_summary(summary, run_dir)
+    if state != "completed":
+        print(f"fedsim: run {state}: {reason}", file=sys.stderr)
+        if exit_unless_completed:
+            sys.exit(EXIT_CODES.get(state, 1))
+    return state

@@ -22,6 +22,7 @@ from fedsim.experiment import get_experiment
 from fedsim.logging.tensorboard import TensorBoardSink
 from fedsim.reporting import Reporter, final_outputs, write_json_atomic
 from fedsim.round_loop import LoopSettings, RoundLoop
+from fedsim.run_health import assess
 from fedsim.server_state import ServerState, load_checkpoint
 from fedsim.strategy_state import load_strategy_state
 from fedsim.virtual_grid import VirtualGrid
@@ -185,6 +186,7 @@ def run_server(
     sink.close()
     summary["tensorboard_dir"] = str(run_dir / "tb")
     summary["resumed_from_round"] = resumed_from
+    summary.update(assess(state.history, summary["final"].get("acc"), fed))  # true final status
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
 

@@ -38,6 +38,18 @@ def check_train_reply(reply: Message, reference: ArrayRecord | None) -> str | No
         return f"unreadable reply ({type(exc).__name__}: {exc})"
 
 
+def check_eval_reply(reply: Message) -> str | None:
+    """Return why an evaluation reply is unusable (naming the key), or None when it is fine."""
+    if reply.has_error():
+        return f"error reply: {error_summary(reply.error.reason)}"
+    if wire.TASK_EVAL not in reply.content:
+        return f"missing record '{wire.TASK_EVAL}'"
+    metrics = reply.content.metric_records.get(wire.METRICS)
+    if metrics is None or wire.EVAL_ACC not in metrics:
+        return f"missing metric '{wire.METRICS}.{wire.EVAL_ACC}'"
+    return None
+
+
 def _check(reply: Message, reference: ArrayRecord | None) -> str | None:
     if reply.has_error():
         return f"error reply: {error_summary(reply.error.reason)}"

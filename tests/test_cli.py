@@ -33,6 +33,13 @@ def run_cli(*args, cwd):
         (["scenario.num_clients=5000"], "cannot split"),
         (["scenario.num_tasks=7"], "scenario"),
         (["backend.ray_object_store_mb=10"], "backend.ray_object_store_mb"),
+        (["train.lr=nan"], "train.lr"),
+        (["log.flwr_level=LOUD"], "log.flwr_level"),
+        (["seed=1.5"], "seed: must be an integer"),
+        (["train.lrr=1"], "train.lrr: unknown key"),
+        (["federation.min_clients=50", "scenario.num_clients=6"], "federation.min_clients"),
+        (["output.name=" + "n" * 300], "output.name"),
+        (["log.matrix_clients=[99]"], "log.matrix_clients"),
     ],
 )
 def test_bad_input_one_line_exit_2(args, needle, tmp_path):

@@ -35,6 +35,10 @@ class FederationConfig:
     min_replies: int = 1
     on_too_few: str = "skip"  # skip | retry | stop
     round_timeout: float | None = None
+    # when is a run that ended not "completed" (fedsim/run_health.py, README "Exit codes")
+    degraded_policy: str = "degrade"  # degrade (exit 3) | fail (exit 1)
+    max_fraction_rejected: float = 0.05  # unexpected rejected replies / replies asked for
+    max_fraction_skipped: float = 0.0  # rounds skipped without an injected cause / rounds
 
 
 @dataclass
@@ -59,6 +63,7 @@ class BackendConfig:
     ray_address: str | None = None
     ray_num_cpus: int | None = None
     ray_object_store_mb: int | None = 2048
+    actor_max_restarts: int = 3  # Ray restarts of a dead ClientAppActor (then: degraded run)
 
 
 @dataclass

@@ -2,84 +2,135 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from fedsim.config.compatibility import check_compatibility
+from fedsim.config.schema import (
+    BackendConfig,
+    EvalConfig,
+    FederationConfig,
+    LogConfig,
+    OutputConfig,
+    TrainConfig,
+)
+from fedsim.config.values import boolean, get, known_keys, number, one_of
 from fedsim.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("simulation",)
 ON_TOO_FEW = ("skip", "retry", "stop")
+DEGRADED_POLICIES = ("degrade", "fail")
+#: length of ``/ray/session_<date>_<time>_<us>_<pid>/sockets/plasma_store`` under RAY_TMPDIR
+RAY_SOCKET_SUFFIX = 68
+#: groups whose members are ``_target_`` objects (validated by building them)
+OBJECT_GROUPS = ("data", "scenario", "model", "strategy", "lr", "selection", "curriculum", "faults")
+#: object parameters that no target checks itself
+NON_NEGATIVE_PARAMS = ("strategy.proximal_mu",)
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Valid replies a round needs for Flower's Byzantine-robust strategies (f = num_malicious_nodes).
 ROBUST_MIN_REPLIES = {"Bulyan": (4, 3), "Krum": (2, 3), "MultiKrum": (2, 3)}
 
 
-def _positive(cfg: Mapping[str, Any], group: str, key: str, strict: bool = True) -> None:
-    value = cfg[group][key]
-    bad = value is None or (value <= 0 if strict else value < 0)
-    if bad:
-        rel = "> 0" if strict else ">= 0"
-        raise ConfigError(f"{group}.{key}", f"must be {rel}, got {value}")
-
-
-def _fraction(value: Any, key: str, allow_zero: bool) -> None:
-    low_ok = value >= 0 if allow_zero else value > 0
-    if value is None or not (low_ok and value <= 1):
-        rng = "[0, 1]" if allow_zero else "(0, 1]"
-        raise ConfigError(key, f"must be in {rng}, got {value}")
-
-
-def _one_of(value: Any, key: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(key, f"unknown value '{value}', allowed: {', '.join(allowed)}")
+#: (key, integer, low, strict, high, optional) of every numeric value of the fixed config parts
+NUMBERS: tuple[tuple[str, bool, float | None, bool, float | None, bool], ...] = (
+    ("seed", True, 0, False, None, False),
+    ("num_rounds", True, 1, False, None, True),
+    ("train.epochs", True, 0, True, None, False),
+    ("train.batch_size", True, 0, True, None, False),
+    ("train.lr", False, 0, True, None, False),
+    ("train.momentum", False, 0, False, None, False),
+    ("train.weight_decay", False, 0, False, None, False),
+    ("federation.fraction_train", False, 0, True, 1, False),
+    ("federation.min_clients", True, 0, True, None, False),
+    ("federation.max_clients", True, 0, True, None, True),
+    ("federation.min_replies", True, 0, True, None, False),
+    ("federation.round_timeout", False, 0, True, None, True),
+    ("federation.max_fraction_rejected", False, 0, False, 1, False),
+    ("federation.max_fraction_skipped", False, 0, False, 1, False),
+    ("eval.central_every", True, 0, True, None, False),
+    ("eval.client_fraction", False, 0, False, 1, False),
+    ("eval.panel_size", True, 0, True, None, True),
+    ("backend.num_nodes", True, 0, True, None, True),
+    ("backend.max_messages", True, 0, False, None, True),
+    ("backend.client_cpus", False, 0, True, None, False),
+    ("backend.client_gpus", False, 0, False, None, False),
+    ("backend.ray_num_cpus", True, 0, True, None, True),
+    ("backend.ray_object_store_mb", True, 75, False, None, True),
+    ("backend.actor_max_restarts", True, 0, False, None, False),
+    ("output.checkpoint_every", True, 0, True, None, True),
+    ("log.matrix_every", True, 0, False, None, False),
+)
+#: fixed groups whose keys are exactly the schema's (``+train.extra=1`` is refused)
+FIXED_GROUPS = {
+    "train": TrainConfig,
+    "federation": FederationConfig,
+    "eval": EvalConfig,
+    "backend": BackendConfig,
+    "output": OutputConfig,
+    "log": LogConfig,
+}
 
 
 def validate_values(cfg: Mapping[str, Any]) -> None:
-    """Check scalar values of the fixed config parts."""
-    for key in ("lr", "epochs", "batch_size"):
-        _positive(cfg, "train", key)
-    for key in ("momentum", "weight_decay"):
-        _positive(cfg, "train", key, strict=False)
-    _one_of(cfg["train"]["optimizer"], "train.optimizer", OPTIMIZERS)
+    """Check every scalar value of the fixed config parts (type, NaN/inf, range, choices)."""
+    for group, schema in FIXED_GROUPS.items():
+        known_keys(cfg, group, schema)
+    for key, integer, low, strict, high, optional in NUMBERS:
+        number(cfg, key, integer=integer, low=low, strict=strict, high=high, optional=optional)
+    for key in ("eval.client_boundary", "log.progress"):
+        boolean(cfg, key)
+    one_of(cfg["train"]["optimizer"], "train.optimizer", OPTIMIZERS)
     fed = cfg["federation"]
-    _fraction(fed["fraction_train"], "federation.fraction_train", allow_zero=False)
-    for key in ("min_clients", "min_replies"):
-        _positive(cfg, "federation", key)
-    _one_of(fed["on_too_few"], "federation.on_too_few", ON_TOO_FEW)
-    if fed.get("round_timeout") is not None:
-        _positive(cfg, "federation", "round_timeout")
-    _positive(cfg, "eval", "central_every")
-    if cfg["eval"].get("panel_size") is not None:
-        _positive(cfg, "eval", "panel_size")
-    if cfg["output"].get("checkpoint_every") is not None:
-        _positive(cfg, "output", "checkpoint_every")
-    _fraction(cfg["eval"]["client_fraction"], "eval.client_fraction", allow_zero=True)
-    be = cfg["backend"]
-    _one_of(be["name"], "backend.name", BACKENDS)
-    _positive(cfg, "backend", "client_cpus")
-    _positive(cfg, "backend", "client_gpus", strict=False)
-    if be.get("max_messages") is not None:
-        _positive(cfg, "backend", "max_messages", strict=False)
-    if be.get("num_nodes") is not None:
-        _positive(cfg, "backend", "num_nodes")
-    store = be.get("ray_object_store_mb")
-    if store is not None and int(store) < 75:
-        raise ConfigError(
-            "backend.ray_object_store_mb", f"must be >= 75 (Ray's minimum), got {store}"
-        )
-    if cfg.get("num_rounds") is not None and cfg["num_rounds"] < 1:
-        raise ConfigError("num_rounds", f"must be >= 1 or null, got {cfg['num_rounds']}")
-    log = cfg.get("log", {})
-    if int(log.get("matrix_every", 1)) < 0:
-        raise ConfigError("log.matrix_every", f"must be >= 0, got {log['matrix_every']}")
+    one_of(fed["on_too_few"], "federation.on_too_few", ON_TOO_FEW)
+    one_of(fed["degraded_policy"], "federation.degraded_policy", DEGRADED_POLICIES)
+    one_of(cfg["backend"]["name"], "backend.name", BACKENDS)
+    one_of(cfg["log"]["flwr_level"], "log.flwr_level", LOG_LEVELS)
+    matrix = cfg["log"].get("matrix_clients", [])
+    if not isinstance(matrix, list) or not all(_is_int(c) and c >= 0 for c in matrix):
+        raise ConfigError("log.matrix_clients", f"must be a list of client ids, got {matrix!r}")
     sc = cfg["scenario"]
-    if isinstance(sc, Mapping) and "num_clients" in sc and int(sc["num_clients"]) < 1:
-        raise ConfigError("scenario.num_clients", f"must be >= 1, got {sc['num_clients']}")
+    if isinstance(sc, Mapping) and "num_clients" in sc:
+        number(cfg, "scenario.num_clients", integer=True, low=1)
+    _check_output(cfg)
+    _check_cpus(cfg)
     _check_reliability(cfg)
     check_compatibility(cfg)  # strategy x lr/curriculum/selection/faults (compatibility.py)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_output(cfg: Mapping[str, Any]) -> None:
+    out = cfg["output"]
+    for key in ("root", "name"):
+        if not isinstance(out[key], str) or not out[key].strip():
+            raise ConfigError(f"output.{key}", f"must be a non-empty path, got {out[key]!r}")
+
+
+def _check_cpus(cfg: Mapping[str, Any]) -> None:
+    """A fresh local Ray must have room for one client actor."""
+    be = cfg["backend"]
+    if be.get("ray_address"):
+        return
+    tmp = os.environ.get("RAY_TMPDIR", "/tmp")
+    if len(os.fsencode(tmp)) + RAY_SOCKET_SUFFIX > 107:  # AF_UNIX paths: 107 bytes
+        raise ConfigError(
+            "RAY_TMPDIR",
+            f"a local Ray cannot start: '{tmp}' is too long for its socket paths "
+            f"(at most {107 - RAY_SOCKET_SUFFIX} characters)",
+        )
+    cpus = be.get("ray_num_cpus") or os.cpu_count() or 1
+    if float(be["client_cpus"]) > cpus:
+        raise ConfigError(
+            "backend.client_cpus",
+            f"{be['client_cpus']} CPUs per client, but the local Ray has {cpus} "
+            "(backend.ray_num_cpus); no client actor would fit",
+        )
 
 
 def _check_reliability(cfg: Mapping[str, Any]) -> None:
@@ -89,6 +140,13 @@ def _check_reliability(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             "federation.max_clients",
             f"must be >= federation.min_clients ({fed['min_clients']}), got {fed['max_clients']}",
+        )
+    sc = cfg["scenario"]
+    clients = int(sc["num_clients"]) if isinstance(sc, Mapping) and "num_clients" in sc else None
+    if clients is not None and fed["min_clients"] > clients:
+        raise ConfigError(
+            "federation.min_clients",
+            f"must be <= scenario.num_clients ({clients}), got {fed['min_clients']}",
         )
     cap = _max_cohort(cfg)
     if cap is not None and fed["min_replies"] > cap:
@@ -120,12 +178,9 @@ def _max_cohort(cfg: Mapping[str, Any]) -> int | None:
 
 def check_writable(root: str | Path, key: str = "output.root") -> None:
     """Fail unless ``root`` exists as a writable directory or can be created."""
-    path = Path(root).expanduser()
-    probe = path
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(key, f"directory '{path}' is not writable")
+    from fedsim.config.paths import check_writable as check
+
+    check(root, key)
 
 
 def validate_objects(cfg: Mapping[str, Any]) -> None:
@@ -134,6 +189,11 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
     from fedsim.experiment import get_experiment
     from fedsim.server import build_lr_controller, build_strategy
 
+    for group in OBJECT_GROUPS:
+        _finite_numbers(cfg.get(group), group)
+    for key in NON_NEGATIVE_PARAMS:
+        if get(cfg, key) is not None:
+            number(cfg, key, low=0)
     exp = get_experiment(cfg)
     try:
         exp.plan.build_all()
@@ -168,6 +228,18 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
             "strategy.client_learner",
             f"unknown learner '{learner}', allowed: {', '.join(sorted(_REGISTRY))}",
         )
+
+
+def _finite_numbers(node: Any, key: str) -> None:
+    """Every float inside an object group's spec must be finite (``lr.gamma=nan``)."""
+    if isinstance(node, Mapping):
+        for name, value in node.items():
+            _finite_numbers(value, f"{key}.{name}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _finite_numbers(value, f"{key}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(key, f"must be a finite number, got {node}")
 
 
 def validate(cfg: Mapping[str, Any]) -> None:

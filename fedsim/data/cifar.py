@@ -28,12 +28,22 @@ def read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         with open(path, "rb") as fh:
             entry = pickle.load(fh, encoding="latin1")  # noqa: S301 - the user's own data files
-    except (pickle.UnpicklingError, EOFError) as exc:
-        raise DataError(f"data.root: '{path}' is not a CIFAR pickle batch ({exc})") from None
-    if "data" not in entry or label_key not in entry:
+    except OSError as exc:
+        raise DataError(f"data.root: cannot read '{path}' ({exc.strerror or exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a corrupt pickle raises almost anything
+        raise DataError(
+            f"data.root: '{path}' is not a CIFAR pickle batch ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(entry, dict) or "data" not in entry or label_key not in entry:
         raise DataError(f"data.root: '{path}' lacks the 'data' / '{label_key}' entries")
-    x = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-    return x, np.asarray(entry[label_key], dtype=np.int64)
+    try:
+        x = np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        y = np.asarray(entry[label_key], dtype=np.int64)
+    except (ValueError, TypeError) as exc:
+        raise DataError(f"data.root: '{path}' holds malformed CIFAR arrays ({exc})") from None
+    if len(x) != len(y):
+        raise DataError(f"data.root: '{path}' has {len(x)} images but {len(y)} labels")
+    return x, y
 
 
 @dataclass(frozen=True)
@@ -77,8 +87,10 @@ class CifarSource:
         splits = {}
         for split, files in (("train", train_files), ("test", test_files)):
             parts = [read_batch(find_file(folders, [f], what, root), key) for f in files]
-            splits[split] = (np.concatenate([p[0] for p in parts]),
-                             np.concatenate([p[1] for p in parts]))
+            splits[split] = (
+                np.concatenate([p[0] for p in parts]),
+                np.concatenate([p[1] for p in parts]),
+            )
         num_classes = 10 if self.dataset == "cifar10" else (100 if self.label == "fine" else 20)
         return ArrayDataset(
             name=self.dataset,

@@ -43,6 +43,7 @@ class RayStart:
         self.init_args = dict(init_args)
         self.logging_level = logging_level
         self.error: BaseException | None = None
+        self.watchdog = None  # fedsim.runtime.watchdog process (a local Ray only)
         self._ready = threading.Event()
         self._release = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fedsim-ray-start", daemon=True)
@@ -73,6 +74,10 @@ class RayStart:
             **self.init_args,
         }
         ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **args)
+        if "address" not in self.init_args:  # a Ray of our own: its helpers die with us
+            from fedsim.runtime.watchdog import helper_processes, start_watchdog
+
+            self.watchdog = start_watchdog(helper_processes())
 
     def wait(self) -> None:
         """Block until Ray is up; raise a one-line error if it failed to start."""
@@ -96,6 +101,10 @@ class RayStart:
 
             if ray.is_initialized():
                 ray.shutdown()
+        from fedsim.runtime.watchdog import stop_watchdog
+
+        stop_watchdog(self.watchdog)
+        self.watchdog = None
         self._release.set()
         self._thread.join()
 

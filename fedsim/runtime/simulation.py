@@ -70,10 +70,17 @@ def backend_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         store_mb = be.get("ray_object_store_mb")
         init_args["object_store_memory"] = object_store_bytes(int(store_mb)) if store_mb else None
         init_args = {k: v for k, v in init_args.items() if v is not None}
+    restarts = int(be.get("actor_max_restarts", 3))
     return {
+        # Flower passes these to ``ClientAppActor.options(...)``: besides the resources, Ray
+        # restarts a dead actor (killed, OOM) up to ``restarts`` times and re-runs the task it
+        # was running once, so the same clients train; beyond that its replies are errors and
+        # the run ends "degraded" (fedsim.run_health).
         "client_resources": {
             "num_cpus": cpus if cpus % 1 else int(cpus),
             "num_gpus": float(be["client_gpus"]),
+            "max_restarts": restarts,
+            "max_task_retries": 1 if restarts else 0,
         },
         "init_args": init_args,
     }

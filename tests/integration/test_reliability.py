@@ -154,7 +154,7 @@ def test_straggler_misses_deadline_retry_and_late_reply_dropped(tmp_path):
 def test_too_few_replies_stop_is_one_clear_error(tmp_path):
     args = [*SMALL, "faults=crash", "faults.crash=1.0", "federation.on_too_few=stop"]
     res = run_cli(*args, f"output.root={tmp_path}", cwd=tmp_path)
-    assert res.returncode == 2
+    assert res.returncode == 1  # the run failed (2 is for bad input, before anything ran)
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("fedsim: error:")]
     assert len(lines) == 1 and "federation.min_replies=1" in lines[0], res.stderr[-2000:]
     assert "injected crash" in lines[0]

@@ -10,6 +10,7 @@ from fedsim.config.validate import validate
 from fedsim.errors import ConfigError
 from fedsim.validation import check_train_reply
 from tests.conftest import SMALL, compose
+from tests.reliability import bad_inputs
 from tests.reliability.replies import _metadata, make_reply
 
 # (override, the key the one-line error must name)
@@ -147,3 +148,24 @@ def test_bad_replies_get_a_reason_and_never_crash(seed):
             assert isinstance(reason, str) and reason, (name, reference is None)
             assert not reason.startswith("unreadable"), (name, reason)
     assert check_train_reply(make_reply(_ref()), ref) is None
+
+
+# --- the whole command line, in-process: >= 100 generated bad invocations -----------------
+GENERATED = bad_inputs.cases()
+
+
+def test_enough_generated_bad_invocations():
+    assert len(GENERATED) >= 100
+    assert len({" ".join(args) for args, _ in GENERATED}) == len(GENERATED)
+
+
+@pytest.mark.parametrize(
+    "args, key", GENERATED, ids=lambda v: " ".join(v)[:70] if isinstance(v, list) else None
+)
+def test_generated_bad_invocation_is_one_line_before_ray(args, key, tmp_path):
+    """Exit 2, one line naming the key, no traceback, Ray never asked to start, nothing written."""
+    root = tmp_path / "runs"
+    kind, err = bad_inputs.classify(args, key, root)
+    assert kind == "one_line", (kind, err[-2000:])
+    assert "Traceback" not in err
+    assert not root.exists() or not any(root.iterdir()), sorted(root.rglob("*"))
