@@ -205,7 +205,7 @@ def test_kill_minus_9_then_resume_equals_uninterrupted(tmp_path):
         deadline = time.time() + 600
         killed_after = None
         while time.time() < deadline and proc.poll() is None:
-            ckpts = list(cut_root.rglob("checkpoint.pkl"))
+            ckpts = list(cut_root.rglob("checkpoint.npz"))
             rnd = checkpoint_round(ckpts[0]) if ckpts else None
             if rnd is not None and rnd >= 2:
                 os.killpg(proc.pid, signal.SIGKILL)
