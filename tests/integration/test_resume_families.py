@@ -120,6 +120,33 @@ def _central_scalars(run_dir: Path) -> list:
     return [(e.step, e.value) for e in acc.Scalars("accuracy/central_mean")]
 
 
+def _exercised(family: str, summary: dict) -> None:
+    """The reference run really used what the family is about, before and after the kill."""
+    history = summary["history"]
+    if family == "fault_matrix_deadline":
+        assert {"straggler", "crash", "nan", "adversarial"} <= set(summary["faults_injected"])
+        early = [r for r in history if r["round"] <= KILL_AT]
+        assert any(r.get("missing") for r in early), "no straggler missed the deadline early"
+        assert summary["late_replies_dropped"] >= 1
+    elif family == "client_and_data_curriculum":
+        assert all("sweep" in r["selection_why"] for r in history)
+        assert any(0 < r["curriculum"].get("curriculum-pool", 0) < 1 for r in history)
+    elif family == "fedadam_fedhyper_gm":
+        assert summary["faults_injected"].get("crash", 0) >= 1
+        assert len({r.get("lr/server") for r in history} - {None}) > 1  # its state evolves
+
+
+def _resume(cut_dir: Path, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "fedsim.cli", "resume", str(cut_dir)],
+        cwd=cwd,
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_kill_minus_9_then_resume_equals_uninterrupted(tmp_path, family):
     args = [*BASE, *FAMILIES[family]]
@@ -127,24 +154,19 @@ def test_kill_minus_9_then_resume_equals_uninterrupted(tmp_path, family):
     ref = _cli(args, ref_root, cwd=tmp_path)
     cut = _cli(args, cut_root, cwd=tmp_path, start_new_session=True)  # its own process group
     killed_after = _kill_at(cut, cut_root, KILL_AT)
-    _, ref_err = ref.communicate(timeout=900)
-    assert ref.returncode == 0, ref_err[-3000:]
-    ref_dir = _run_dir(ref_root)
-    want = json.loads((ref_dir / "summary.json").read_text())
-    assert killed_after is not None and killed_after < want["rounds"], "run ended before the kill"
+    assert killed_after is not None, "the run ended before the kill"
     cut_dir = _run_dir(cut_root)
     assert not (cut_dir / "summary.json").exists()
     assert json.loads((cut_dir / "status.json").read_text())["state"] == "running"
-
-    res = subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", "resume", str(cut_dir)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=cli_env(),
-        timeout=900,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
+    resumed = _resume(cut_dir, tmp_path)  # while the reference finishes
+    _, ref_err = ref.communicate(timeout=900)
+    _, res_err = resumed.communicate(timeout=900)
+    assert ref.returncode == 0, ref_err[-3000:]
+    assert resumed.returncode == 0, res_err[-3000:]
+    ref_dir = _run_dir(ref_root)
+    want = json.loads((ref_dir / "summary.json").read_text())
+    assert killed_after < want["rounds"], "the run ended before the kill"
+    _exercised(family, want)
     got = json.loads((cut_dir / "summary.json").read_text())
     assert got["resumed_from_round"] == killed_after
     assert json.loads((cut_dir / "status.json").read_text())["state"] == "completed"
@@ -159,3 +181,7 @@ def test_kill_minus_9_then_resume_equals_uninterrupted(tmp_path, family):
     if scalars or want["final_central_acc"] is not None:
         assert [s for s, _ in scalars] == list(range(1, want["rounds"] + 1))
     assert scalars == _central_scalars(ref_dir)
+    if family == "fedrecon":  # a finished run directory is never resumed (overwritten)
+        again = _resume(cut_dir, tmp_path)
+        _, err = again.communicate(timeout=300)
+        assert again.returncode == 2 and "already completed" in err

@@ -230,3 +230,33 @@ def test_resume_refuses_finished_missing_or_torn(tmp_path):
     _state().save(tmp_path / CHECKPOINT_NAME, config={"seed": 1})
     with pytest.raises(CheckpointError, match=r"another config.*seed \(1 in the checkpoint, 0"):
         check_resumable(tmp_path)
+
+
+@pytest.mark.parametrize("group", ["selection", "lr", "faults"])
+def test_every_configured_component_is_stateful_and_its_state_is_data(group):
+    """Every option of configs/<group> declares Stateful and checkpoints as data (a fresh one)."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from fedsim.build import build
+    from fedsim.stateful import Stateful
+
+    kwargs = {
+        "selection": {"fraction": 0.5, "min_clients": 1, "max_clients": None, "seed": 0},
+        "lr": {"lr": 0.1},
+        "faults": {"seed": 0, "num_clients": 10},
+    }[group]
+    root = Path(__file__).resolve().parents[2] / "configs" / group
+    files = sorted(root.glob("*.yaml"))
+    assert files
+    for path in files:
+        spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        if not spec:  # faults=none
+            continue
+        part = build(spec, group, **kwargs)
+        assert isinstance(part, Stateful), path.name
+        tree, _ = encode(part.state_dict())
+        fresh = build(spec, group, **kwargs)
+        fresh.load_state_dict(part.state_dict())
+        assert encode(fresh.state_dict())[0] == tree, path.name

@@ -1,11 +1,11 @@
 """FedHyper's update rules against hand-computed values on a 2-parameter toy problem."""
 
-import pickle
 
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord
 
+from fedsim.checkpoint_codec import decode, encode
 from strategies.lr.fedhyper import FedHyper
 from strategies.lr.schedules import ScheduledLR
 
@@ -135,7 +135,7 @@ def test_state_dict_round_trip_is_exact():
         a.client_config(rnd)
         theta = w(a.server_step(rnd, rec(theta), rec(theta + rng.normal(size=2)), []))
     b = FedHyper(0.1, global_rule="gm", server_local=True, client_local=True)
-    b.load_state_dict(pickle.loads(pickle.dumps(a.state_dict())))
+    b.load_state_dict(decode(*encode(a.state_dict())))  # through the checkpoint codec
     assert b.scalars() == a.scalars()
     for rnd in range(4, 7):
         delta = rng.normal(size=2)
