@@ -179,3 +179,30 @@ def test_step_and_cosine_schedules():
     assert np.allclose(w(out), [1, 2]) and srv.scalars()["lr/server"] == 0.5
     with pytest.raises(ValueError, match="gamma"):
         ScheduledLR(0.1, gamma=1.5)
+
+
+def test_update_dot_is_the_same_in_every_process():
+    """Summation order must not follow set/hash order (PYTHONHASHSEED differs per process)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; from strategies.lr.hypergrad import dot; "
+        "r = np.random.default_rng(0); "
+        "a = {f'layer{i}.weight': r.normal(size=50) for i in range(8)}; "
+        "b = {k: r.normal(size=50) for k in a}; print(repr(dot(a, b)))"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": root},
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(outs) == 1, outs
