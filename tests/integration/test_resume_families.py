@@ -31,6 +31,7 @@ BASE = [
     "scenario.max_arrival_delay=0",
     "train.epochs=1",
     "log.progress=false",
+    "backend.ray_num_cpus=1",  # one actor per run: the two side-by-side runs share 2 cores
 ]
 KILL_AT = 2  # rounds in the checkpoint before the kill (of 4)
 
