@@ -7,8 +7,6 @@ payload it is about to send. A client without a fault item is untouched.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord
 
@@ -20,19 +18,16 @@ class InjectedCrashError(RuntimeError):
 
 
 def before_train(config: ConfigRecord, client_id: int) -> None:
-    """Crash (raise) or straggle (sleep) when the server injected that fault.
+    """Crash (raise) when the server injected that fault.
 
-    A straggler sleeps until ``fedsim.fault-not-before`` (the server's send time plus the
-    delay), or for ``fedsim.fault-delay`` seconds when the message has no such time.
+    A straggler does not sleep: its delay is simulated time, and the server decides from it
+    whether the straggler misses the round deadline (such a straggler is never sent; see
+    :meth:`fedsim.virtual_grid.VirtualGrid.send_and_receive`). One that reaches this point
+    made the deadline and trains normally.
     """
     kind = config.get(wire.FAULT)
     if kind == "crash":
         raise InjectedCrashError(f"injected crash of client {client_id}")
-    if kind == "straggler":
-        if wire.FAULT_NOT_BEFORE in config:
-            time.sleep(max(0.0, float(config[wire.FAULT_NOT_BEFORE]) - time.time()))
-        else:
-            time.sleep(float(config[wire.FAULT_DELAY]))
 
 
 def corrupt_arrays(config: ConfigRecord, received: ArrayRecord, arrays: ArrayRecord) -> ArrayRecord:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from fedsim import wire
 from fedsim.seeding import rng_for
+from fedsim.stateful import Stateless
 
 #: Per-round faults, drawn independently for each (round, client), mutually exclusive.
 ROUND_FAULTS = ("crash", "unavailable", "straggler", "nan", "inf", "wrong_shape", "missing_key")
 ADVERSARIAL_MODES = ("sign_flip", "scale")
 
 
-class NoFaults:
+class NoFaults(Stateless):
     """Inject nothing (the fault-free default)."""
 
     def __init__(self, seed: int = 0, num_clients: int | None = None) -> None:
@@ -27,8 +28,8 @@ class NoFaults:
         return {}
 
 
-class FaultModel:
-    """Seeded, reproducible client faults.
+class FaultModel(Stateless):
+    """Seeded, reproducible client faults (a pure function of seed, round, client: no state).
 
     Each cohort client of each round draws one uniform number from
     ``rng_for(seed, "fault", round, client, attempt)``; the per-round rates partition
@@ -48,8 +49,10 @@ class FaultModel:
     crash, unavailable, straggler, nan, inf, wrong_shape, missing_key : float
         Probability of each fault per (round, client); their sum must be <= 1.
     straggler_delay_s : float
-        How long a straggler sleeps before training (set it above
-        ``federation.round_timeout`` to miss the deadline).
+        A straggler's simulated delay: it misses ``federation.round_timeout`` when the delay
+        is at least the timeout (nothing sleeps; the deadline is decided by this number, so
+        a run, and a resumed run, are deterministic); with a delay below the timeout or no
+        timeout it answers in time.
     adversarial_fraction : float
         Share of clients that are adversarial, in [0, 1].
     adversarial_mode : str

@@ -1,9 +1,10 @@
 """``fedsim resume RUN_DIR``: continue a killed or failed run from its last checkpoint.
 
-The run directory's ``config.yaml`` is reloaded, ``checkpoint.pkl`` verified, and the run
-continues in the same directory from the round after the checkpoint. Every random choice is
-a function of (seed, round, client id) and the checkpoint holds all evolving state, so the
-final metrics equal those of an uninterrupted run with the same config.
+The run directory's ``config.yaml`` is reloaded, ``checkpoint.npz`` verified (data only, same
+format version, written under this very config) and the run continues in the same directory
+from the round after the checkpoint. Every random choice is a function of (seed, round,
+client id) and the checkpoint holds all evolving state, so the final metrics equal those of
+an uninterrupted run with the same config.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def _alive(pid: int) -> bool:
 def check_resumable(run_dir: Path) -> tuple[dict, int]:
     """Return (resolved config, checkpoint round) or raise FedsimError saying why not."""
     from fedsim.errors import FedsimError
-    from fedsim.server_state import load_checkpoint
+    from fedsim.server_state import CHECKPOINT_NAME, load_checkpoint
 
     if not run_dir.is_dir():
         raise FedsimError(f"RUN_DIR: '{run_dir}' is not a directory")
@@ -44,8 +45,8 @@ def check_resumable(run_dir: Path) -> tuple[dict, int]:
     pid = status.get("pid")
     if status.get("state") == "running" and pid and int(pid) != os.getpid() and _alive(int(pid)):
         raise FedsimError(f"RUN_DIR: run '{run_dir}' is still running (pid {pid})")
-    snap = load_checkpoint(run_dir / "checkpoint.pkl")
     cfg = load_run_config(run_dir / "config.yaml")
+    snap = load_checkpoint(run_dir / CHECKPOINT_NAME, config=cfg)
     return cfg, int(snap["round"])
 
 

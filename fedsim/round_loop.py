@@ -23,7 +23,6 @@ from fedsim.errors import RoundError
 from fedsim.experiment import Experiment
 from fedsim.seeding import rng_for
 from fedsim.server_state import ServerState
-from fedsim.strategy_state import strategy_state
 from fedsim.update_norms import update_norms
 from fedsim.validation import check_eval_reply, check_train_reply
 from fedsim.virtual_grid import VirtualGrid
@@ -148,7 +147,6 @@ class RoundLoop:
                 rnd, row, f"strategy '{type(self.strategy).__name__}' produced no aggregate"
             )
         state.arrays = self.lr.server_step(rnd, state.arrays, aggregated, replies)
-        state.strategy_state = strategy_state(self.strategy)
         if metrics is not None:
             row["train_loss"] = float(metrics.get(wire.TRAIN_LOSS, float("nan")))
             for key in (wire.DIFFICULTY, wire.CURRICULUM_POOL):
@@ -166,7 +164,6 @@ class RoundLoop:
             float(r.content[wire.METRICS].get("final-lr", float("nan"))) for r in replies
         ]
         row.update(self.lr.scalars())
-        state.lr_state = self.lr.state_dict()
         return row
 
     def _exchange(

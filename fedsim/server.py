@@ -19,12 +19,12 @@ from fedsim.accuracy import AccuracyBook
 from fedsim.build import build
 from fedsim.client_store import ClientStore
 from fedsim.experiment import get_experiment
+from fedsim.faults import NoFaults
 from fedsim.logging.tensorboard import TensorBoardSink
 from fedsim.reporting import Reporter, final_outputs, write_json_atomic
 from fedsim.round_loop import LoopSettings, RoundLoop
 from fedsim.run_health import assess
-from fedsim.server_state import ServerState, load_checkpoint
-from fedsim.strategy_state import load_strategy_state
+from fedsim.server_state import CHECKPOINT_NAME, Components, ServerState, load_checkpoint
 from fedsim.virtual_grid import VirtualGrid
 from scenarios.summary import plan_markdown
 
@@ -79,27 +79,8 @@ def curriculum_items(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return dict(items()) if callable(items) else {}
 
 
-def run_server(
-    cfg: Mapping[str, Any],
-    grid: Grid,
-    run_dir: Path,
-    *,
-    state_in_message: bool = True,
-    node_of_client: dict[int, int] | None = None,
-    max_messages: int | None = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Run a whole experiment on ``grid``; write TensorBoard logs and return the summary.
-
-    With ``resume``, the state saved in ``run_dir/checkpoint.pkl`` (global arrays, client
-    store, LR-controller and strategy state, accuracies, history) is restored and the run
-    continues from the next round; TensorBoard events after the checkpoint are purged.
-    """
-    logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
-    started = time.perf_counter()
-    exp = get_experiment(cfg)
-    strategy = build_strategy(cfg["strategy"])
-    lr_controller = build_lr_controller(cfg, exp.make_model())
+def build_selection(cfg: Mapping[str, Any], exp):
+    """The client selection of ``configs/selection``, bound to the run's length and size."""
     fed = cfg["federation"]
     selection = build(
         cfg["selection"],
@@ -112,6 +93,52 @@ def run_server(
     bind = getattr(selection, "bind", None)
     if callable(bind):
         bind(num_rounds=exp.num_rounds, num_clients=exp.plan.num_clients)
+    return selection
+
+
+def loop_settings(cfg: Mapping[str, Any], exp) -> LoopSettings:
+    """The round loop's knobs from ``federation.*``, ``eval.*`` and ``output.*``."""
+    fed, ev = cfg["federation"], cfg["eval"]
+    return LoopSettings(
+        num_rounds=exp.num_rounds,
+        train_config=train_config(cfg),
+        round_timeout=fed.get("round_timeout"),
+        min_replies=int(fed["min_replies"]),
+        on_too_few=str(fed["on_too_few"]),
+        central_every=int(ev["central_every"]),
+        client_boundary_eval=bool(ev["client_boundary"]),
+        client_eval_fraction=float(ev["client_fraction"]),
+        panel_size=ev.get("panel_size"),
+        checkpoint_every=int(cfg["output"].get("checkpoint_every", 1)),
+    )
+
+
+def run_server(
+    cfg: Mapping[str, Any],
+    grid: Grid,
+    run_dir: Path,
+    *,
+    state_in_message: bool = True,
+    node_of_client: dict[int, int] | None = None,
+    max_messages: int | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Run a whole experiment on ``grid``; write TensorBoard logs and return the summary.
+
+    After every ``output.checkpoint_every`` rounds the whole server state is saved to
+    ``run_dir/checkpoint.npz`` (:mod:`fedsim.server_state`). With ``resume`` it is loaded
+    (refused if written under another config), every component's state is restored — strategy,
+    LR controller, selection, fault model, deadline bookkeeping, client store, accuracies,
+    history — and the run continues from the next round; TensorBoard events after the
+    checkpoint are purged.
+    """
+    logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
+    started = time.perf_counter()
+    exp = get_experiment(cfg)
+    strategy = build_strategy(cfg["strategy"])
+    lr_controller = build_lr_controller(cfg, exp.make_model())
+    selection = build_selection(cfg, exp)
+    faults = build_faults(cfg, exp.seed, exp.plan.num_clients)
     state = ServerState(
         round=0,
         arrays=ArrayRecord(exp.make_model().state_dict()),
@@ -120,11 +147,21 @@ def run_server(
     )
     if callable(getattr(strategy, "initial_arrays", None)):  # prototype bank, adapters only
         state.arrays = strategy.initial_arrays(exp, state.arrays)
+    if hasattr(grid, "pull_interval"):  # Flower's InMemoryGrid polls replies every 0.1 s
+        grid.pull_interval = min(float(grid.pull_interval), PULL_INTERVAL_S)
+    vgrid = VirtualGrid(
+        grid,
+        state.store,
+        state_in_message=state_in_message,
+        node_of_client=node_of_client,
+        max_messages=max_messages,
+    )
+    parts = Components(strategy, lr_controller, selection, faults or NoFaults(), vgrid)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
     resumed_from = None
     if resume:
-        state.load_into(load_checkpoint(run_dir / "checkpoint.pkl"))
-        lr_controller.load_state_dict(state.lr_state)
-        load_strategy_state(strategy, state.strategy_state)
+        state.load_into(load_checkpoint(checkpoint_path, config=cfg))
+        state.restore(parts)
         resumed_from = state.round
     sink = TensorBoardSink(run_dir / "tb", purge_step=None if not resume else state.round + 1)
     if callable(getattr(strategy, "set_sink", None)):  # strategy-specific TensorBoard output
@@ -145,38 +182,20 @@ def run_server(
         if callable(strategy_tb):
             strategy_tb(sink, rnd)
 
-    ev = cfg["eval"]
-    settings = LoopSettings(
-        num_rounds=exp.num_rounds,
-        train_config=train_config(cfg),
-        round_timeout=fed.get("round_timeout"),
-        min_replies=int(fed["min_replies"]),
-        on_too_few=str(fed["on_too_few"]),
-        central_every=int(ev["central_every"]),
-        client_boundary_eval=bool(ev["client_boundary"]),
-        client_eval_fraction=float(ev["client_fraction"]),
-        panel_size=ev.get("panel_size"),
-        checkpoint_every=int(cfg["output"].get("checkpoint_every", 1)),
-    )
-    if hasattr(grid, "pull_interval"):  # Flower's InMemoryGrid polls replies every 0.1 s
-        grid.pull_interval = min(float(grid.pull_interval), PULL_INTERVAL_S)
-    vgrid = VirtualGrid(
-        grid,
-        state.store,
-        state_in_message=state_in_message,
-        node_of_client=node_of_client,
-        max_messages=max_messages,
-    )
+    def save(st: ServerState) -> None:
+        st.capture(parts)
+        st.save(checkpoint_path, config=cfg)
+
     loop = RoundLoop(
         exp=exp,
         strategy=strategy,
         grid=vgrid,
         selection=selection,
         lr_controller=lr_controller,
-        faults=build_faults(cfg, exp.seed, exp.plan.num_clients),
-        settings=settings,
+        faults=faults,
+        settings=loop_settings(cfg, exp),
         report=report,
-        checkpoint=lambda st: st.save(run_dir / "checkpoint.pkl"),
+        checkpoint=save,
     )
     try:
         state = loop.run(state)
@@ -186,7 +205,7 @@ def run_server(
     sink.close()
     summary["tensorboard_dir"] = str(run_dir / "tb")
     summary["resumed_from_round"] = resumed_from
-    summary.update(assess(state.history, summary["final"].get("acc"), fed))  # true final status
+    summary.update(assess(state.history, summary["final"].get("acc"), cfg["federation"]))
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
 

@@ -11,7 +11,6 @@ returns them cannot change an aggregate (DESIGN.md rules 4 and 7).
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Iterable
 
 from flwr.app import ConfigRecord, Error, Message, RecordDict
@@ -19,7 +18,6 @@ from flwr.serverapp import Grid
 
 from fedsim import packing, wire
 from fedsim.client_store import ClientStore
-from fedsim.straggler_send import send_stragglers_last
 
 ERROR_CODE = 2  # flwr ErrorCode.CLIENT_APP_RAISED_EXCEPTION
 
@@ -134,8 +132,6 @@ class VirtualGrid(Grid):
         config[wire.STATE_IN_MESSAGE] = self.state_in_message
         for key, value in self._extras.get(cid, {}).items():
             config[key] = value
-        if wire.FAULT_DELAY in config:  # an injected straggler replies at send time + delay
-            config[wire.FAULT_NOT_BEFORE] = time.time() + float(config[wire.FAULT_DELAY])
         records[wire.CONFIG] = config
         records.update(self._shared)
         if self.state_in_message:
@@ -163,25 +159,25 @@ class VirtualGrid(Grid):
         """Send to virtual clients; return one reply per answering client, sorted by client id.
 
         With ``max_messages`` set (simulation), clients are packed into at most that many
-        Flower messages (injected stragglers always travel alone, and last). Clients whose
-        reply did not arrive before ``timeout`` are listed in :attr:`missing`; a reply that
-        arrives later is pulled at the next send and dropped (counted in :attr:`late_dropped`),
-        never returned, so a straggler's stale update can never be aggregated in a later round.
+        Flower messages. Clients whose reply did not arrive before ``timeout`` are listed in
+        :attr:`missing`; a reply that arrives later is pulled at the next send and dropped
+        (counted in :attr:`late_dropped`), never returned, so a stale update can never be
+        aggregated in a later round.
+
+        An injected straggler's delay is simulated (:meth:`misses_deadline`): one whose
+        delay reaches ``timeout`` is not sent at all, is listed in :attr:`missing` and its
+        late reply counts as dropped; one within the deadline is sent like any other client.
+        Whether a straggler makes the deadline is therefore a function of the config and the
+        seed, never of wall-clock time, and a resumed run equals an uninterrupted one.
         """
         self._drop_late()
         ordered = sorted(messages, key=lambda m: int(m.metadata.dst_node_id))
         self._client_of = {}
-        late = [m for m in ordered if wire.FAULT_DELAY in self._extras.get(_cid(m), {})]
-        regular = [m for m in ordered if wire.FAULT_DELAY not in self._extras.get(_cid(m), {})]
-        units = self._units(regular) + self._units(late, allow_packing=False)
-        n_regular = len(self._units_cache)
+        late = {_cid(m) for m in ordered if self.misses_deadline(_cid(m), timeout)}
+        units = self._units([m for m in ordered if _cid(m) not in late])
         outgoing = [msg for msg, _ in units]
-        if late:
-            replies = send_stragglers_last(
-                self.inner, outgoing[:n_regular], outgoing[n_regular:], timeout
-            )
-        else:
-            replies = list(self.inner.send_and_receive(outgoing, timeout=timeout))
+        replies = list(self.inner.send_and_receive(outgoing, timeout=timeout)) if outgoing else []
+        self.late_dropped += len(late)
         groups = {msg.metadata.message_id: group for msg, group in units if msg.metadata.message_id}
         replies = [r for r in replies if r.metadata.reply_to_message_id in groups]
         self._late |= set(groups) - {r.metadata.reply_to_message_id for r in replies}
@@ -192,13 +188,15 @@ class VirtualGrid(Grid):
         self.missing = sorted({_cid(m) for m in ordered} - answered)
         return sorted(out, key=self.client_of)
 
-    def _units(
-        self, ordered: list[Message], allow_packing: bool = True
-    ) -> list[tuple[Message, list[Message]]]:
+    def misses_deadline(self, client_id: int, timeout: float | None) -> bool:
+        """True when the client is an injected straggler whose simulated delay >= ``timeout``."""
+        delay = self._extras.get(int(client_id), {}).get(wire.FAULT_DELAY)
+        return delay is not None and timeout is not None and float(delay) >= float(timeout)
+
+    def _units(self, ordered: list[Message]) -> list[tuple[Message, list[Message]]]:
         """Outgoing Flower messages, each with the strategy messages it carries."""
         packed = (
-            allow_packing
-            and self.state_in_message
+            self.state_in_message
             and self.max_messages is not None
             and len(ordered) > self.max_messages
         )
@@ -228,8 +226,6 @@ class VirtualGrid(Grid):
                     group_id=group[0].metadata.group_id,
                 )
                 units.append((msg, group))
-        if allow_packing:
-            self._units_cache = units
         return units
 
     def _split(self, reply: Message, group: list[Message]) -> list[Message]:
@@ -287,3 +283,16 @@ class VirtualGrid(Grid):
     def client_of(self, reply: Message) -> int:
         """Return the client id a reply of the last send came from."""
         return self._client_of[id(reply)]
+
+    # -- checkpointing (fedsim.stateful.Stateful) ----------------------------------------
+    def state_dict(self) -> dict:
+        """Deadline bookkeeping: late replies dropped so far.
+
+        Ids of this engine's messages still awaited are not state: a resumed run starts a
+        new engine, and the replies they stood for died with the old one.
+        """
+        return {"late_dropped": int(self.late_dropped)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`."""
+        self.late_dropped = int(state.get("late_dropped", 0))

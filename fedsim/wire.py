@@ -75,6 +75,5 @@ PROTO_INFERENCE = "proto.inference"  # "prototype" | "head"
 PROTO_MODELS = "proto.client-models"  # JSON list of model-config overrides, by client id
 # Injected faults (server -> client ConfigRecord items, see fedsim/faults.py)
 FAULT = "fedsim.fault"  # kind of fault the client must simulate this round
-FAULT_DELAY = "fedsim.fault-delay"  # straggler: seconds to sleep before training
-FAULT_NOT_BEFORE = "fedsim.fault-not-before"  # straggler: wall-clock time to reply at
+FAULT_DELAY = "fedsim.fault-delay"  # straggler: simulated delay (s), vs the round deadline
 FAULT_SCALE = "fedsim.fault-scale"  # adversarial: factor applied to the client's update

@@ -7,10 +7,13 @@ import math
 import numpy as np
 
 from fedsim.seeding import rng_for
+from fedsim.stateful import Stateless
 
 
-class UniformSelection:
+class UniformSelection(Stateless):
     """Sample a fraction of the active clients uniformly, as a function of (seed, round).
+
+    Stateless: a resumed run draws the same cohorts without any saved state.
 
     Parameters
     ----------

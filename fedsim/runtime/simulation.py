@@ -91,7 +91,7 @@ def run_in_simulation(
 ) -> dict[str, Any]:
     """Run the experiment with ``flwr.simulation.run_simulation``; return the summary.
 
-    ``resume`` continues from ``run_dir/checkpoint.pkl`` (see :func:`fedsim.server.run_server`).
+    ``resume`` continues from ``run_dir/checkpoint.npz`` (see :func:`fedsim.server.run_server`).
     """
     import warnings
 

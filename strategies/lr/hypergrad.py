@@ -55,10 +55,15 @@ def update_of(
 
 
 def dot(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> float:
-    """Dot product of two updates over their common keys (the flattened-vector product)."""
+    """Dot product of two updates over their common keys (the flattened-vector product).
+
+    The per-key products are summed in ``a``'s key order: a set's order depends on the
+    process's string-hash seed, so summing over ``a.keys() & b.keys()`` differed in the last
+    bits between two processes (e.g. a run and its resumed continuation).
+    """
     total = 0.0
-    for key in a.keys() & b.keys():
-        if a[key].shape == b[key].shape:
+    for key in a:
+        if key in b and a[key].shape == b[key].shape:
             total += float(np.dot(a[key].ravel(), b[key].ravel()))
     return total
 

@@ -26,8 +26,8 @@ def test_adapter_bank_run_sends_only_adapters(tmp_path):
     assert summary["status"] == "completed" and summary["rejected_replies"] == 0
     assert 0.3 < summary["final"]["acc"] <= 1.0
 
-    snap = load_checkpoint(run_dir / "checkpoint.pkl")
-    keys = snap["array_keys"]
+    snap = load_checkpoint(run_dir / "checkpoint.npz")
+    keys = list(snap["arrays"].keys())
     assert {k.split("/")[0] for k in keys} == {"shared", "task0", "task1"}
     assert all("lora_" in k or "/head." in k for k in keys), "only adapters are global state"
 

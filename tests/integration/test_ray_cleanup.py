@@ -96,11 +96,11 @@ def kill_all(procs: list[psutil.Process]) -> None:
 
 
 def round_reached(run_root: Path, rnd: int) -> bool:
-    for ckpt in run_root.rglob("checkpoint.pkl"):
-        from fedsim.server_state import checkpoint_round
+    from fedsim.server_state import CHECKPOINT_NAME, checkpoint_round
 
+    for ckpt in run_root.rglob(CHECKPOINT_NAME):
         try:
-            return checkpoint_round(ckpt) >= rnd
+            return (checkpoint_round(ckpt) or 0) >= rnd
         except Exception:  # noqa: BLE001 - written while we read
             return False
     return False

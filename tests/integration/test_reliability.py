@@ -1,11 +1,11 @@
-"""Faults, deadlines, the min-replies policy and kill -9 + resume, in real Ray simulations."""
+"""Faults, deadlines and the min-replies policy in real Ray simulations.
+
+kill -9 + resume, per family, is in ``test_resume_families.py``.
+"""
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,6 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from fedsim.experiment import get_experiment
 from fedsim.faults import FaultModel
-from fedsim.server_state import checkpoint_round
 from tests.conftest import SMALL, cli_env, compose
 
 pytestmark = pytest.mark.integration
@@ -161,88 +160,3 @@ def test_too_few_replies_stop_is_one_clear_error(tmp_path):
     run_dir = only_run_dir(tmp_path)
     assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
     assert not (run_dir / "summary.json").exists()
-
-
-RESUMABLE = [
-    "scenario.num_clients=4",
-    "scenario.num_tasks=2",
-    "scenario.rounds_per_task=3",
-    "scenario.max_arrival_delay=1",
-    "train.epochs=2",
-    "log.progress=false",
-    "seed=3",
-    "strategy._target_=flwr.serverapp.strategy.FedAdam",
-    "strategy.name=fedadam",
-    "+strategy.eta=0.03",
-    "faults=crash",
-    "faults.crash=0.2",
-]
-
-
-def _scalars(run_dir, name):
-    acc = EventAccumulator(str(run_dir / "tb"), size_guidance={"scalars": 0})
-    acc.Reload()
-    return [(e.step, e.value) for e in acc.Scalars(name)]
-
-
-def test_kill_minus_9_then_resume_equals_uninterrupted(tmp_path):
-    ref_root, cut_root = tmp_path / "ref", tmp_path / "cut"
-    res = run_cli(*RESUMABLE, f"output.root={ref_root}", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    ref_dir = only_run_dir(ref_root)
-    ref = json.loads((ref_dir / "summary.json").read_text())
-    assert ref["rounds"] >= 6
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fedsim.cli", *RESUMABLE, f"output.root={cut_root}"],
-        cwd=tmp_path,
-        env=cli_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: the driver and the Ray it started
-    )
-    try:
-        deadline = time.time() + 600
-        killed_after = None
-        while time.time() < deadline and proc.poll() is None:
-            ckpts = list(cut_root.rglob("checkpoint.pkl"))
-            rnd = checkpoint_round(ckpts[0]) if ckpts else None
-            if rnd is not None and rnd >= 2:
-                os.killpg(proc.pid, signal.SIGKILL)
-                killed_after = rnd
-                break
-            time.sleep(0.05)
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert killed_after is not None and killed_after < ref["rounds"], "run ended before the kill"
-    cut_dir = only_run_dir(cut_root)
-    assert not (cut_dir / "summary.json").exists()
-    assert json.loads((cut_dir / "status.json").read_text())["state"] == "running"
-
-    res = run_cli("resume", str(cut_dir), cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    got = json.loads((cut_dir / "summary.json").read_text())
-    assert got["resumed_from_round"] is not None and got["resumed_from_round"] >= 2
-    for key in (
-        "rounds",
-        "final",
-        "final_central_acc",
-        "central_matrix",
-        "federation_matrix",
-        "client_matrices",
-        "rejected_by_client",
-        "faults_injected",
-        "bytes_total",
-    ):
-        assert got[key] == ref[key], key
-    assert json.loads((cut_dir / "status.json").read_text())["state"] == "completed"
-    # TensorBoard: one value per round, no duplicated steps, equal to the reference
-    got_acc = _scalars(cut_dir, "accuracy/central_mean")
-    assert [s for s, _ in got_acc] == list(range(1, ref["rounds"] + 1))
-    assert got_acc == _scalars(ref_dir, "accuracy/central_mean")
-
-    # a finished run directory is never resumed (overwritten)
-    res = run_cli("resume", str(cut_dir), cwd=tmp_path)
-    assert res.returncode == 2 and "already completed" in res.stderr

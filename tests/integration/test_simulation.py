@@ -38,7 +38,7 @@ def test_fedprox_run_writes_tensorboard_and_summary(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "completed"
-    assert (run_dir / "config.yaml").is_file() and (run_dir / "checkpoint.pkl").is_file()
+    assert (run_dir / "config.yaml").is_file() and (run_dir / "checkpoint.npz").is_file()
     assert summary["rounds"] == 3  # 2 tasks x 1 round + arrival delay up to 1
     assert summary["rejected_replies"] == 0
     final = summary["final"]

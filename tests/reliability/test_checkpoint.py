@@ -1,22 +1,32 @@
-"""Checkpoint integrity: atomic writes, torn/truncated files rejected, strategy state kept."""
+"""Checkpoints are data: atomic, integrity-checked, tied to their config, never executed."""
 
+import io
 import os
-import pickle
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
-from flwr.app import Array, ArrayRecord
+from flwr.app import Array, ArrayRecord, ConfigRecord
 from flwr.serverapp.strategy import FedAdam, FedAvgM
 
 from fedsim.accuracy import AccuracyBook
+from fedsim.checkpoint_codec import META, VERSION, CheckpointError, encode, read_meta
 from fedsim.client_store import ClientStore
 from fedsim.errors import FedsimError
 from fedsim.resume import check_resumable
-from fedsim.server_state import CheckpointError, ServerState, checkpoint_round, load_checkpoint
+from fedsim.server_state import (
+    CHECKPOINT_NAME,
+    Components,
+    ServerState,
+    checkpoint_round,
+    load_checkpoint,
+)
 from fedsim.strategy_state import load_strategy_state, strategy_state
 from scenarios.types import ScenarioPlan
+
+CFG = {"seed": 0, "scenario": {"num_clients": 4}, "output": {"root": "/a"}, "log": {"x": 1}}
 
 
 def _state(rnd=3, fill=1.0):
@@ -25,47 +35,70 @@ def _state(rnd=3, fill=1.0):
     )
     arrays = ArrayRecord({"w": Array(np.full((4, 3), fill, np.float32))})
     st = ServerState(round=rnd, arrays=arrays, book=AccuracyBook(plan), store=ClientStore())
-    st.history = [{"round": r, "rejected": {1: "x"}} for r in range(1, rnd + 1)]
-    st.lr_state = {"lr": 0.5}
+    st.history = [{"round": r, "rejected": {1: "x"}, "t": (r, 0.5)} for r in range(1, rnd + 1)]
+    st.lr_state = {"lr": 0.5, "v": {"w": np.arange(3.0)}, "m": np.float32(0.25)}
+    st.selection_state = {"scores": {3: 0.7, 1: float("nan")}, "remaining": [2, 0]}
+    st.store.put(
+        5, ConfigRecord({"ptr": 2, "blob": b"\x00\xff"}), ArrayRecord({"p": Array(np.ones(2))})
+    )
     return st
 
 
-def test_round_trip(tmp_path):
-    path = tmp_path / "checkpoint.pkl"
-    _state().save(path)
+def _same(a: ServerState, b: ServerState) -> None:
+    assert a.round == b.round and a.history == b.history and a.bytes_total == b.bytes_total
+    assert list(a.arrays.keys()) == list(b.arrays.keys())
+    for k in a.arrays.keys():
+        np.testing.assert_array_equal(a.arrays[k].numpy(), b.arrays[k].numpy())
+    np.testing.assert_array_equal(a.lr_state["v"]["w"], b.lr_state["v"]["w"])
+    assert type(b.lr_state["m"]) is np.float32 and b.lr_state["m"] == a.lr_state["m"]
+    assert b.selection_state["remaining"] == [2, 0] and b.selection_state["scores"][3] == 0.7
+    assert np.isnan(b.selection_state["scores"][1])
+    cfg, arrays = b.store.get(5)
+    assert dict(cfg) == {"ptr": 2, "blob": b"\x00\xff"} and arrays["p"].numpy().tolist() == [1, 1]
+
+
+def test_round_trip_keeps_types_and_values(tmp_path):
+    path = tmp_path / CHECKPOINT_NAME
+    _state().save(path, config=CFG)
     assert checkpoint_round(path) == 3
-    snap = load_checkpoint(path)
     restored = _state(rnd=0, fill=0.0)
-    restored.load_into(snap)
-    assert restored.round == 3 and restored.lr_state == {"lr": 0.5}
-    np.testing.assert_array_equal(restored.arrays["w"].numpy(), 1.0)
-    assert not (tmp_path / "checkpoint.pkl.tmp").exists()
+    restored.load_into(load_checkpoint(path, config=CFG))
+    _same(_state(), restored)
+    assert not (tmp_path / (CHECKPOINT_NAME + ".tmp")).exists()
+    with zipfile.ZipFile(path) as zf:  # data only: .npy members, JSON in one uint8 member
+        assert all(n.endswith(".npy") for n in zf.namelist())
+    assert read_meta(path)["version"] == VERSION
 
 
-def test_every_truncation_and_bit_flip_is_rejected(tmp_path):
-    path = tmp_path / "checkpoint.pkl"
+def test_every_truncation_is_rejected_and_bit_flips_never_change_the_state(tmp_path):
+    path = tmp_path / CHECKPOINT_NAME
     _state().save(path)
     blob = path.read_bytes()
-    cut = tmp_path / "cut.pkl"
-    for n in sorted({0, 1, 7, 8, 20, 59, 60, 61, len(blob) // 2, len(blob) - 1}):
+    cut = tmp_path / "cut.npz"
+    for n in sorted({0, 1, 3, 4, 30, len(blob) // 2, len(blob) - 22, len(blob) - 1}):
         cut.write_bytes(blob[:n])
-        with pytest.raises(CheckpointError, match="truncated|torn|not a fedsim"):
+        with pytest.raises(CheckpointError, match="truncated|torn|not a fedsim|corrupt"):
             load_checkpoint(cut)
-    for pos in (len(blob) - 1, len(blob) // 2, 70):
+    rejected = 0
+    for pos in range(0, len(blob), 5):  # a flip is refused, or hits a field that holds no data
         flipped = bytearray(blob)
         flipped[pos] ^= 0xFF
         cut.write_bytes(bytes(flipped))
-        with pytest.raises(CheckpointError, match="corrupt"):
-            load_checkpoint(cut)
-    cut.write_bytes(pickle.dumps(_state().to_dict()))  # an old, header-less pickle
-    with pytest.raises(CheckpointError, match="not a fedsim checkpoint"):
-        load_checkpoint(cut)
-    with pytest.raises(CheckpointError, match="cannot be read"):
-        load_checkpoint(tmp_path / "absent.pkl")
+        try:
+            snap = load_checkpoint(cut)
+        except CheckpointError:
+            rejected += 1
+            continue
+        restored = _state(rnd=0, fill=0.0)
+        restored.load_into(snap)
+        _same(_state(), restored)
+    assert rejected > 0.8 * len(range(0, len(blob), 5))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "absent.npz")
 
 
 def test_crash_during_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    path = tmp_path / "checkpoint.pkl"
+    path = tmp_path / CHECKPOINT_NAME
     _state(rnd=2).save(path)
 
     def torn_replace(src, dst):  # the process dies after writing part of the temp file
@@ -73,32 +106,72 @@ def test_crash_during_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch)
             fh.truncate(os.path.getsize(src) // 2)
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr("fedsim.server_state.os.replace", torn_replace)
+    monkeypatch.setattr("fedsim.checkpoint_codec.os.replace", torn_replace)
     with pytest.raises(KeyboardInterrupt):
         _state(rnd=3).save(path)
     assert load_checkpoint(path)["round"] == 2  # the old file is intact and valid
     with pytest.raises(CheckpointError):
-        load_checkpoint(tmp_path / "checkpoint.pkl.tmp")
+        load_checkpoint(tmp_path / (CHECKPOINT_NAME + ".tmp"))
 
 
-def test_flower_strategy_state_round_trips():
+def test_a_checkpoint_is_tied_to_its_config_and_version(tmp_path):
+    path = tmp_path / CHECKPOINT_NAME
+    _state().save(path, config=CFG)
+    moved = {**CFG, "output": {"root": "/elsewhere"}, "log": {"x": 2}, "backend": {"n": 9}}
+    assert load_checkpoint(path, config=moved)["round"] == 3  # output/log/backend may differ
+    other = {**CFG, "scenario": {"num_clients": 6}}
+    with pytest.raises(CheckpointError, match=r"another config.*scenario\.num_clients \(4 .*6"):
+        load_checkpoint(path, config=other)
+    with pytest.raises(CheckpointError, match="another config"):
+        load_checkpoint(path, config={**CFG, "seed": 1})
+    _rewrite_meta(path, lambda doc: doc.replace(f'"version":{VERSION}', '"version":99'))
+    with pytest.raises(CheckpointError, match="format version 99, this fedsim reads"):
+        load_checkpoint(path, config=CFG)
+
+
+def _rewrite_meta(path, edit):
+    """Rewrite the JSON member (a valid zip with correct CRCs: a deliberate edit)."""
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    arr = np.load(io.BytesIO(members[META + ".npy"]))
+    doc = edit(arr.tobytes().decode())
+    buf = io.BytesIO()
+    np.save(buf, np.frombuffer(doc.encode(), np.uint8))
+    members[META + ".npy"] = buf.getvalue()
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def test_save_refuses_what_is_not_data(tmp_path):
+    st = _state()
+    st.strategy_state = {"attrs": {"hook": lambda x: x}}
+    with pytest.raises(CheckpointError, match=r"strategy_state\.attrs\.hook: values of type"):
+        st.save(tmp_path / CHECKPOINT_NAME)
+    with pytest.raises(CheckpointError, match="dtype object"):
+        encode({"a": np.array([object()], dtype=object)})
+    assert not (tmp_path / CHECKPOINT_NAME).exists()
+
+
+def test_flower_strategy_state_round_trips_through_a_checkpoint(tmp_path):
     adam = FedAdam()
     adam.current_arrays = {"w": np.ones(3)}
     adam.m_t = {"w": np.full(3, 0.1)}
     adam.v_t = {"w": np.full(3, 0.2)}
-    snap = pickle.loads(pickle.dumps(strategy_state(adam)))
-    fresh = FedAdam()
-    load_strategy_state(fresh, snap)
-    np.testing.assert_array_equal(fresh.m_t["w"], 0.1)
-    np.testing.assert_array_equal(fresh.v_t["w"], 0.2)
-    adam.m_t["w"][:] = 9  # the snapshot is a copy
-    assert snap["attrs"]["m_t"]["w"][0] == pytest.approx(0.1)
-
     avgm = FedAvgM(server_momentum=0.9)
     avgm.current_arrays = ArrayRecord({"w": Array(np.ones(2))})
     avgm.momentum_vector = [np.full(2, 3.0)]
+    st = _state()
+    st.strategy_state = {"adam": strategy_state(adam), "avgm": strategy_state(avgm)}
+    adam.m_t["w"][:] = 9  # the snapshot is a copy
+    st.save(tmp_path / CHECKPOINT_NAME)
+    snap = load_checkpoint(tmp_path / CHECKPOINT_NAME)["strategy_state"]
+    fresh = FedAdam()
+    load_strategy_state(fresh, snap["adam"])
+    np.testing.assert_array_equal(fresh.m_t["w"], 0.1)
+    np.testing.assert_array_equal(fresh.v_t["w"], 0.2)
     fresh = FedAvgM(server_momentum=0.9)
-    load_strategy_state(fresh, pickle.loads(pickle.dumps(strategy_state(avgm))))
+    load_strategy_state(fresh, snap["avgm"])
     np.testing.assert_array_equal(fresh.current_arrays["w"].numpy(), 1.0)
     np.testing.assert_array_equal(fresh.momentum_vector[0], 3.0)
 
@@ -114,12 +187,21 @@ class _Own:
         self.bank = dict(state["bank"])
 
 
-def test_strategy_with_its_own_state_dict():
-    a = _Own()
-    a.bank = {1: 2}
-    b = _Own()
-    load_strategy_state(b, strategy_state(a))
-    assert b.bank == {1: 2}
+def test_capture_and_restore_every_component(tmp_path):
+    a = Components(_Own(), _Own(), _Own(), _Own(), _Own())
+    for i, part in enumerate((a.strategy, a.lr_controller, a.selection, a.faults, a.deadlines)):
+        part.bank = {i: float(i)}
+    st = _state()
+    st.capture(a)
+    st.save(tmp_path / CHECKPOINT_NAME)
+    b = Components(_Own(), _Own(), _Own(), _Own(), _Own())
+    fresh = _state(rnd=0)
+    fresh.load_into(load_checkpoint(tmp_path / CHECKPOINT_NAME))
+    fresh.restore(b)
+    for i, part in enumerate((b.strategy, b.lr_controller, b.selection, b.faults, b.deadlines)):
+        assert part.bank == {i: float(i)}
+    with pytest.raises(TypeError, match="selection object must implement state_dict"):
+        Components(_Own(), _Own(), object(), _Own(), _Own())
 
 
 def test_resume_refuses_finished_missing_or_torn(tmp_path):
@@ -140,6 +222,41 @@ def test_resume_refuses_finished_missing_or_torn(tmp_path):
         live.kill()
         live.wait()
     (tmp_path / "status.json").write_text('{"state": "failed"}')
-    (tmp_path / "checkpoint.pkl").write_bytes(b"FEDSIMCK-torn")
-    with pytest.raises(CheckpointError, match="truncated"):
+    with pytest.raises(CheckpointError, match="does not exist"):
         check_resumable(tmp_path)
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"PK\x03\x04-torn")
+    with pytest.raises(CheckpointError, match="truncated|torn|corrupt"):
+        check_resumable(tmp_path)
+    _state().save(tmp_path / CHECKPOINT_NAME, config={"seed": 1})
+    with pytest.raises(CheckpointError, match=r"another config.*seed \(1 in the checkpoint, 0"):
+        check_resumable(tmp_path)
+
+
+@pytest.mark.parametrize("group", ["selection", "lr", "faults"])
+def test_every_configured_component_is_stateful_and_its_state_is_data(group):
+    """Every option of configs/<group> declares Stateful and checkpoints as data (a fresh one)."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from fedsim.build import build
+    from fedsim.stateful import Stateful
+
+    kwargs = {
+        "selection": {"fraction": 0.5, "min_clients": 1, "max_clients": None, "seed": 0},
+        "lr": {"lr": 0.1},
+        "faults": {"seed": 0, "num_clients": 10},
+    }[group]
+    root = Path(__file__).resolve().parents[2] / "configs" / group
+    files = sorted(root.glob("*.yaml"))
+    assert files
+    for path in files:
+        spec = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+        if not spec:  # faults=none
+            continue
+        part = build(spec, group, **kwargs)
+        assert isinstance(part, Stateful), path.name
+        tree, _ = encode(part.state_dict())
+        fresh = build(spec, group, **kwargs)
+        fresh.load_state_dict(part.state_dict())
+        assert encode(fresh.state_dict())[0] == tree, path.name

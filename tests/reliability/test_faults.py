@@ -63,15 +63,16 @@ def _arrays():
     return ArrayRecord({"w": Array(np.ones((3, 2), np.float32)), "b": Array(np.zeros(2))})
 
 
-def test_crash_raises_and_straggler_sleeps(monkeypatch):
+def test_crash_raises_and_straggler_delay_is_simulated(monkeypatch):
     with pytest.raises(InjectedCrashError, match="client 7"):
         before_train(ConfigRecord({wire.FAULT: "crash"}), 7)
-    slept = []
-    monkeypatch.setattr("fedsim.client_faults.time.sleep", slept.append)
+
+    def no_sleep(seconds):
+        raise AssertionError(f"a straggler slept {seconds} s: its delay must be simulated")
+
+    monkeypatch.setattr("time.sleep", no_sleep)
     before_train(ConfigRecord({wire.FAULT: "straggler", wire.FAULT_DELAY: 2.5}), 1)
-    assert slept == [2.5]
     before_train(ConfigRecord({}), 1)
-    assert slept == [2.5]
 
 
 @pytest.mark.parametrize(
@@ -99,3 +100,20 @@ def test_adversarial_update_is_flipped_and_scaled():
     np.testing.assert_allclose(out["w"].numpy(), 1.0 - 5.0 * (2.0 - 1.0))
     np.testing.assert_allclose(out["b"].numpy(), -5.0)
     assert check_train_reply(make_reply(out), received) is None  # well-formed: robust agg's job
+
+
+def test_a_straggler_misses_the_deadline_by_its_simulated_delay_alone():
+    from fedsim.client_store import ClientStore
+    from fedsim.virtual_grid import VirtualGrid
+
+    grid = VirtualGrid(None, ClientStore())
+    slow = {wire.FAULT: "straggler", wire.FAULT_DELAY: 12.0}
+    grid.set_cohort([1, 2, 3], {1: slow, 2: {wire.FAULT: "nan"}})
+    assert grid.misses_deadline(1, timeout=10.0)
+    assert not grid.misses_deadline(1, timeout=12.5)  # within the deadline: it answers
+    assert not grid.misses_deadline(1, timeout=None)  # no deadline: merely slow
+    assert not grid.misses_deadline(2, timeout=10.0) and not grid.misses_deadline(3, 1.0)
+    grid.late_dropped = 4
+    fresh = VirtualGrid(None, ClientStore())
+    fresh.load_state_dict(grid.state_dict())
+    assert fresh.late_dropped == 4

@@ -1,11 +1,11 @@
 """FedHyper's update rules against hand-computed values on a 2-parameter toy problem."""
 
-import pickle
 
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord
 
+from fedsim.checkpoint_codec import decode, encode
 from strategies.lr.fedhyper import FedHyper
 from strategies.lr.schedules import ScheduledLR
 
@@ -135,7 +135,7 @@ def test_state_dict_round_trip_is_exact():
         a.client_config(rnd)
         theta = w(a.server_step(rnd, rec(theta), rec(theta + rng.normal(size=2)), []))
     b = FedHyper(0.1, global_rule="gm", server_local=True, client_local=True)
-    b.load_state_dict(pickle.loads(pickle.dumps(a.state_dict())))
+    b.load_state_dict(decode(*encode(a.state_dict())))  # through the checkpoint codec
     assert b.scalars() == a.scalars()
     for rnd in range(4, 7):
         delta = rng.normal(size=2)
@@ -224,3 +224,30 @@ def test_hypergradient_uses_parameters_only_not_batchnorm_buffers():
     every.server_step(1, rec(theta), rec(agg1), [])
     every.server_step(2, rec(new1), rec(agg2), [])
     assert every.a != pytest.approx(a)
+
+
+def test_update_dot_is_the_same_in_every_process():
+    """Summation order must not follow set/hash order (PYTHONHASHSEED differs per process)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np; from strategies.lr.hypergrad import dot; "
+        "r = np.random.default_rng(0); "
+        "a = {f'layer{i}.weight': r.normal(size=50) for i in range(8)}; "
+        "b = {k: r.normal(size=50) for k in a}; print(repr(dot(a, b)))"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            env={**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": root},
+            check=True,
+        ).stdout
+        for seed in range(6)
+    }
+    assert len(outs) == 1, outs

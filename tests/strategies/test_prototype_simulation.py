@@ -38,7 +38,7 @@ def test_heterogeneous_fedproto_federation_runs_end_to_end(tmp_path):
     assert 0.0 <= summary["final"]["acc"] <= 1.0
     assert summary["final_central_acc"] is None  # no global model in FedProto
     # client models of two architectures live in the clients' state, never on the wire
-    store = load_checkpoint(run_dir / "checkpoint.pkl")["store"]
+    store = load_checkpoint(run_dir / "checkpoint.npz")["store"]
     depth = {cid: len(keys) for cid, keys in store["array_keys"].items()}
     assert {depth[c] for c in depth if c % 2 == 0} == {4}  # 1 hidden layer + head
     assert {depth[c] for c in depth if c % 2 == 1} == {6}  # 2 hidden layers + head

@@ -38,7 +38,7 @@ def test_runtime_task_order_in_a_real_run(tmp_path):
     (run_dir,) = [p.parent for p in tmp_path.rglob("summary.json")]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["rounds"] == 3 and summary["rejected_replies"] == 0
-    store = load_checkpoint(run_dir / "checkpoint.pkl")["store"]["config"]
+    store = load_checkpoint(run_dir / "checkpoint.npz")["store"]["config"]
     assert sorted(store) == [0, 1, 2]
     for cfg in store.values():
         assert sorted(cfg["curriculum.decided-positions"]) == [0, 1, 2]
