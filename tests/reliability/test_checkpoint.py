@@ -209,7 +209,12 @@ def test_resume_refuses_finished_missing_or_torn(tmp_path):
         check_resumable(tmp_path / "nope")
     with pytest.raises(FedsimError, match="no config.yaml"):
         check_resumable(tmp_path)
-    (tmp_path / "config.yaml").write_text("seed: 0\n")
+    from omegaconf import OmegaConf
+
+    from fedsim.cli import compose_config
+
+    cfg = OmegaConf.to_container(compose_config(["seed=0"]), resolve=True)
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(cfg)))
     (tmp_path / "status.json").write_text('{"state": "completed"}')
     with pytest.raises(FedsimError, match="already completed"):
         check_resumable(tmp_path)
@@ -227,7 +232,7 @@ def test_resume_refuses_finished_missing_or_torn(tmp_path):
     (tmp_path / CHECKPOINT_NAME).write_bytes(b"PK\x03\x04-torn")
     with pytest.raises(CheckpointError, match="truncated|torn|corrupt"):
         check_resumable(tmp_path)
-    _state().save(tmp_path / CHECKPOINT_NAME, config={"seed": 1})
+    _state().save(tmp_path / CHECKPOINT_NAME, config={**cfg, "seed": 1})
     with pytest.raises(CheckpointError, match=r"another config.*seed \(1 in the checkpoint, 0"):
         check_resumable(tmp_path)
 
