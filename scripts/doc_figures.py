@@ -90,6 +90,8 @@ SETS: dict[str, dict] = {
             ("matrix_fedavg", [*FAULT_BASE, "+experiment=fault_matrix"]),
             ("clean_fedmedian", [*FAULT_BASE, "strategy=fedmedian"]),
             ("matrix_fedmedian", [*FAULT_BASE, "+experiment=fault_matrix", "strategy=fedmedian"]),
+            *[(f"adv_{s}", [*FAULT_BASE, "faults=adversarial", f"strategy={s}"])
+              for s in ("fedavg", "fedmedian", "fedtrimmedavg", "krum", "multikrum", "bulyan")],
         ],
     },
     "analysis": {
@@ -115,9 +117,10 @@ SETS: dict[str, dict] = {
         ],
     },
 }
-COLUMNS = ("acc", "forgetting", "forgetting_old", "bwt", "fwt", "central", "mb_per_round")
+COLUMNS = ("acc", "forgetting", "forgetting_old", "bwt", "fwt", "central", "mb_per_round",
+           "rejected")
 HEADER = ("ACC", "forgetting F", "F (old formula)", "BWT", "FWT", "global model (last round)",
-          "MB / round")
+          "MB / round", "rejected replies")
 
 
 def old_forgetting(a: np.ndarray) -> float:
@@ -148,6 +151,8 @@ def row_values(summary: dict) -> dict[str, float]:
         "fwt": final.get("fwt"),
         "central": summary.get("final_central_acc"),
         "mb_per_round": summary["bytes_per_round"] / 1e6,
+        "rejected": summary.get("rejected_replies"),
+        "status": summary.get("status"),
     }
 
 
@@ -169,9 +174,10 @@ def fmt(values: list[float | None]) -> str:
     vals = [v for v in values if v is not None and np.isfinite(v)]
     if not vals:
         return "n/a"
+    digits = 1 if all(float(v).is_integer() for v in vals) else 3
     if len(vals) == 1:
-        return f"{vals[0]:.3f}"
-    return f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}"
+        return f"{vals[0]:.{digits}f}"
+    return f"{np.mean(vals):.{digits}f} ± {np.std(vals, ddof=1):.{digits}f}"
 
 
 def write_set(name: str, seeds: list[int], out: Path) -> Path:
@@ -197,9 +203,13 @@ def write_set(name: str, seeds: list[int], out: Path) -> Path:
         "| run | " + " | ".join(HEADER) + " |",
         "|---" * (len(HEADER) + 1) + "|",
     ]
+    odd = []
     for label, rows in raw.items():
         cells = [fmt([r[c] for r in rows]) for c in COLUMNS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        odd += [f"{label} seed {r['seed']}: {r['status']}" for r in rows
+                if r.get("status") not in (None, "completed")]
+    lines += ["", "Final status of every run: " + ("; ".join(odd) if odd else "completed.")]
     figures = ROOT / "docs" / "figures"
     figures.mkdir(parents=True, exist_ok=True)
     (figures / f"{name}.md").write_text("\n".join(lines) + "\n")
