@@ -129,7 +129,7 @@ def _terminate_on_sigterm() -> None:
 
 def deploy_local(args: argparse.Namespace) -> int:
     """Start a local federation, run the experiment on it, stop it."""
-    from fedsim.deployment.federation import CONNECTION, LocalFederation
+    from fedsim.deployment.federation import CONNECTION, LaunchDir, LocalFederation
     from fedsim.deployment.submit import FlwrCli
 
     cfg = precheck(args.overrides)
@@ -141,7 +141,6 @@ def deploy_local(args: argparse.Namespace) -> int:
         _fail(f"--nodes must be >= 1, got {nodes}")
     root = Path(str(cfg["output"]["root"])).expanduser().resolve()
     run_dir = root / str(cfg["output"]["name"]) / time.strftime("%Y-%m-%d_%H-%M-%S-deploy")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fedsim-deploy-"))
     extra = {"data-root": args.data_root} if args.data_root else None
     app_dir = args.app or default_app_dir()
     run_config = {
@@ -151,13 +150,20 @@ def deploy_local(args: argparse.Namespace) -> int:
         "node-timeout": float(args.node_timeout),
     }
     _terminate_on_sigterm()
+    launch = LaunchDir(args.workdir)
+    workdir = launch.path
     print(
         f"fedsim deploy: SuperLink + {nodes} SuperNodes "
-        f"({'insecure' if args.insecure else 'TLS + node auth'}), logs in {workdir}/logs",
+        f"({'insecure' if args.insecure else 'TLS + node auth'}), logs in {workdir}/logs"
+        f"{' (removed if the run fails)' if launch.temporary else ''}",
         flush=True,
     )
-    with LocalFederation(workdir, nodes, insecure=args.insecure, node_config=extra) as fed:
-        return _run(FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config, args.quiet)
+    with launch:  # a temporary workdir (private keys) is removed if the run fails
+        with LocalFederation(workdir, nodes, insecure=args.insecure, node_config=extra) as fed:
+            code = _run(FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config, args.quiet)
+        if code != 0:
+            launch.failed()
+    return code
 
 
 def deploy_submit(args: argparse.Namespace) -> int:
