@@ -1,6 +1,7 @@
 """Only the Fleet API is public: a CA-certificate holder can neither register a key nor submit."""
 
 import asyncio
+import json
 import stat
 
 import pytest
@@ -9,6 +10,7 @@ from fedsim.deployment.certs import make_node_key
 from fedsim.deployment.federation import CONNECTION, LaunchDir, LocalFederation, write_cli_config
 from fedsim.deployment.processes import executable, flower_env, port_open
 from fedsim.deployment.split_superlink import FleetOnly, split_argv
+from tests.deployment.test_deployment import TINY, deploy
 
 PUBLIC_HOST = "127.0.0.2"  # stands for the SuperLink's public address (loopback only)
 
@@ -105,13 +107,28 @@ def test_ca_holder_cannot_register_key_or_reach_control_api(tmp_path):
             CONNECTION,
         )
         assert res.returncode != 0, res.stdout + res.stderr
-        # the public Fleet listener refuses Control API calls (register a key, list runs)
-        for args in (
-            ("supernode", "register", str(rogue.with_suffix(".pub")), CONNECTION),
-            ("ls", CONNECTION, "--format", "json"),
-        ):
-            res = _outsider(fed, tmp_path / "o2", fed.fleet_address, *args)
-            assert res.returncode != 0, f"{args}: {res.stdout}{res.stderr}"
+        # the public Fleet listener refuses Control API calls: register a key, list runs ...
+        register = ("supernode", "register", str(rogue.with_suffix(".pub")), CONNECTION)
+        res = _outsider(fed, tmp_path / "o2", fed.fleet_address, *register)
+        assert res.returncode != 0, res.stdout + res.stderr
+        res = _outsider(fed, tmp_path / "o2", fed.fleet_address, "ls", CONNECTION, "--format=json")
+        assert json.loads(res.stdout)["success"] is False, res.stdout  # (flwr ls exits 0 here)
+        assert "not served on the public Fleet address" in res.stdout
+        # ... and submit a run (the whole `fedsim deploy submit` path)
+        res = deploy(
+            "submit",
+            "--superlink",
+            fed.fleet_address,
+            "--root-certificates",
+            str(fed.certs.ca_cert),
+            "--quiet",
+            *TINY,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]
+        assert "submitted flwr run" not in res.stdout
+        assert "not served on the public Fleet address" in res.stderr
         assert fed.nodes_online() == [], "the outsider's key got registered"
         # the operator, on the SuperLink host, registers over the loopback Control API
         fed.register(make_node_key(tmp_path / "operator" / "node-x").with_suffix(".pub"))
