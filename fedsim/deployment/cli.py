@@ -6,11 +6,15 @@ Usage::
     fedsim deploy submit --superlink HOST:PORT (--root-certificates CA.crt | --insecure)
                          [--app DIR] [--output-root DIR] [OVERRIDES...]
     fedsim deploy certs  OUT_DIR --nodes N [--host NAME_OR_IP ...]
+    fedsim deploy superlink --fleet-host HOST --fleet-port PORT [flower-superlink ARGS...]
 
 ``local`` starts a SuperLink and one SuperNode per client on 127.0.0.1 (TLS and node
 authentication unless ``--insecure``), runs the experiment and stops them again. ``submit``
 sends the experiment to a running SuperLink. Both exit 0 only when the run completed (the
 SuperLink's run status and the run directory's ``status.json``), 1 when it failed, 2 on bad input.
+``superlink`` runs Flower's SuperLink with its Control and ServerAppIo APIs on the loopback
+``--host``/``--port`` and only the Fleet API on ``--fleet-host``/``--fleet-port``
+(:mod:`fedsim.deployment.split_superlink`).
 """
 
 from __future__ import annotations
@@ -195,6 +199,11 @@ def _quote(override: str) -> str:
 
 def deploy_main(argv: list[str]) -> None:
     """Entry point of ``fedsim deploy``."""
+    if argv[:1] == ["superlink"]:  # everything else goes to flower-superlink's own parser
+        from fedsim.deployment.split_superlink import main as superlink_main
+
+        superlink_main(argv[1:])
+        return
     args = _parser().parse_args(argv)
     try:
         if args.mode == "certs":

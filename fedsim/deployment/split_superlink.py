@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
             list(sys.argv[1:] if argv is None else argv)
         )
     except ValueError as exc:
-        print(f"split_superlink: error: {exc}", file=sys.stderr)
+        print(f"fedsim deploy superlink: error: {exc}", file=sys.stderr)
         sys.exit(2)
     os.umask(0o077)  # state.db (node tokens) and everything else: owner only
     from flwr.supercore.http_logging import get_uvicorn_log_config

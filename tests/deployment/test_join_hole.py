@@ -140,3 +140,22 @@ def test_ca_holder_cannot_register_key_or_reach_control_api(tmp_path):
         assert (fed.workdir / "superlink" / "state.db").is_file()
     log = (tmp_path / "w" / "logs" / "superlink.log").read_text()
     assert f"Fleet only on {PUBLIC_HOST}:{fed.fleet_port}" in log
+
+
+def test_deploy_superlink_refuses_public_control_api(tmp_path):
+    res = deploy(
+        "superlink",
+        "--fleet-host",
+        PUBLIC_HOST,
+        "--fleet-port",
+        "9092",
+        "--host",
+        "0.0.0.0",
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        "fedsim deploy superlink: error: --host 0.0.0.0 is not loopback:"
+        " the Control API must not be public"
+    ]
