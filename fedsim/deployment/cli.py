@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -179,7 +180,7 @@ def deploy_submit(args: argparse.Namespace) -> int:
     ca = None if args.insecure else args.root_certificates.resolve()
     if ca is not None and not ca.is_file():
         _fail(f"--root-certificates: no file {ca}")
-    home = Path(tempfile.mkdtemp(prefix="fedsim-flwr-cli-"))
+    home = Path(tempfile.mkdtemp(prefix="fedsim-flwr-cli-"))  # removed below, whatever happens
     write_cli_config(home, args.superlink, ca)
     run_config: dict[str, Any] = {
         "overrides": " ".join(_quote(o) for o in args.overrides),
@@ -188,7 +189,12 @@ def deploy_submit(args: argparse.Namespace) -> int:
     if args.output_root:
         run_config["output-root"] = args.output_root
     _terminate_on_sigterm()
-    return _run(FlwrCli(home, CONNECTION), args.app or default_app_dir(), run_config, args.quiet)
+    try:
+        return _run(
+            FlwrCli(home, CONNECTION), args.app or default_app_dir(), run_config, args.quiet
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _quote(override: str) -> str:

@@ -159,3 +159,30 @@ def test_deploy_superlink_refuses_public_control_api(tmp_path):
         "fedsim deploy superlink: error: --host 0.0.0.0 is not loopback:"
         " the Control API must not be public"
     ]
+
+
+@pytest.mark.integration
+def test_failed_local_deploy_removes_its_temporary_workdir(tmp_path):
+    """The launcher's temp dir holds the CA and node private keys: gone when the run fails."""
+    import subprocess
+    import sys
+
+    from tests.conftest import cli_env
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    noapp = tmp_path / "not-a-flower-app"  # `flwr run` fails on it, after the federation is up
+    noapp.mkdir()
+    res = subprocess.run(
+        [sys.executable, "-m", "fedsim.cli", "deploy", "local", "--nodes", "1", "--quiet"]
+        + ["--app", str(noapp), *TINY, f"output.root={tmp_path}/runs"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**cli_env(), "TMPDIR": str(tmp)},
+        timeout=180,
+    )
+    assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "(removed if the run fails)" in res.stdout
+    assert "flwr run failed" in res.stderr
+    assert list(tmp.glob("fedsim-deploy-*")) == [], "private keys left behind"
