@@ -16,6 +16,10 @@ node authentication) on two listeners:
 Usage: ``python -m fedsim.deployment.split_superlink --fleet-host H --fleet-port P
 [flower-superlink arguments]``. The process creates files with umask ``077`` (``state.db``
 holds node tokens).
+
+It reuses Flower 1.42's own argument parser and app factory
+(``flwr.superlink.cli.flower_superlink._parse_superlink_lifespan_config``, ``SuperLinkLifespan``,
+``flwr.superlink.main.create_app``); a Flower upgrade must re-check them.
 """
 
 from __future__ import annotations
