@@ -6,17 +6,22 @@ Usage::
     fedsim deploy submit --superlink HOST:PORT (--root-certificates CA.crt | --insecure)
                          [--app DIR] [--output-root DIR] [OVERRIDES...]
     fedsim deploy certs  OUT_DIR --nodes N [--host NAME_OR_IP ...]
+    fedsim deploy superlink --fleet-host HOST --fleet-port PORT [flower-superlink ARGS...]
 
 ``local`` starts a SuperLink and one SuperNode per client on 127.0.0.1 (TLS and node
 authentication unless ``--insecure``), runs the experiment and stops them again. ``submit``
 sends the experiment to a running SuperLink. Both exit 0 only when the run completed (the
 SuperLink's run status and the run directory's ``status.json``), 1 when it failed, 2 on bad input.
+``superlink`` runs Flower's SuperLink with its Control and ServerAppIo APIs on the loopback
+``--host``/``--port`` and only the Fleet API on ``--fleet-host``/``--fleet-port``
+(:mod:`fedsim.deployment.split_superlink`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -129,7 +134,7 @@ def _terminate_on_sigterm() -> None:
 
 def deploy_local(args: argparse.Namespace) -> int:
     """Start a local federation, run the experiment on it, stop it."""
-    from fedsim.deployment.federation import CONNECTION, LocalFederation
+    from fedsim.deployment.federation import CONNECTION, LaunchDir, LocalFederation
     from fedsim.deployment.submit import FlwrCli
 
     cfg = precheck(args.overrides)
@@ -141,7 +146,6 @@ def deploy_local(args: argparse.Namespace) -> int:
         _fail(f"--nodes must be >= 1, got {nodes}")
     root = Path(str(cfg["output"]["root"])).expanduser().resolve()
     run_dir = root / str(cfg["output"]["name"]) / time.strftime("%Y-%m-%d_%H-%M-%S-deploy")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fedsim-deploy-"))
     extra = {"data-root": args.data_root} if args.data_root else None
     app_dir = args.app or default_app_dir()
     run_config = {
@@ -151,13 +155,20 @@ def deploy_local(args: argparse.Namespace) -> int:
         "node-timeout": float(args.node_timeout),
     }
     _terminate_on_sigterm()
+    launch = LaunchDir(args.workdir)
+    workdir = launch.path
     print(
         f"fedsim deploy: SuperLink + {nodes} SuperNodes "
-        f"({'insecure' if args.insecure else 'TLS + node auth'}), logs in {workdir}/logs",
+        f"({'insecure' if args.insecure else 'TLS + node auth'}), logs in {workdir}/logs"
+        f"{' (removed if the run fails)' if launch.temporary else ''}",
         flush=True,
     )
-    with LocalFederation(workdir, nodes, insecure=args.insecure, node_config=extra) as fed:
-        return _run(FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config, args.quiet)
+    with launch:  # a temporary workdir (private keys) is removed if the run fails
+        with LocalFederation(workdir, nodes, insecure=args.insecure, node_config=extra) as fed:
+            code = _run(FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config, args.quiet)
+        if code != 0:
+            launch.failed()
+    return code
 
 
 def deploy_submit(args: argparse.Namespace) -> int:
@@ -169,7 +180,7 @@ def deploy_submit(args: argparse.Namespace) -> int:
     ca = None if args.insecure else args.root_certificates.resolve()
     if ca is not None and not ca.is_file():
         _fail(f"--root-certificates: no file {ca}")
-    home = Path(tempfile.mkdtemp(prefix="fedsim-flwr-cli-"))
+    home = Path(tempfile.mkdtemp(prefix="fedsim-flwr-cli-"))  # removed below, whatever happens
     write_cli_config(home, args.superlink, ca)
     run_config: dict[str, Any] = {
         "overrides": " ".join(_quote(o) for o in args.overrides),
@@ -178,7 +189,12 @@ def deploy_submit(args: argparse.Namespace) -> int:
     if args.output_root:
         run_config["output-root"] = args.output_root
     _terminate_on_sigterm()
-    return _run(FlwrCli(home, CONNECTION), args.app or default_app_dir(), run_config, args.quiet)
+    try:
+        return _run(
+            FlwrCli(home, CONNECTION), args.app or default_app_dir(), run_config, args.quiet
+        )
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _quote(override: str) -> str:
@@ -189,6 +205,11 @@ def _quote(override: str) -> str:
 
 def deploy_main(argv: list[str]) -> None:
     """Entry point of ``fedsim deploy``."""
+    if argv[:1] == ["superlink"]:  # everything else goes to flower-superlink's own parser
+        from fedsim.deployment.split_superlink import main as superlink_main
+
+        superlink_main(argv[1:])
+        return
     args = _parser().parse_args(argv)
     try:
         if args.mode == "certs":

@@ -1,5 +1,8 @@
-"""A local multi-process Flower federation: one SuperLink and N SuperNodes on 127.0.0.1.
+"""A local multi-process Flower federation: one SuperLink and N SuperNodes on loopback.
 
+The SuperLink runs through :mod:`fedsim.deployment.split_superlink`: its Control and
+ServerAppIo APIs listen on ``127.0.0.1`` only (``address``, used by the ``flwr`` CLI and to
+register node keys), the Fleet API alone also on ``fleet_address`` (what SuperNodes dial).
 Each process has its own ``FLWR_HOME`` and session; TLS and SuperNode authentication are on
 unless ``insecure=True``. Everything started is stopped by PID (process group) on exit from the
 ``with`` block, also on Ctrl-C or failure. Used by the tests and by ``fedsim deploy local``.
@@ -8,7 +11,10 @@ unless ``insecure=True``. Everything started is stopped by PID (process group) o
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -62,6 +68,36 @@ def write_cli_config(flwr_home: Path, address: str, ca_cert: Path | None) -> Pat
     return path
 
 
+class LaunchDir:
+    """The launcher's work directory: the caller's, or a private temporary one.
+
+    A temporary directory (mode 0700, made here) holds the CA and node *private* keys; it is
+    removed when the ``with`` block raises or when :meth:`failed` is called. A directory the
+    caller gave is never removed.
+
+    Parameters
+    ----------
+    given : Path, optional
+        The caller's directory (kept); ``None`` makes a temporary one.
+    """
+
+    def __init__(self, given: Path | None = None) -> None:
+        self.temporary = given is None
+        self.path = Path(tempfile.mkdtemp(prefix="fedsim-deploy-")) if given is None else given
+
+    def __enter__(self) -> LaunchDir:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        if exc_type is not None:
+            self.failed()
+
+    def failed(self) -> None:
+        """Remove the directory (keys included) if it is the temporary one."""
+        if self.temporary:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
 class LocalFederation:
     """SuperLink + SuperNodes on 127.0.0.1, each its own process and ``FLWR_HOME``.
 
@@ -77,6 +113,9 @@ class LocalFederation:
         Plain HTTP and no node authentication (only when asked for).
     node_config : Mapping, optional
         Extra node-config items for every node (e.g. ``{"data-root": "/data"}``).
+    fleet_host : str
+        Address of the public Fleet API listener (its own port); the certificate names it.
+        The Control and ServerAppIo APIs stay on ``127.0.0.1``.
     """
 
     def __init__(
@@ -86,6 +125,7 @@ class LocalFederation:
         *,
         insecure: bool = False,
         node_config: Mapping[str, Any] | None = None,
+        fleet_host: str = "127.0.0.1",
     ) -> None:
         if num_nodes < 0:
             raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
@@ -94,7 +134,10 @@ class LocalFederation:
         self.insecure = insecure
         self.node_config = dict(node_config or {})
         self.port = free_port()
-        self.address = f"127.0.0.1:{self.port}"
+        self.address = f"127.0.0.1:{self.port}"  # Control + ServerAppIo: loopback only
+        self.fleet_host = fleet_host
+        self.fleet_port = free_port()
+        self.fleet_address = f"{fleet_host}:{self.fleet_port}"  # the only public API
         self.cli_home = self.workdir / "cli"
         self.certs: FederationCerts | None = None
         self.superlink: Started | None = None
@@ -117,7 +160,9 @@ class LocalFederation:
         """Make certificates, start the SuperLink, register node keys, start the SuperNodes."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         if not self.insecure:
-            self.certs = make_certs(self.workdir / "certs", num_nodes=self.num_nodes)
+            self.certs = make_certs(
+                self.workdir / "certs", num_nodes=self.num_nodes, hosts=[self.fleet_host]
+            )
         write_cli_config(self.cli_home, self.address, None if self.insecure else self.certs.ca_cert)
         self.superlink = self._start_superlink()
         for k in range(self.num_nodes):
@@ -136,7 +181,9 @@ class LocalFederation:
     # -- pieces -------------------------------------------------------------------------
     def _start_superlink(self) -> Started:
         home = self.workdir / "superlink"
-        argv = [executable("flower-superlink"), "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "fedsim.deployment.split_superlink"]
+        argv += ["--fleet-host", self.fleet_host, "--fleet-port", str(self.fleet_port)]
+        argv += ["--host", "127.0.0.1", "--port", str(self.port)]
         argv += ["--database", str(home / "state.db"), "--disable-runtime-dependency-installation"]
         if self.certs is None:
             argv.append("--insecure")
@@ -158,7 +205,7 @@ class LocalFederation:
             log=self.workdir / "logs/superlink.log",
         )
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not port_open(self.port):
+        while not (port_open(self.port) and port_open(self.fleet_port, self.fleet_host)):
             if not proc.alive() or time.monotonic() > deadline:
                 stop(proc)
                 raise DeploymentError(f"SuperLink did not start:\n{proc.log_tail()}")
@@ -177,7 +224,7 @@ class LocalFederation:
         )
 
     def register(self, public_key: Path) -> None:
-        """Register a SuperNode public key with the SuperLink (``flwr supernode register``)."""
+        """Register a SuperNode public key over the loopback Control API (operator side)."""
         res = self.flwr("supernode", "register", str(public_key), CONNECTION)
         if res.returncode != 0:
             raise DeploymentError(f"registering {public_key.name} failed: {res.stdout}{res.stderr}")
@@ -189,7 +236,7 @@ class LocalFederation:
         home = self.workdir / f"node-{k}"
         items = {"partition-id": k, "num-partitions": self.num_nodes, **self.node_config}
         items.update(extra or {})
-        argv = [executable("flower-supernode"), "--superlink", self.address]
+        argv = [executable("flower-supernode"), "--superlink", self.fleet_address]
         argv += ["--port", str(free_port()), "--node-config", node_config_string(items)]
         if self.certs is None:
             argv.append("--insecure")

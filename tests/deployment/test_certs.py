@@ -28,6 +28,7 @@ def test_certs_chain_sans_and_node_keys(tmp_path):
         assert private.public_key().public_numbers() == public.public_numbers()
         assert paths.node_keys[k].stat().st_mode & 0o077 == 0
     assert paths.server_key.stat().st_mode & 0o077 == 0
+    assert (tmp_path / "c" / "ca.key").stat().st_mode & 0o077 == 0  # CA private key
 
 
 def test_certs_reject_bad_input(tmp_path):

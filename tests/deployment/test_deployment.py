@@ -78,8 +78,10 @@ def test_local_deployment_tls_auth_two_rounds(tmp_path):
 
 @pytest.mark.integration
 def test_unregistered_node_refused_and_failed_run_exits_nonzero(tmp_path):
-    with LocalFederation(tmp_path / "w", 0) as fed:
+    # the SuperNode dials the public Fleet API (127.0.0.2 here) with a key nobody registered
+    with LocalFederation(tmp_path / "w", 0, fleet_host="127.0.0.2") as fed:
         intruder = fed.start_unregistered_node(0)
+        assert fed.fleet_address in " ".join(intruder.proc.args)
         rc = intruder.proc.wait(timeout=120)
         assert rc != 0
         assert "Failed to activate SuperNode" in intruder.log_tail(50)
