@@ -128,7 +128,9 @@ class AdapterLearner:
                 groups.setdefault(task_group(t), initial_entry(exp, layout, t))
         elif layout.task_adapters == "federated":
             candidates = trained_tasks(groups, initial_groups(exp, layout))
-        scores = task_accuracies(exp, layout, groups, task_ids, candidates)
+        scores = task_accuracies(
+            exp, layout, groups, task_ids, candidates, device=client_device(exp.cfg)
+        )
         accs = [a for a, _ in scores]
         seen_scores = scores[: len(seen)]
         n_seen = sum(len(exp.plan.tasks[t].test_idx) for t in task_ids[: len(seen)])
