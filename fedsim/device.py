@@ -3,8 +3,9 @@
 * ``cpu``: always the CPU.
 * ``cuda``: the first visible CUDA device; refused (one line) where CUDA is missing.
 * ``auto``: on a client, the GPU Ray assigned to the actor (``backend.client_gpus > 0``,
-  fractions included: several clients share one GPU), else the CPU; on the driver (central
-  evaluation), the first visible GPU when there is one.
+  fractions included: several clients share one GPU), else the CPU (outside Ray - a
+  SuperNode of the deployment engine - the first of ``CUDA_VISIBLE_DEVICES``, or of every
+  GPU); on the driver (central evaluation), the first visible GPU when there is one.
 
 Ray remaps ``CUDA_VISIBLE_DEVICES`` inside an actor to the GPUs it assigned, so the assigned
 GPU is always ``cuda:0`` there, whatever its physical id. Models, batches and optimiser state
