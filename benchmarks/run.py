@@ -82,6 +82,11 @@ def main() -> None:
                    help="another fedsim checkout (e.g. a git worktree of an older commit); "
                         "impl 'fedsim-baseline' runs its fedsim in the same interleaving")
     a = p.parse_args()
+    if a.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            p.error("--device cuda: CUDA is not available (README 'GPU install')")
     if "fedsim-baseline" in a.impls and not (a.baseline and (a.baseline / "fedsim").is_dir()):
         p.error("--impls fedsim-baseline needs --baseline DIR, a fedsim checkout")
     results: dict[tuple, list[dict]] = {}

@@ -44,6 +44,8 @@ def main() -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="train.device of fedsim / the raw loop's device (plain Flower: cpu)")
     a = p.parse_args()
+    if a.device == "cuda" and not gpu_memory():
+        p.error("--device cuda: CUDA is not available (README 'GPU install')")
     if a.impl == "raw":
         from benchmarks.impl_raw import run
     elif a.impl == "flower":
