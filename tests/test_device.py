@@ -130,3 +130,31 @@ def test_the_loop_on_cuda_matches_the_cpu_closely():
     for k, v in out["cpu"][0].items():
         assert torch.allclose(v, out["cuda:0"][0][k], atol=1e-5)
     assert out["cpu"][1][1] == pytest.approx(out["cuda:0"][1][1])
+
+
+
+def test_every_learner_asks_for_the_client_device(monkeypatch):
+    """Weights, prototypes and adapters place their model via ``client_device`` (CPU here)."""
+    import fedsim.learners.adapters as adapters_mod
+    import fedsim.learners.prototypes as protos_mod
+    import fedsim.learners.weights as weights_mod
+    from tests.strategies.test_loop_assembly import adapter_train, proto_train, round_config
+
+    calls: list[str] = []
+
+    def spy(name):
+        def device(cfg):
+            calls.append(name)
+            return torch.device("cpu")
+        return device
+
+    for mod, name in ((weights_mod, "weights"), (protos_mod, "prototypes"),
+                      (adapters_mod, "adapters")):
+        monkeypatch.setattr(mod, "client_device", spy(name))
+    exp = get_experiment(compose(*SMALL, "train.device=cpu"))
+    out = _weights_train(exp)
+    assert calls == ["weights"]
+    assert all(isinstance(out.arrays[k].numpy(), np.ndarray) for k in out.arrays.keys())
+    proto_train(exp, round_config())
+    adapter_train({})
+    assert calls == ["weights", "prototypes", "adapters"]
