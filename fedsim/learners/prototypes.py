@@ -34,7 +34,7 @@ from flwr.app import ArrayRecord, ConfigRecord
 from torch import nn
 
 from fedsim import wire
-from fedsim.device import client_device, cpu_state_dict
+from fedsim.device import client_device, cpu_state_dict, model_device
 from fedsim.experiment import Experiment
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.learners.weights import evaluate_seen_tasks
@@ -213,7 +213,7 @@ def classifier_for(model: nn.Module, arrays: ArrayRecord, config: Mapping) -> nn
     means, counts = bank_from_arrays(arrays)
     if not np.any(counts > 0):
         return model
-    return PrototypeClassifier(model, means, counts)
+    return PrototypeClassifier(model, means, counts).to(model_device(model))  # bank: to the model
 
 
 def task_accuracies(exp: Experiment, classifier: nn.Module) -> np.ndarray:
