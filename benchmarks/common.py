@@ -35,15 +35,16 @@ def make_model(name: str) -> nn.Module:
 
 
 def train_epoch(model: nn.Module, x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> float:
-    """One epoch of mini-batch SGD with cross-entropy; returns the mean loss."""
+    """One epoch of mini-batch SGD with cross-entropy (on the model's device); the mean loss."""
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     model.train()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    dev = next(model.parameters()).device
+    xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
     order = rng.permutation(len(y))
     total, steps = 0.0, 0
     for _ in range(EPOCHS):
         for s in range(0, len(order), BATCH):
-            idx = torch.from_numpy(order[s : s + BATCH])
+            idx = torch.from_numpy(order[s : s + BATCH]).to(dev)
             loss = nn.functional.cross_entropy(model(xt[idx]), yt[idx])
             opt.zero_grad()
             loss.backward()
@@ -58,5 +59,6 @@ def accuracy(model: nn.Module) -> float:
     """Accuracy on the digits test split."""
     d = data()
     model.eval()
-    pred = model(torch.from_numpy(d.x_test)).argmax(1).numpy()
+    dev = next(model.parameters()).device
+    pred = model(torch.from_numpy(d.x_test).to(dev)).argmax(1).cpu().numpy()
     return float((pred == d.y_test).mean())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def run(registered: int, sampled: int, rounds: int, model_name: str, seed: int = 0,
-        extra: list[str] | None = None) -> dict:
+        extra: list[str] | None = None, device: str = "cpu") -> dict:
     """Run fedsim's simulation runtime in-process; return per-round times and the final accuracy."""
     import tempfile
     from pathlib import Path
@@ -20,7 +20,8 @@ def run(registered: int, sampled: int, rounds: int, model_name: str, seed: int =
     overrides = [
         f"seed={seed}", *model, "train.epochs=1", "train.batch_size=16", "train.lr=0.05",
         f"federation.fraction_train={sampled / registered}", "eval.client_boundary=false",
-        "log.progress=false", *(extra or []),
+        "log.progress=false", f"train.device={device}",
+        *(["backend.client_gpus=0.5"] if device == "cuda" else []), *(extra or []),
     ]
     cfg = OmegaConf.to_container(compose_config(overrides), resolve=True)
     cfg["scenario"] = {"_target_": "benchmarks.workload.iid_clients", "name": "bench_iid",

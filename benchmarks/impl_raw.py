@@ -11,11 +11,12 @@ from benchmarks.common import accuracy, data, make_model, train_epoch
 from benchmarks.workload import SAMPLES_PER_CLIENT, client_indices
 
 
-def run(registered: int, sampled: int, rounds: int, model_name: str, seed: int = 0) -> dict:
+def run(registered: int, sampled: int, rounds: int, model_name: str, seed: int = 0,
+        device: str = "cpu") -> dict:
     """Run the workload; return per-round times and the final accuracy."""
     torch.set_num_threads(1)
     d = data()
-    model = make_model(model_name)
+    model = make_model(model_name).to(device)
     keys = list(model.state_dict())
     times = []
     for rnd in range(1, rounds + 1):
@@ -24,7 +25,7 @@ def run(registered: int, sampled: int, rounds: int, model_name: str, seed: int =
         cohort = np.sort(rng.choice(registered, size=min(sampled, registered), replace=False))
         states, weights = [], []
         for cid in cohort:
-            local = make_model(model_name)
+            local = make_model(model_name).to(device)
             local.load_state_dict(model.state_dict())
             idx = client_indices(seed, int(cid), len(d.y_train), SAMPLES_PER_CLIENT)
             rng_c = np.random.default_rng([seed, rnd, cid])

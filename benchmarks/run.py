@@ -75,11 +75,18 @@ def main() -> None:
     p.add_argument("--sampled", type=int, default=100)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="train.device of fedsim and the raw loop (GPU memory is then reported)")
     p.add_argument("--json", type=Path, default=None, help="also write raw results here")
     p.add_argument("--baseline", type=Path, default=None,
                    help="another fedsim checkout (e.g. a git worktree of an older commit); "
                         "impl 'fedsim-baseline' runs its fedsim in the same interleaving")
     a = p.parse_args()
+    if a.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            p.error("--device cuda: CUDA is not available (README 'GPU install')")
     if "fedsim-baseline" in a.impls and not (a.baseline and (a.baseline / "fedsim").is_dir()):
         p.error("--impls fedsim-baseline needs --baseline DIR, a fedsim checkout")
     results: dict[tuple, list[dict]] = {}
@@ -90,13 +97,16 @@ def main() -> None:
                     baseline = impl == "fedsim-baseline"
                     args = ["--impl", "fedsim" if baseline else impl, "--registered",
                             str(registered), "--model", model, "--sampled", str(a.sampled),
-                            "--rounds", str(a.rounds)]
+                            "--rounds", str(a.rounds),
+                            *(["--device", a.device] if a.device != "cpu" else [])]
                     res = run_one(args, a.baseline.resolve() if baseline else ROOT)
                     res["impl"] = impl
                     results.setdefault((model, registered, impl), []).append(res)
                     print(f"# {model} {registered} {impl} rep {rep}: steady "
                           f"{res['steady_round_s']:.3f} s, startup {res['startup_s']:.1f} s, "
-                          f"peak {res['peak_pss_gb']:.2f} GB", file=sys.stderr, flush=True)
+                          f"peak {res['peak_pss_gb']:.2f} GB"
+                          + (f", GPU peak {res['gpu_peak_mb']:.0f} MB" if "gpu_peak_mb" in res
+                             else ""), file=sys.stderr, flush=True)
     if a.json:
         a.json.write_text(json.dumps({"|".join(map(str, k)): v for k, v in results.items()}))
     print(f"| model | registered | impl | steady round s | round 1 - steady s | start-up s "

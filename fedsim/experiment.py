@@ -70,9 +70,16 @@ class Experiment:
         return copy.deepcopy(template)
 
     def task_accuracies(self, model: nn.Module) -> np.ndarray:
-        """Accuracy of ``model`` (any classifier module) on each global task's test split."""
+        """Accuracy of ``model`` (any classifier module) on each global task's test split.
+
+        Scored on the driver's device (:func:`fedsim.device.driver_device`: a visible GPU
+        unless ``train.device=cpu``); the model is moved back to where it was afterwards.
+        """
+        from fedsim.device import driver_device, model_device
         from fedsim.learner import evaluate
 
+        home, device = model_device(model), driver_device(self.cfg)
+        model.to(device)
         accs = []
         for task in self.plan.tasks:
             _, acc, _ = evaluate(
@@ -83,6 +90,7 @@ class Experiment:
                 transform=self.transform_for(task.task_id),
             )
             accs.append(acc)
+        model.to(home)
         return np.asarray(accs, dtype=float)
 
     def transform_for(self, task_id: int) -> Callable[[torch.Tensor], torch.Tensor] | None:

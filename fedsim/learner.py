@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedsim.device import model_device
+
 
 @dataclass
 class StepInfo:
@@ -138,8 +140,9 @@ def train_local(
         return TrainResult(loss=float("nan"), num_examples=0, steps=0, final_lr=lr)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = make_optimizer(optimizer, params, lr, momentum, weight_decay)
-    xt = torch.from_numpy(x)
-    yt = torch.from_numpy(y)
+    device = model_device(model)  # batches follow the model (train.device, fedsim.device)
+    xt = torch.from_numpy(x).to(device)
+    yt = torch.from_numpy(y).to(device)
     model.train()
     total, steps, seen = 0.0, 0, 0
     current_lr = lr
@@ -153,14 +156,16 @@ def train_local(
         if order is None:
             order = rng.permutation(n)
         for start in range(0, len(order), batch_size):
-            idx = torch.from_numpy(np.asarray(order[start : start + batch_size]))
+            idx = torch.from_numpy(np.asarray(order[start : start + batch_size])).to(device)
             inputs, targets = xt[idx], yt[idx]
             if transform is not None:
                 inputs = transform(inputs)
             logits = model(inputs)
             if class_mask is not None:
                 if mask is None:
-                    mask = torch.full((logits.shape[-1],), float("-inf"), dtype=logits.dtype)
+                    mask = torch.full(
+                        (logits.shape[-1],), float("-inf"), dtype=logits.dtype, device=device
+                    )
                     mask[list(class_mask)] = 0.0
                 logits = logits + mask
             loss = nn.functional.cross_entropy(logits, targets)
@@ -212,7 +217,8 @@ def evaluate(
     if n == 0:
         return float("nan"), float("nan"), 0
     model.eval()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    device = model_device(model)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     mask = None
     loss_sum, correct = 0.0, 0
     for start in range(0, n, batch_size):
@@ -222,7 +228,7 @@ def evaluate(
         logits = model(inputs)
         if class_mask is not None:
             if mask is None:
-                mask = torch.full((logits.shape[-1],), float("-inf"))
+                mask = torch.full((logits.shape[-1],), float("-inf"), device=device)
                 mask[list(class_mask)] = 0.0
             logits = logits + mask
         loss_sum += float(nn.functional.cross_entropy(logits, targets, reduction="sum"))

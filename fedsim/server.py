@@ -58,9 +58,14 @@ def build_faults(cfg: Mapping[str, Any], seed: int, num_clients: int):
     return build(cfg["faults"], "faults", seed=seed, num_clients=num_clients)
 
 
-def train_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    """The flat, typed items every train/evaluate ConfigRecord carries."""
+def train_config(cfg: Mapping[str, Any], selection: Any = None) -> dict[str, Any]:
+    """The flat, typed items every train/evaluate ConfigRecord carries.
+
+    A ``selection`` with a ``client_config()`` method adds its items (the client curriculum
+    asks clients to report ``difficulty``; without it the forward pass is skipped).
+    """
     t = cfg["train"]
+    items = getattr(selection, "client_config", None)
     return {
         "local-epochs": int(t["epochs"]),
         "batch-size": int(t["batch_size"]),
@@ -69,6 +74,7 @@ def train_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         "weight-decay": float(t["weight_decay"]),
         "client-learner": str(cfg["strategy"].get("client_learner", "weights")),
         **curriculum_items(cfg),
+        **(dict(items()) if callable(items) else {}),
     }
 
 
@@ -96,12 +102,12 @@ def build_selection(cfg: Mapping[str, Any], exp):
     return selection
 
 
-def loop_settings(cfg: Mapping[str, Any], exp) -> LoopSettings:
+def loop_settings(cfg: Mapping[str, Any], exp, selection: Any = None) -> LoopSettings:
     """The round loop's knobs from ``federation.*``, ``eval.*`` and ``output.*``."""
     fed, ev = cfg["federation"], cfg["eval"]
     return LoopSettings(
         num_rounds=exp.num_rounds,
-        train_config=train_config(cfg),
+        train_config=train_config(cfg, selection),
         round_timeout=fed.get("round_timeout"),
         min_replies=int(fed["min_replies"]),
         on_too_few=str(fed["on_too_few"]),
@@ -193,7 +199,7 @@ def run_server(
         selection=selection,
         lr_controller=lr_controller,
         faults=faults,
-        settings=loop_settings(cfg, exp),
+        settings=loop_settings(cfg, exp, selection),
         report=report,
         checkpoint=save,
     )

@@ -31,6 +31,7 @@ CURRICULUM_MIN_POOL = "curriculum.min-pool"
 CURRICULUM_CYCLE = "curriculum.cycle"  # [start, end, multiplier] of the cyclical schedule
 CURRICULUM_EXPERT_EPOCHS = "curriculum.expert-epochs"
 CURRICULUM_TASK_ORDER = "curriculum.task-order"  # run-time task order: curriculum | anti | random
+REPORT_DIFFICULTY = "fedsim.report-difficulty"  # bool: score the received model (client curriculum)
 WARM_UP = "fedsim.warm-up"  # query: build the experiment now (before the first deadline)
 ADAPTER_LAYOUT = "fedsim.adapter-layout"  # JSON of an adapter strategy's layout (adapters)
 

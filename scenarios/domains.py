@@ -84,7 +84,7 @@ def _rotate(x: torch.Tensor, degrees: float, name: str) -> torch.Tensor:
         return torch.rot90(x, k=int(degrees // 90) % 4, dims=(2, 3))
     theta = -math.radians(degrees)  # same direction as torch.rot90(k=1, dims=(2, 3))
     cos, sin = math.cos(theta), math.sin(theta)
-    mat = torch.tensor([[cos, sin, 0.0], [-sin, cos, 0.0]], dtype=x.dtype)
+    mat = torch.tensor([[cos, sin, 0.0], [-sin, cos, 0.0]], dtype=x.dtype, device=x.device)
     grid = torch.nn.functional.affine_grid(mat.expand(len(x), 2, 3), list(x.shape),
                                            align_corners=False)
     return torch.nn.functional.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
@@ -105,7 +105,7 @@ def _offset(seed: int, shape: tuple[int, ...]) -> torch.Tensor:
 def _noise(x: torch.Tensor, std: float, name: str) -> torch.Tensor:
     data = x.detach().contiguous().cpu().numpy().tobytes()
     gen = torch.Generator().manual_seed(zlib.crc32(data, zlib.crc32(name.encode())))
-    return x + std * torch.randn(x.shape, generator=gen, dtype=x.dtype)
+    return x + std * torch.randn(x.shape, generator=gen, dtype=x.dtype).to(x.device)
 
 
 def _apply(x: torch.Tensor, kind: str, args: tuple, name: str) -> torch.Tensor:
@@ -113,11 +113,11 @@ def _apply(x: torch.Tensor, kind: str, args: tuple, name: str) -> torch.Tensor:
         return _rotate(x, args[0], name)
     if kind == "perm":
         flat = x.reshape(len(x), -1)
-        return flat[:, _permutation(args[0], flat.shape[1])].reshape(x.shape)
+        return flat[:, _permutation(args[0], flat.shape[1]).to(x.device)].reshape(x.shape)
     if kind == "noise":
         return _noise(x, args[0], name)
     if kind == "shift":
-        return x + args[0] * _offset(args[1], tuple(x.shape[1:])).to(x.dtype)
+        return x + args[0] * _offset(args[1], tuple(x.shape[1:])).to(x.device, x.dtype)
     if kind == "scale":
         return x * args[0]
     return x

@@ -16,6 +16,7 @@ from fedsim.adapters.checks import check_adapter_reply
 from fedsim.adapters.evaluation import task_accuracies
 from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.stats import AdapterStats
+from fedsim.device import driver_device
 from fedsim.experiment import Experiment
 
 
@@ -95,7 +96,8 @@ class AdapterAvg(FedAvg):
     def central_accuracies(self, exp: Experiment, arrays: ArrayRecord) -> np.ndarray:
         """Accuracy of backbone + global adapter on each global task's test split."""
         tasks = [t.task_id for t in exp.plan.tasks]
-        scores = task_accuracies(exp, self.layout, split_groups(arrays), tasks)
+        scores = task_accuracies(exp, self.layout, split_groups(arrays), tasks,
+                                 device=driver_device(exp.cfg))
         return np.asarray([a for a, _ in scores], dtype=float)
 
     def tensorboard(self, sink, server_round: int) -> None:

@@ -24,6 +24,7 @@ from fedsim.adapters.checks import check_adapter_reply
 from fedsim.adapters.evaluation import initial_entry, task_accuracies
 from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.stats import AdapterStats
+from fedsim.device import driver_device
 from fedsim.errors import ConfigError
 from fedsim.experiment import Experiment
 
@@ -184,7 +185,7 @@ class AdapterBank(FedAvg):
         if self.layout.task_adapters == "personal":
             for t in tasks:
                 groups.setdefault(task_group(t), initial_entry(exp, self.layout, t))
-        scores = task_accuracies(exp, self.layout, groups, tasks)
+        scores = task_accuracies(exp, self.layout, groups, tasks, device=driver_device(exp.cfg))
         return np.asarray([a for a, _ in scores], dtype=float)
 
     def tensorboard(self, sink, server_round: int) -> None:

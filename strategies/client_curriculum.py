@@ -161,6 +161,10 @@ class ClientCurriculum:
         self.remaining = [pool[i] for i in rng.permutation(len(pool))]
         self.sweeps += 1
 
+    def client_config(self) -> dict[str, bool]:
+        """Items for every train config: ask clients to report ``difficulty`` when it is used."""
+        return {wire.REPORT_DIFFICULTY: True} if self.signal == wire.DIFFICULTY else {}
+
     def observe(self, server_round: int, metrics: Mapping[int, Mapping[str, float]]) -> None:
         """Record each replying client's reported score (its train metrics of this round)."""
         for cid, values in metrics.items():

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from tests.conftest import cli_env
 
@@ -40,6 +41,7 @@ def run_cli(*args, cwd):
         (["federation.min_clients=50", "scenario.num_clients=6"], "federation.min_clients"),
         (["output.name=" + "n" * 300], "output.name"),
         (["log.matrix_clients=[99]"], "log.matrix_clients"),
+        (["train.device=gpu"], "train.device: unknown value 'gpu'"),
     ],
 )
 def test_bad_input_one_line_exit_2(args, needle, tmp_path):
@@ -93,3 +95,12 @@ def test_describe_prints_plan(tmp_path):
 def test_describe_bad_input(tmp_path):
     res = run_cli("describe", "scenario.num_clients=0", cwd=tmp_path)
     assert res.returncode == 2 and "num_clients" in res.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_cuda_is_refused_before_the_run(tmp_path):
+    res = run_cli("train.device=cuda", f"output.root={tmp_path / 'runs'}", cwd=tmp_path)
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
+    assert res.returncode == 2 and len(lines) == 1, res.stderr
+    assert lines[0].startswith("fedsim: error: train.device: cuda requested")
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.json"))

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import torch
 
 from fedsim.adapters.bank import Groups, task_group, task_of
 from fedsim.adapters.layout import AdapterLayout
@@ -55,14 +56,16 @@ def task_accuracies(
     groups: Groups,
     task_ids: Sequence[int],
     candidates: Sequence[int] | None = None,
+    device: torch.device | str = "cpu",
 ) -> list[tuple[float, float]]:
     """Return ``(accuracy, loss)`` on each listed global task's test split.
 
     Without task adapters, one model (shared adapter) scores every task. With a bank, the
     entry is picked by ``layout.routing``: the task's own (``task_id``) or, per example, the
-    lowest-entropy one among ``candidates`` (default: the trained entries).
+    lowest-entropy one among ``candidates`` (default: the trained entries). The model
+    scores on ``device``; the logits come back to the CPU.
     """
-    model = layout.make_model(exp)
+    model = layout.make_model(exp).to(device)
     plan = exp.plan
     if layout.task_adapters == "none":
         layout.load(model, groups)

@@ -20,15 +20,16 @@ ROUTINGS = ("task_id", "entropy")
 def logits_of(
     model: nn.Module, x: np.ndarray, transform=None, batch_size: int = 512
 ) -> torch.Tensor:
-    """Return the model's logits on ``x`` (eval mode, batched)."""
+    """Return the model's logits on ``x`` (eval mode, batched), on the CPU."""
     model.eval()
-    xt = torch.from_numpy(x)
+    device = next(iter(model.parameters())).device
+    xt = torch.from_numpy(x).to(device)
     out = []
     for start in range(0, len(xt), batch_size):
         inputs = xt[start : start + batch_size]
         if transform is not None:
             inputs = transform(inputs)
-        out.append(model(inputs))
+        out.append(model(inputs).cpu())
     return torch.cat(out) if out else torch.zeros(0)
 
 

@@ -158,7 +158,7 @@ OPTIONS: dict[str, Callable[[Mapping[str, Any]], OptionNeeds]] = {
     "scenarios.curricula.identity.ScenarioOrder": _nothing,
     "scenarios.curricula.curriculum.Curriculum": _curriculum,
     "strategies.selection.UniformSelection": _nothing,
-    # every learner reports the `difficulty` metric (fedsim/plugins/loop_assembly.py)
+    # every learner reports `difficulty` when asked (ClientCurriculum.client_config)
     "strategies.client_curriculum.ClientCurriculum": _nothing,
     "fedsim.faults.NoFaults": _nothing,
     "fedsim.faults.FaultModel": _faults,

@@ -23,6 +23,7 @@ class TrainConfig:
     optimizer: str = "sgd"
     momentum: float = 0.0
     weight_decay: float = 0.0
+    device: str = "auto"  # auto (the GPU Ray assigned, else cpu) | cpu | cuda
 
 
 @dataclass

@@ -18,6 +18,7 @@ from fedsim.config.schema import (
     TrainConfig,
 )
 from fedsim.config.values import boolean, get, known_keys, number, one_of
+from fedsim.device import DEVICES
 from fedsim.errors import ConfigError
 
 OPTIMIZERS = ("sgd", "adam")
@@ -97,6 +98,7 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
         number(cfg, "scenario.num_clients", integer=True, low=1)
     _check_output(cfg)
     _check_cpus(cfg)
+    _check_device(cfg)
     _check_reliability(cfg)
     check_compatibility(cfg)  # strategy x lr/curriculum/selection/faults (compatibility.py)
 
@@ -110,6 +112,28 @@ def _check_output(cfg: Mapping[str, Any]) -> None:
     for key in ("root", "name"):
         if not isinstance(out[key], str) or not out[key].strip():
             raise ConfigError(f"output.{key}", f"must be a non-empty path, got {out[key]!r}")
+
+
+def _check_device(cfg: Mapping[str, Any], cuda_available: bool | None = None) -> None:
+    """``train.device``: a known name; ``cuda`` only where this machine has CUDA.
+
+    With ``backend.ray_address`` (an existing cluster) the workers' GPUs are not visible
+    from here, so ``cuda`` is checked by each client instead.
+    """
+    name = cfg["train"].get("device", "auto")
+    one_of(name, "train.device", DEVICES)
+    if name != "cuda" or cfg["backend"].get("ray_address"):
+        return
+    if cuda_available is None:
+        import torch
+
+        cuda_available = torch.cuda.is_available()
+    if not cuda_available:
+        raise ConfigError(
+            "train.device",
+            "cuda requested but CUDA is not available on this machine (CPU torch wheel or no "
+            "GPU; see README 'GPU install'); use train.device=auto or cpu",
+        )
 
 
 def _check_cpus(cfg: Mapping[str, Any]) -> None:

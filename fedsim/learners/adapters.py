@@ -24,6 +24,7 @@ from fedsim.adapters.evaluation import (
 from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.model import parameter_counts
 from fedsim.adapters.stats import TOTAL_PARAMS, TRAINABLE_PARAMS
+from fedsim.device import client_device
 from fedsim.experiment import Experiment
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.plugins.loop_assembly import LoopSupport, assemble_loop, realised_stream
@@ -56,6 +57,7 @@ class AdapterLearner:
         per_task = layout.task_adapters != "none"
         model = layout.make_model(exp)
         layout.load(model, groups, t if per_task else None)
+        model.to(client_device(exp.cfg))  # adapters and optimiser state on the device
         loop = assemble_loop(
             exp, client_id, server_round, config, state, model,
             support=LoopSupport(local_scoring=False),
@@ -68,8 +70,9 @@ class AdapterLearner:
                 "of per-task adapters (the server routes them by the planned order)"
             )
         t = loop.slot.task_id
-        difficulty = loop.difficulty(model)
+        difficulty = loop.difficulty_metrics(model, config)
         result = loop.train(model)
+        model.cpu()  # adapters leave as numpy: to the wire and the personal bank
         out = layout.export(model, t if per_task else None)
         if layout.task_adapters == "personal":
             personal[task_group(t)] = out.pop(task_group(t))
@@ -80,10 +83,10 @@ class AdapterLearner:
             wire.REPLY_CLIENT_ID: int(client_id),
             wire.TASK_ID: int(t),
             wire.FINAL_LR: float(result.final_lr),
-            wire.DIFFICULTY: difficulty,
             TRAINABLE_PARAMS: int(trainable),
             TOTAL_PARAMS: int(total),
         }
+        metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
         new_state = ClientState(
             config={
@@ -125,7 +128,9 @@ class AdapterLearner:
                 groups.setdefault(task_group(t), initial_entry(exp, layout, t))
         elif layout.task_adapters == "federated":
             candidates = trained_tasks(groups, initial_groups(exp, layout))
-        scores = task_accuracies(exp, layout, groups, task_ids, candidates)
+        scores = task_accuracies(
+            exp, layout, groups, task_ids, candidates, device=client_device(exp.cfg)
+        )
         accs = [a for a, _ in scores]
         seen_scores = scores[: len(seen)]
         n_seen = sum(len(exp.plan.tasks[t].test_idx) for t in task_ids[: len(seen)])

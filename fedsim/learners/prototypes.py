@@ -34,6 +34,7 @@ from flwr.app import ArrayRecord, ConfigRecord
 from torch import nn
 
 from fedsim import wire
+from fedsim.device import client_device, cpu_state_dict, model_device
 from fedsim.experiment import Experiment
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.learners.weights import evaluate_seen_tasks
@@ -137,13 +138,13 @@ class PrototypeLearner:
         send = str(config.get(wire.PROTO_SEND, "every-round"))
         if send not in SEND_MODES:
             raise ValueError(f"{wire.PROTO_SEND}: unknown mode '{send}'")
-        model = _client_model(exp, arrays, config, state, client_id)
+        model = _client_model(exp, arrays, config, state, client_id).to(client_device(exp.cfg))
         spec = model_spec_for(exp, config, client_id)
         loop = assemble_loop(
             exp, client_id, server_round, config, state, model,
             make_model=lambda: exp.make_model(spec),
         )
-        difficulty = loop.difficulty(model)
+        difficulty = loop.difficulty_metrics(model, config)
         loss, final_lr, extra = float("nan"), float(loop.hp["lr"]), {}
         if bool(config.get(wire.PROTO_TRAIN, True)):
             lam = float(config.get(wire.PROTO_LAMBDA, 0.0))
@@ -157,7 +158,7 @@ class PrototypeLearner:
         contribution = pool_contributions(parts, int(model.embedding_dim))
         payload = {}
         if bool(config.get(wire.PROTO_SEND_WEIGHTS, False)):
-            payload.update({k: v for k, v in ArrayRecord(model.state_dict()).items()})
+            payload.update({k: v for k, v in ArrayRecord(cpu_state_dict(model)).items()})
         payload.update(contribution_to_arrays(contribution))
         personal = str(config.get(wire.PROTO_MODEL, "global")) == "personal"
         new_state = ClientState(
@@ -167,7 +168,7 @@ class PrototypeLearner:
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
                 **loop.state_items(),
             },
-            arrays=ArrayRecord(model.state_dict()) if personal else state.arrays,
+            arrays=ArrayRecord(cpu_state_dict(model)) if personal else state.arrays,
         )
         metrics = {
             wire.TRAIN_LOSS: float(loss),
@@ -175,11 +176,11 @@ class PrototypeLearner:
             wire.REPLY_CLIENT_ID: int(client_id),
             wire.TASK_ID: int(loop.slot.task_id),
             wire.FINAL_LR: float(final_lr),
-            wire.DIFFICULTY: difficulty,
             "proto-classes-sent": int(len(contribution.classes)),
             "proto-slots-sent": int(len(due)),
             "proto-distance": float(extra.get("proto-distance", float("nan"))),
         }
+        metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in extra.items() if k not in metrics})
         return TrainReply(arrays=ArrayRecord(payload), metrics=metrics, state=new_state)
 
@@ -193,7 +194,7 @@ class PrototypeLearner:
         state: ClientState,
     ) -> EvalReply:
         """Score the client's classifier (prototype or head) on its seen tasks."""
-        model = _client_model(exp, arrays, config, state, client_id)
+        model = _client_model(exp, arrays, config, state, client_id).to(client_device(exp.cfg))
         view = evaluation_view(exp, client_id, server_round, config, state.config)
         return evaluate_seen_tasks(
             exp, classifier_for(model, arrays, config), client_id, server_round, view.stream,
@@ -212,7 +213,7 @@ def classifier_for(model: nn.Module, arrays: ArrayRecord, config: Mapping) -> nn
     means, counts = bank_from_arrays(arrays)
     if not np.any(counts > 0):
         return model
-    return PrototypeClassifier(model, means, counts)
+    return PrototypeClassifier(model, means, counts).to(model_device(model))  # bank: to the model
 
 
 def task_accuracies(exp: Experiment, classifier: nn.Module) -> np.ndarray:

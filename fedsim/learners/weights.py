@@ -8,6 +8,7 @@ from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
 from fedsim.arrays import shared_state_dict
+from fedsim.device import client_device, cpu_state_dict
 from fedsim.experiment import Experiment
 from fedsim.learner import evaluate
 from fedsim.learners.base import ClientState, EvalReply, TrainReply
@@ -87,9 +88,10 @@ class WeightsLearner:
         """Run the local training loop on the client's active slot."""
         model = exp.make_model()
         model.load_state_dict(shared_state_dict(arrays))
+        model.to(client_device(exp.cfg))
         loop = assemble_loop(exp, client_id, server_round, config, state, model)
         slot = loop.slot
-        difficulty = loop.difficulty(model)
+        difficulty = loop.difficulty_metrics(model, config)
         mask = exp.plan.tasks[slot.task_id].classes if exp.plan.task_incremental else None
         result = loop.train(model, class_mask=mask)
         local_scoring = config.get(wire.CURRICULUM_SCORING) == "local"
@@ -99,7 +101,7 @@ class WeightsLearner:
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
                 **loop.state_items(),
             },
-            arrays=ArrayRecord(model.state_dict()) if local_scoring else state.arrays,
+            arrays=ArrayRecord(cpu_state_dict(model)) if local_scoring else state.arrays,
         )
         metrics = {
             wire.TRAIN_LOSS: float(result.loss),
@@ -107,10 +109,11 @@ class WeightsLearner:
             wire.REPLY_CLIENT_ID: int(client_id),
             wire.TASK_ID: int(slot.task_id),
             "final-lr": float(result.final_lr),
-            wire.DIFFICULTY: difficulty,
         }
+        metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
-        return TrainReply(arrays=ArrayRecord(model.state_dict()), metrics=metrics, state=new_state)
+        reply = ArrayRecord(cpu_state_dict(model))  # back to the CPU before the wire
+        return TrainReply(arrays=reply, metrics=metrics, state=new_state)
 
     def evaluate(
         self,
@@ -124,6 +127,7 @@ class WeightsLearner:
         """Score the received global model on the client's seen tasks."""
         model = exp.make_model()
         model.load_state_dict(shared_state_dict(arrays))
+        model.to(client_device(exp.cfg))
         view = evaluation_view(exp, client_id, server_round, config, state.config)
         return evaluate_seen_tasks(
             exp, model, client_id, server_round, view.stream, order=view.order,

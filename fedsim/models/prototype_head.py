@@ -60,12 +60,13 @@ def class_means(
     dim = int(model.embedding_dim)
     sums = np.zeros((len(classes), dim))
     pos = {int(c): i for i, c in enumerate(classes)}
-    xt = torch.from_numpy(np.asarray(x))
+    device = next(iter(model.parameters())).device
+    xt = torch.from_numpy(np.asarray(x)).to(device)
     for start in range(0, len(labels), batch_size):
         inputs = xt[start : start + batch_size]
         if transform is not None:
             inputs = transform(inputs)
-        z = model.embed(inputs).double().numpy()
+        z = model.embed(inputs).double().cpu().numpy()
         rows = np.array([pos[int(c)] for c in labels[start : start + batch_size]], dtype=np.int64)
         np.add.at(sums, rows, z)
     counts = np.array([np.count_nonzero(labels == c) for c in classes], dtype=np.float64)

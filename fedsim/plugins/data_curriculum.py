@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from fedsim import wire
+from fedsim.device import model_device
 from fedsim.learner import BasePlugin, train_local
 from scenarios.curricula.pacing import check_cycle, check_pacing, cycle_sizes, pacing_size
 
@@ -50,7 +51,8 @@ def example_losses(
     was_training = model.training
     model.eval()
     out = []
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    device = model_device(model)
+    xt, yt = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
     for start in range(0, len(y), batch_size):
         inputs = xt[start : start + batch_size]
         if transform is not None:
@@ -60,7 +62,7 @@ def example_losses(
             nn.functional.cross_entropy(logits, yt[start : start + batch_size], reduction="none")
         )
     model.train(was_training)
-    return torch.cat(out).numpy().astype(float) if out else np.zeros(0)
+    return torch.cat(out).cpu().numpy().astype(float) if out else np.zeros(0)
 
 
 class DataCurriculum(BasePlugin):
@@ -203,10 +205,10 @@ def curriculum_from_config(
     scoring = str(config.get(wire.CURRICULUM_SCORING, "global"))
     scorer = received
     if scoring == "local" and local_state is not None:
-        scorer = make_model()
+        scorer = make_model().to(model_device(received))
         scorer.load_state_dict(local_state)
     elif scoring == "expert":
-        scorer = make_model()
+        scorer = make_model().to(model_device(received))
         train_local(
             scorer,
             x,

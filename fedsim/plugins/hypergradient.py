@@ -138,8 +138,8 @@ def hypergradient_plugin(
 
 def _as_tensor(update: Mapping[str, Any] | None, name: str, like: torch.Tensor) -> torch.Tensor:
     if update is None or name not in update:
-        return torch.zeros(like.shape, dtype=torch.float64)
-    value = torch.as_tensor(update[name], dtype=torch.float64)
+        return torch.zeros(like.shape, dtype=torch.float64, device=like.device)
+    value = torch.as_tensor(update[name], dtype=torch.float64, device=like.device)
     if tuple(value.shape) != tuple(like.shape):
         raise ValueError(
             f"'{wire.LR_ARRAYS}.{name}' has shape {tuple(value.shape)}, "

@@ -145,6 +145,20 @@ class LocalLoop:
             return float(np.mean(self.curriculum.scores))
         return float(np.mean(example_losses(model, self.x, self.y, transform=self.transform)))
 
+    def difficulty_metrics(
+        self, model: nn.Module, config: ConfigRecord | Mapping[str, Any]
+    ) -> dict[str, float]:
+        """``{difficulty: ...}`` when something consumes it, else ``{}`` (no forward pass).
+
+        Consumers: the server asks for it (``fedsim.report-difficulty``, set by a selection
+        that ranks clients by it), or a data curriculum already scored the examples with the
+        received model (free to reuse; it feeds the TensorBoard curriculum histogram).
+        """
+        free = self.curriculum is not None and self.curriculum.scored_by_received
+        if not free and not bool(config.get(wire.REPORT_DIFFICULTY, False)):
+            return {}
+        return {wire.DIFFICULTY: self.difficulty(model)}
+
     def state_items(self) -> dict[str, Any]:
         """Client-state items the plugins keep for the next round (LR factor, decisions)."""
         items: dict[str, Any] = {}

@@ -42,6 +42,8 @@ class PrototypeLoss(BasePlugin):
         if self.lam == 0.0 or not bool(self.known.any()):
             return None
         z = model.embed(info.inputs)
+        if self.means.device != z.device:  # the bank arrives on the CPU (numpy)
+            self.means, self.known = self.means.to(z.device), self.known.to(z.device)
         target = self.means[info.targets]
         target = torch.where(self.known[info.targets][:, None], target, z.detach())
         term = nn.functional.mse_loss(z, target)

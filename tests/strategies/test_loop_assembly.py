@@ -101,7 +101,10 @@ def test_fedproto_honours_the_data_curriculum_and_proximal_term(exp):
     assert paced.metrics[wire.TRAIN_LOSS] != plain.metrics[wire.TRAIN_LOSS]
     prox = proto_train(exp, round_config(**{wire.PROXIMAL_MU: 5.0}))
     assert prox.metrics[wire.TRAIN_LOSS] != plain.metrics[wire.TRAIN_LOSS]
-    assert plain.metrics[wire.DIFFICULTY] > 0  # the client-curriculum signal is reported
+    assert wire.DIFFICULTY not in plain.metrics  # nobody asked: no scoring forward pass
+    asked = proto_train(exp, round_config(**{wire.REPORT_DIFFICULTY: True}))
+    assert asked.metrics[wire.DIFFICULTY] > 0  # the client-curriculum signal is reported
+    assert asked.metrics[wire.TRAIN_LOSS] == plain.metrics[wire.TRAIN_LOSS]
 
 
 def test_fedproto_runtime_task_order_decides_and_is_kept(exp):
