@@ -17,6 +17,33 @@ from fedsim.data.base import ArrayDataset
 from fedsim.data.local import find_file, root_dir
 from fedsim.errors import ConfigError, DataError
 
+#: The only globals a CIFAR batch may reference: numpy's array reconstruction (numpy 1 and 2
+#: module names) and ``_codecs.encode`` (bytes in protocol-2 pickles). Anything else - e.g. a
+#: ``__reduce__`` payload calling ``os.system`` - is refused before it can run.
+SAFE_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+})
+
+
+class DataOnlyUnpickler(pickle.Unpickler):
+    """Unpickle arrays, lists, dicts, numbers and strings only (never code)."""
+
+    def find_class(self, module: str, name: str):
+        """Allow the globals of :data:`SAFE_GLOBALS`; refuse everything else."""
+        if (module, name) in SAFE_GLOBALS:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"refusing to load '{module}.{name}': a CIFAR batch holds only arrays, lists and "
+            "strings"
+        )
+
+
 LAYOUT = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"]),
     "cifar100": ("cifar-100-python", ["train"], ["test"]),
@@ -27,7 +54,7 @@ def read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     """Read one pickle batch: images ``(n, 3, 32, 32)`` uint8 and integer labels."""
     try:
         with open(path, "rb") as fh:
-            entry = pickle.load(fh, encoding="latin1")  # noqa: S301 - the user's own data files
+            entry = DataOnlyUnpickler(fh, encoding="latin1").load()
     except OSError as exc:
         raise DataError(f"data.root: cannot read '{path}' ({exc.strerror or exc})") from None
     except Exception as exc:  # noqa: BLE001 - a corrupt pickle raises almost anything
