@@ -11,7 +11,8 @@ Usage::
 ``local`` starts a SuperLink and one SuperNode per client on 127.0.0.1 (TLS and node
 authentication unless ``--insecure``), runs the experiment and stops them again. ``submit``
 sends the experiment to a running SuperLink. Both exit 0 only when the run completed (the
-SuperLink's run status and the run directory's ``status.json``), 1 when it failed, 2 on bad input.
+SuperLink's run status and the run directory's ``status.json``), 3 when it ended degraded
+(``summary.json`` ``status``, see :mod:`fedsim.run_health`), 1 when it failed, 2 on bad input.
 ``superlink`` runs Flower's SuperLink with its Control and ServerAppIo APIs on the loopback
 ``--host``/``--port`` and only the Fleet API on ``--fleet-host``/``--fleet-port``
 (:mod:`fedsim.deployment.split_superlink`).
@@ -94,16 +95,30 @@ def precheck(overrides: list[str]) -> dict[str, Any]:
     return cfg
 
 
+def health_exit_code(summary: dict) -> int:
+    """Exit code of a run Flower finished: 0 completed, 3 degraded, 1 failed (run_health)."""
+    from fedsim.run_health import EXIT_CODES
+
+    state = str(summary.get("status") or "completed")
+    code = EXIT_CODES.get(state, EXIT_FAILED)
+    if code:
+        why = summary.get("status_reason") or "see summary.json"
+        print(f"fedsim deploy: run {state}: {why}", file=sys.stderr)
+    return code
+
+
 def report(outcome) -> int:
     """Print how the run ended; return the exit code."""
     from fedsim.console import print_summary
 
     if outcome.ok:
         summary_file = outcome.run_dir / "summary.json" if outcome.run_dir else None
+        summary = {}
         if summary_file is not None and summary_file.is_file():
-            print_summary(json.loads(summary_file.read_text()), outcome.run_dir)
+            summary = json.loads(summary_file.read_text())
+            print_summary(summary, outcome.run_dir)
         print(f"fedsim deploy: flwr run {outcome.run_id} {outcome.status}")
-        return 0
+        return health_exit_code(summary)
     reason = outcome.run_dir_error() or outcome.details or "see the log above"
     tail = "\n".join(outcome.log_tail[-15:])
     print(

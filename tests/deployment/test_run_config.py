@@ -115,3 +115,13 @@ def test_flower_app_bundle_holds_the_apps_and_configs(tmp_path):
         "pyproject.toml",
     ):
         assert needed in names, needed
+
+
+def test_deploy_exit_code_follows_the_run_health(capsys):
+    from fedsim.deployment.cli import health_exit_code
+
+    assert health_exit_code({"status": "completed"}) == 0
+    assert health_exit_code({}) == 0  # no summary: Flower's own status decided
+    assert health_exit_code({"status": "degraded", "status_reason": "3 of 8 rounds skipped"}) == 3
+    assert "run degraded: 3 of 8 rounds skipped" in capsys.readouterr().err
+    assert health_exit_code({"status": "failed", "status_reason": "x"}) == 1
