@@ -42,7 +42,8 @@ def run_and_record(
     """Run the simulation in ``run_dir``; keep ``status.json`` true; print the final table.
 
     A :class:`~fedsim.errors.FedsimError` becomes status ``failed`` plus one line on stderr and
-    exit code 1; any other exception (or Ctrl-C) is recorded as ``failed`` and re-raised. A run
+    exit code 1 (in a multirun job: the state ``failed`` is returned and the sweep goes on); any
+    other exception (or Ctrl-C) is recorded as ``failed`` and re-raised. A run
     that ends ``degraded`` (or ``failed`` by ``federation.degraded_policy``) prints its reason
     and exits 3 (or 1); see :mod:`fedsim.run_health`. With ``exit_unless_completed=False``
     (a multirun job) it returns the final state instead of exiting.
@@ -59,7 +60,10 @@ def run_and_record(
         summary = run_in_simulation(cfg, run_dir, resume=resume)
     except FedsimError as exc:
         mark(run_dir, "failed", error=str(exc))
-        fail(str(exc), code=EXIT_CODES["failed"])
+        if exit_unless_completed:
+            fail(str(exc), code=EXIT_CODES["failed"])
+        print(f"fedsim: error: {exc}", file=sys.stderr)  # a multirun goes on with its next job
+        return "failed"
     except KeyboardInterrupt:
         mark(run_dir, "failed", error="interrupted")
         raise
