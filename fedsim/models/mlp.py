@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Integral
 
 import torch
 from torch import nn
+
+from fedsim.errors import ConfigError
 
 
 class MLP(nn.Module):
@@ -29,8 +32,14 @@ class MLP(nn.Module):
         self, input_shape: Sequence[int], num_classes: int, hidden: Sequence[int] = (128,)
     ) -> None:
         super().__init__()
-        if not hidden or any(int(h) < 1 for h in hidden):
-            raise ValueError(f"model.hidden: widths must be positive integers, got {list(hidden)}")
+        if isinstance(hidden, int | float | str) or not hidden:
+            raise ConfigError(
+                "model.hidden", f"must be a list of widths, e.g. [128], got {hidden!r}"
+            )
+        if any(not isinstance(h, Integral) or isinstance(h, bool) or h < 1 for h in hidden):
+            raise ConfigError(
+                "model.hidden", f"widths must be positive integers, got {list(hidden)}"
+            )
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(int(s) for s in input_shape)
         for h in hidden:
