@@ -115,10 +115,11 @@ def evaluation_view(
     if nxt >= len(stream.slots) or nxt < len(decided):
         return EvaluationView(stream, order, None)
     want = stream.slots[nxt].end_round - stream.slots[nxt].start_round
+    taken = set(decided)
     open_positions = [
         p
         for p in range(len(plan_stream.slots))
-        if p not in set(decided)
+        if p not in taken
         and plan_stream.slots[p].end_round - plan_stream.slots[p].start_round == want
     ]
     # undecided positions seen before ``nxt`` (client not trained there yet) may still take

@@ -117,25 +117,16 @@ def test_cli_missing_root_is_one_line_exit_2(tmp_path):
     assert len(lines) == 1 and "data.root" in lines[0] and "MNIST/raw/" in lines[0], lines
 
 
-class _Payload:
-    """Unpickling this runs ``open(marker, "w")`` (proof that a plain pickle.load runs code)."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
-
-
 def test_cifar_batch_with_a_code_payload_is_refused_without_running(tmp_path):
     import pickle
 
     from fedsim.errors import DataError
+    from tests.payload import Payload
 
     cifar_like(tmp_path)
     marker = tmp_path / "ran"
     batch = tmp_path / "cifar-10-batches-py" / "data_batch_1"
-    evil = {"data": _Payload(marker), "labels": [0]}
+    evil = {"data": Payload(marker), "labels": [0]}
     batch.write_bytes(pickle.dumps(evil, protocol=2))
     pickle.loads(batch.read_bytes())  # a plain unpickler runs it: the test can fail
     assert marker.exists()

@@ -16,17 +16,8 @@ from omegaconf import OmegaConf
 from fedsim.checkpoint_codec import CheckpointError
 from fedsim.server_state import CHECKPOINT_NAME, load_checkpoint
 from tests.conftest import SMALL, cli_env, compose
+from tests.payload import Payload
 from tests.reliability.test_checkpoint import _state
-
-
-class Payload:
-    """Unpickling this creates the marker file (a stand-in for arbitrary code)."""
-
-    def __init__(self, marker):
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return (open, (self.marker, "w"))
 
 
 def _run_dir(tmp_path):
