@@ -35,7 +35,7 @@ import time
 import numpy as np
 import torch
 
-from fedsim.learner import train_local
+from fedsim.client.training_loop import train_local
 from fedsim.models.cnn import SmallCNN
 
 rng = np.random.default_rng(0)
@@ -61,7 +61,7 @@ if command -v nvidia-smi >/dev/null; then
       sleep 0.5; done ) &
   APPS_PID=$!
 fi
-"$PY" -m fedsim.cli +experiment=quick train.device=cuda backend.client_gpus=0.5 \
+"$PY" -m fedsim.cli.main +experiment=quick train.device=cuda backend.client_gpus=0.5 \
   output.root="$OUT/runs" output.name=gpu log.progress=false > "$OUT/fedsim.log" 2>&1 || {
   tail -n 30 "$OUT/fedsim.log"; exit 1; }
 if [ -n "${SMI_PID:-}" ]; then

@@ -11,7 +11,7 @@ def run(registered: int, sampled: int, rounds: int, model_name: str, seed: int =
 
     from omegaconf import OmegaConf
 
-    from fedsim.cli import compose_config
+    from fedsim.config.compose import compose_config
     from fedsim.config.validate import validate_objects, validate_values
     from fedsim.runtime.ray_start import start_ray
     from fedsim.runtime.simulation import run_in_simulation

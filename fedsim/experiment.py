@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from fedsim.build import build
 from fedsim.data.base import ArrayDataset
 from fedsim.errors import ConfigError
+from fedsim.resolver import build
 from fedsim.seeding import seed_torch, torch_seed_for
 from scenarios.types import ScenarioPlan
 
@@ -75,8 +75,8 @@ class Experiment:
         Scored on the driver's device (:func:`fedsim.device.driver_device`: a visible GPU
         unless ``train.device=cpu``); the model is moved back to where it was afterwards.
         """
+        from fedsim.client.training_loop import evaluate
         from fedsim.device import driver_device, model_device
-        from fedsim.learner import evaluate
 
         home, device = model_device(model), driver_device(self.cfg)
         model.to(device)

@@ -1,11 +1,11 @@
 """The interface of every server-side component whose state evolves during a run.
 
 LR controllers, client selections, fault models and the virtual grid's deadline bookkeeping
-implement it; :class:`~fedsim.server_state.ServerState` captures their state into typed fields
+implement it; :class:`~fedsim.server.state.ServerState` captures their state into typed fields
 before each checkpoint and restores it on resume (DESIGN.md rule 3). A component that keeps
 nothing between rounds returns ``{}``. ``state_dict`` must return *data* —
 JSON scalars, lists, dicts, tuples, bytes, numpy arrays/scalars, Flower Array/ConfigRecords —
-or saving the checkpoint fails (:mod:`fedsim.checkpoint_codec`).
+or saving the checkpoint fails (:mod:`fedsim.server.checkpoint_codec`).
 """
 
 from __future__ import annotations

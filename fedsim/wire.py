@@ -15,13 +15,13 @@ CLIENT_ID = "fedsim.client-id"
 LR = "lr"
 PROXIMAL_MU = "proximal-mu"  # written by flwr FedProx
 STATE_IN_MESSAGE = "fedsim.state-in-message"
-HYPER_CL = "fedsim.hyper-cl"  # bool: run the FedHyper-CL plugin (fedsim/plugins/hypergradient.py)
+HYPER_CL = "fedsim.hyper-cl"  # bool: run the FedHyper-CL client plugin
 HYPER_CL_X_SCALE = "fedsim.hyper-cl-x-scale"  # factor of <u_i, Delta_{t-1}>
 HYPER_CL_Y_SCALE = "fedsim.hyper-cl-y-scale"  # factor of <u_i, u_{i-1}>
 HYPER_CL_MAX_GROWTH = "fedsim.hyper-cl-max-growth"  # cap on gamma
 HYPER_CL_BOUNDS = "fedsim.hyper-cl-bounds"  # [low, high] of beta
 HYPER_CL_PERSIST = "fedsim.hyper-cl-persist"  # keep beta in client state across rounds
-# data-level curriculum of the local loop (fedsim/plugins/data_curriculum.py)
+# data-level curriculum of the local loop (fedsim/client/plugins/data_curriculum.py)
 CURRICULUM_ORDER = "curriculum.order"  # none | curriculum | anti | random
 CURRICULUM_SCORING = "curriculum.scoring"  # global | local | expert
 CURRICULUM_PACING = "curriculum.pacing"  # linear | quad | sqrt | step | exp | log | cyclical
@@ -66,7 +66,7 @@ def packed(i: int, key: str) -> str:
 PROTO_CLASSES = "proto.classes"  # [k] int64, labels of a client's contribution
 PROTO_MEANS = "proto.means"  # [C, d] global bank / [k, d] client contribution
 PROTO_COUNTS = "proto.counts"  # [C] / [k] example counts behind each prototype
-# ... and ConfigRecord keys (server -> client) read by fedsim/learners/prototypes.py
+# ... and ConfigRecord keys (server -> client) read by fedsim/client/learners/prototypes.py
 PROTO_MODEL = "proto.model"  # "global" (weights in the message) | "personal" (client state)
 PROTO_TRAIN = "proto.train"  # bool: run the local training loop this round
 PROTO_SEND_WEIGHTS = "proto.send-weights"  # bool: put the trained weights in the reply
@@ -74,7 +74,7 @@ PROTO_SEND = "proto.send"  # "never" | "once-per-slot" | "every-round"
 PROTO_LAMBDA = "proto.lambda"  # float: weight of FedProto's prototype distance term
 PROTO_INFERENCE = "proto.inference"  # "prototype" | "head"
 PROTO_MODELS = "proto.client-models"  # JSON list of model-config overrides, by client id
-# Injected faults (server -> client ConfigRecord items, see fedsim/faults.py)
+# Injected faults (server -> client ConfigRecord items, see fedsim/faults/models.py)
 FAULT = "fedsim.fault"  # kind of fault the client must simulate this round
 FAULT_DELAY = "fedsim.fault-delay"  # straggler: simulated delay (s), vs the round deadline
 FAULT_SCALE = "fedsim.fault-scale"  # adversarial: factor applied to the client's update

@@ -26,9 +26,9 @@ def task_incremental(
     Task-IL as in van de Ven & Tolias, 2019, "Three scenarios for continual learning".
     Same tasks and streams as :func:`scenarios.class_incremental.class_incremental` with
     ``ScenarioPlan.task_incremental=True``: evaluation masks logits to the task's classes
-    (``fedsim.learner.evaluate(class_mask=...)``) and so does local training (the
-    ``class_mask`` of ``fedsim.learner.train_local``), i.e. one head per task on a shared
-    output layer.
+    (``fedsim.client.training_loop.evaluate(class_mask=...)``) and so does local training
+    (the ``class_mask`` of ``fedsim.client.training_loop.train_local``), i.e. one head per task
+    on a shared output layer.
 
     Parameters
     ----------

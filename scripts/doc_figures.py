@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fedsim import metrics  # noqa: E402
+from fedsim.metrics import continual as metrics  # noqa: E402
 
 FAULT_BASE = [
     "scenario.num_clients=10",
@@ -160,7 +160,7 @@ def run_cell(overrides: list[str], out: Path) -> dict:
     """Run one (row, seed) unless its summary exists; return the summary."""
     found = sorted(out.rglob("summary.json"))
     if not found:
-        cmd = [sys.executable, "-m", "fedsim.cli", *overrides, "log.progress=false",
+        cmd = [sys.executable, "-m", "fedsim", *overrides, "log.progress=false",
                f"output.root={out}", "output.name=run"]
         res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
         if res.returncode not in (0, 3):  # 3: degraded, recorded in the table's status line

@@ -35,7 +35,7 @@ class FedProto(FedAvg):
     ``proto_aggregation`` takes the plain mean over clients, ``weighted=False``). Client, Eq.
     (7)-(8): cross-entropy + ``lam`` x the per-sample MSE between the embedding and the global
     prototype of its label, as in the official ``update_weights_het``
-    (:class:`~fedsim.plugins.prototype_loss.PrototypeLoss`); local prototypes are the mean
+    (:class:`~fedsim.client.plugins.prototype_loss.PrototypeLoss`); local prototypes are the mean
     embeddings of the client's current task data after local training (the official code
     averages train-mode embeddings of the last epoch - a documented deviation). Inference:
     nearest global prototype over every class the federation knows (``inference="prototype"``,

@@ -119,7 +119,7 @@ class FederatedReconnaissance(FedAvg):
 
     def central_accuracies(self, exp, arrays: ArrayRecord) -> np.ndarray:
         """Nearest-prototype accuracy of the global network and bank on every task."""
-        from fedsim.learners.prototypes import classifier_for, task_accuracies
+        from fedsim.client.learners.prototypes import classifier_for, task_accuracies
 
         model = exp.make_model()
         model.load_state_dict(without_bank(arrays).to_torch_state_dict())

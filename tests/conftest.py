@@ -38,7 +38,7 @@ SMALL = [
 
 
 def cli_env() -> dict:
-    """Environment for `python -m fedsim.cli` subprocesses: import *this* checkout's packages."""
+    """Environment for `python -m fedsim` subprocesses: import *this* checkout's packages."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     return env
@@ -48,7 +48,7 @@ def compose(*overrides: str) -> dict:
     """Compose the real Hydra config with overrides; return the resolved container."""
     from omegaconf import OmegaConf
 
-    from fedsim.cli import compose_config
+    from fedsim.config.compose import compose_config
 
     return OmegaConf.to_container(compose_config(list(overrides)), resolve=True)
 

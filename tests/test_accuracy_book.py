@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from fedsim import metrics
-from fedsim.accuracy import AccuracyBook
+from fedsim.metrics import continual as metrics
+from fedsim.metrics.accuracy_book import AccuracyBook
 from scenarios.types import ClientStream, ScenarioPlan, Task, TaskSlot
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from flwr.app import Array, ArrayRecord
 
-from fedsim.arrays import shared_state_dict, to_numpy
+from fedsim.transport.arrays import shared_state_dict, to_numpy
 
 CASES = [
     np.random.default_rng(0).random((64, 64), dtype=np.float32),

@@ -12,7 +12,7 @@ from tests.conftest import cli_env
 
 def run_cli(*args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args],
+        [sys.executable, "-m", "fedsim", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

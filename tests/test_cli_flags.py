@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from fedsim import cli
+from fedsim.cli import main as cli
 from tests.data.writers import cifar_like
 
 
@@ -22,7 +22,7 @@ def _no_hydra_log_handlers():
 
 
 def run_main(args, capsys):
-    """``fedsim.cli.main(args)``: (exit code, stdout, stderr)."""
+    """``fedsim.cli.main.main(args)``: (exit code, stdout, stderr)."""
     try:
         cli.main(list(args))
         code = 0
@@ -110,7 +110,7 @@ def test_corrupt_cifar_batch_is_one_line_naming_the_file(damage, capsys, tmp_pat
 
 
 def _run_dir(tmp_path):
-    from fedsim.run_dir import mark, write_config
+    from fedsim.runtime.run_dir import mark, write_config
     from tests.conftest import SMALL, compose
 
     run_dir = tmp_path / "run"
@@ -133,12 +133,12 @@ def _run_dir(tmp_path):
 )
 def test_resume_on_corrupt_run_files_is_one_line(file, content, needle, capsys, tmp_path,
                                                  monkeypatch):  # fmt: skip
-    from fedsim import resume
+    from fedsim.cli import resume
 
     run_dir = _run_dir(tmp_path)
     (run_dir / file).write_text(content)
     # the checkpoint format is another module's business: any loadable one will do here
-    monkeypatch.setattr("fedsim.server_state.load_checkpoint", lambda _p: {"round": 1})
+    monkeypatch.setattr("fedsim.server.state.load_checkpoint", lambda _p: {"round": 1})
     with pytest.raises(SystemExit) as info:
         resume.resume_main([str(run_dir)])
     assert info.value.code == 2

@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from fedsim.cli import config_dir
 from fedsim.config.compatibility import GROUPS, check_compatibility, refusal
+from fedsim.config.compose import config_dir
 from fedsim.config.validate import validate_values
 from fedsim.errors import ConfigError
 from tests.conftest import compose
@@ -116,7 +116,7 @@ def test_overridden_option_values_change_the_decision():
 
 
 def test_cli_refuses_before_ray_with_one_line(capsys, tmp_path):
-    from fedsim.cli import precheck
+    from fedsim.cli.main import precheck
 
     with pytest.raises(SystemExit) as stop:
         precheck(["strategy=fedproto", "lr=fedhyper_g", f"output.root={tmp_path}"])

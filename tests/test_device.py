@@ -6,6 +6,9 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
+from fedsim.client.learners import get_learner
+from fedsim.client.learners.base import ClientState
+from fedsim.client.training_loop import evaluate, train_local
 from fedsim.config.validate import _check_device, validate_values
 from fedsim.device import (
     assigned_gpu_ids,
@@ -17,10 +20,7 @@ from fedsim.device import (
 )
 from fedsim.errors import ConfigError
 from fedsim.experiment import Experiment, get_experiment
-from fedsim.learner import evaluate, train_local
-from fedsim.learners import get_learner
-from fedsim.learners.base import ClientState
-from fedsim.server import train_config
+from fedsim.server.app import train_config
 from tests.conftest import SMALL, compose
 
 CUDA = torch.cuda.is_available()
@@ -135,9 +135,9 @@ def test_the_loop_on_cuda_matches_the_cpu_closely():
 
 def test_every_learner_asks_for_the_client_device(monkeypatch):
     """Weights, prototypes and adapters place their model via ``client_device`` (CPU here)."""
-    import fedsim.learners.adapters as adapters_mod
-    import fedsim.learners.prototypes as protos_mod
-    import fedsim.learners.weights as weights_mod
+    import fedsim.client.learners.adapters as adapters_mod
+    import fedsim.client.learners.prototypes as protos_mod
+    import fedsim.client.learners.weights as weights_mod
     from tests.strategies.test_loop_assembly import adapter_train, proto_train, round_config
 
     calls: list[str] = []

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from fedsim import metrics as m
+from fedsim.metrics import continual as m
 
 NAN = float("nan")
 

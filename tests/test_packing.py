@@ -1,7 +1,8 @@
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 
-from fedsim import packing, wire
+from fedsim import wire
+from fedsim.transport import packing
 
 
 def _content(cid, arrays):

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from fedsim.client.training_loop import train_local
 from fedsim.errors import ConfigError
 from fedsim.experiment import Experiment
-from fedsim.learner import train_local
 from fedsim.seeding import rng_for, seed_torch, torch_seed_for
 
 INITS = ("base_task", "checkpoint", "random")

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fedsim import metrics as clm
 from fedsim.analysis.groups import Group
 from fedsim.analysis.runs import Run
 from fedsim.logging.tags import tag
+from fedsim.metrics import continual as clm
 
 FIG_WIDTH = 11.0
 

@@ -89,7 +89,7 @@ def build_report(paths: list[Path], out: Path, warn=None) -> dict:
 
 def report_main(args: list[str]) -> None:
     """Entry point of ``fedsim report``."""
-    from fedsim.cli import fail
+    from fedsim.cli.main import fail
 
     ns = _parser().parse_args(args)
     out = ns.out or Path(f"report-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")

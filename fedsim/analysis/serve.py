@@ -39,7 +39,7 @@ def start(logdir: Path, port: int, host: str = "127.0.0.1") -> str:
 
 def tensorboard_main(args: list[str]) -> None:
     """Entry point of ``fedsim tensorboard``."""
-    from fedsim.cli import fail
+    from fedsim.cli.main import fail
 
     p = argparse.ArgumentParser(
         prog="fedsim tensorboard",

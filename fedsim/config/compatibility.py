@@ -8,7 +8,7 @@ requires from the strategy), both as data read from the resolved config - keyed 
 ``_target_``, never probed with ``getattr`` on built objects. :data:`RULES` pairs a need with
 the traits that cannot meet it and the reason; :func:`check_compatibility` raises
 :class:`~fedsim.errors.ConfigError` with one line naming both options. The client half of
-every option that is honoured is assembled in :mod:`fedsim.plugins.loop_assembly`.
+every option that is honoured is assembled in :mod:`fedsim.client.plugins.loop_assembly`.
 
 ``python -m fedsim.config.compatibility --markdown`` prints the table of ``docs/compatibility.md``.
 """
@@ -160,8 +160,8 @@ OPTIONS: dict[str, Callable[[Mapping[str, Any]], OptionNeeds]] = {
     "strategies.selection.UniformSelection": _nothing,
     # every learner reports `difficulty` when asked (ClientCurriculum.client_config)
     "strategies.client_curriculum.ClientCurriculum": _nothing,
-    "fedsim.faults.NoFaults": _nothing,
-    "fedsim.faults.FaultModel": _faults,
+    "fedsim.faults.models.NoFaults": _nothing,
+    "fedsim.faults.models.FaultModel": _faults,
 }
 
 

@@ -55,7 +55,7 @@ def markdown(root: Path) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: ``--markdown`` prints the tables (default), ``--configs`` picks the tree."""
-    from fedsim.cli import config_dir
+    from fedsim.config.compose import config_dir
 
     parser = argparse.ArgumentParser(prog="python -m fedsim.config.compatibility")
     parser.add_argument("--markdown", action="store_true", help="print the markdown tables")

@@ -36,7 +36,7 @@ class FederationConfig:
     min_replies: int = 1
     on_too_few: str = "skip"  # skip | retry | stop
     round_timeout: float | None = None
-    # when is a run that ended not "completed" (fedsim/run_health.py, README "Exit codes")
+    # when is a run that ended not "completed" (fedsim/server/health.py, README "Exit codes")
     degraded_policy: str = "degrade"  # degrade (exit 3) | fail (exit 1)
     max_fraction_rejected: float = 0.05  # unexpected rejected replies / replies asked for
     max_fraction_skipped: float = 0.0  # rounds skipped without an injected cause / rounds

@@ -209,9 +209,9 @@ def check_writable(root: str | Path, key: str = "output.root") -> None:
 
 def validate_objects(cfg: Mapping[str, Any]) -> None:
     """Build what the run needs (data, plan, model, strategy, LR controller) once, up front."""
-    from fedsim.build import build
     from fedsim.experiment import get_experiment
-    from fedsim.server import build_lr_controller, build_strategy
+    from fedsim.resolver import build
+    from fedsim.server.app import build_lr_controller, build_strategy
 
     for group in OBJECT_GROUPS:
         _finite_numbers(cfg.get(group), group)
@@ -241,11 +241,11 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
         max_clients=fed.get("max_clients"),
         seed=int(cfg["seed"]),
     )
-    from fedsim.server import build_faults
+    from fedsim.server.app import build_faults
 
     build_faults(cfg, exp.seed, exp.plan.num_clients)
     learner = cfg["strategy"].get("client_learner", "weights")
-    from fedsim.learners import _REGISTRY
+    from fedsim.client.learners import _REGISTRY
 
     if learner not in _REGISTRY:
         raise ConfigError(

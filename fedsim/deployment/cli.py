@@ -12,7 +12,7 @@ Usage::
 authentication unless ``--insecure``), runs the experiment and stops them again. ``submit``
 sends the experiment to a running SuperLink. Both exit 0 only when the run completed (the
 SuperLink's run status and the run directory's ``status.json``), 3 when it ended degraded
-(``summary.json`` ``status``, see :mod:`fedsim.run_health`), 1 when it failed, 2 on bad input.
+(``summary.json`` ``status``, see :mod:`fedsim.server.health`), 1 when it failed, 2 on bad input.
 ``superlink`` runs Flower's SuperLink with its Control and ServerAppIo APIs on the loopback
 ``--host``/``--port`` and only the Fleet API on ``--fleet-host``/``--fleet-port``
 (:mod:`fedsim.deployment.split_superlink`).
@@ -81,13 +81,13 @@ def precheck(overrides: list[str]) -> dict[str, Any]:
     """Compose and validate the experiment here, before anything starts; exit 2 if bad."""
     from omegaconf import OmegaConf
 
-    from fedsim.cli import _hydra_message, compose_config
+    from fedsim.config.compose import compose_config, hydra_message
     from fedsim.config.validate import validate
 
     try:
         cfg = OmegaConf.to_container(compose_config(overrides), resolve=True)
     except Exception as exc:  # noqa: BLE001 - Hydra raises several types
-        _fail(_hydra_message(exc))
+        _fail(hydra_message(exc))
     try:
         validate(cfg)
     except FedsimError as exc:
@@ -97,7 +97,7 @@ def precheck(overrides: list[str]) -> dict[str, Any]:
 
 def health_exit_code(summary: dict) -> int:
     """Exit code of a run Flower finished: 0 completed, 3 degraded, 1 failed (run_health)."""
-    from fedsim.run_health import EXIT_CODES
+    from fedsim.server.health import EXIT_CODES
 
     state = str(summary.get("status") or "completed")
     code = EXIT_CODES.get(state, EXIT_FAILED)

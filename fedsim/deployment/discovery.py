@@ -3,7 +3,7 @@
 On the deployment engine a node is one client; its ``--node-config`` names the client id
 (``client-id=K`` or ``partition-id=K``) and the ClientApp's query handler reports it. The
 ServerApp waits until every client of the plan has a node, then hands the mapping to the
-:class:`~fedsim.virtual_grid.VirtualGrid`.
+:class:`~fedsim.transport.virtual_grid.VirtualGrid`.
 """
 
 from __future__ import annotations

@@ -49,14 +49,14 @@ def compose_run_config(run_config: Mapping[str, Any]) -> dict[str, Any]:
     """Compose and resolve the experiment config of a run config (not yet validated)."""
     from omegaconf import OmegaConf
 
-    from fedsim.cli import _hydra_message, compose_config
+    from fedsim.config.compose import compose_config, hydra_message
 
     overrides = hydra_overrides(run_config)
     try:
         cfg = compose_config(overrides)
         return OmegaConf.to_container(cfg, resolve=True)
     except Exception as exc:  # noqa: BLE001 - Hydra raises several types
-        raise ConfigError(f"run-config {OVERRIDES}", _hydra_message(exc)) from None
+        raise ConfigError(f"run-config {OVERRIDES}", hydra_message(exc)) from None
 
 
 _CLIENT_CACHE: dict[str, dict[str, Any]] = {}

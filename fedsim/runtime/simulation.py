@@ -75,7 +75,7 @@ def backend_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
         # Flower passes these to ``ClientAppActor.options(...)``: besides the resources, Ray
         # restarts a dead actor (killed, OOM) up to ``restarts`` times and re-runs the task it
         # was running once, so the same clients train; beyond that its replies are errors and
-        # the run ends "degraded" (fedsim.run_health).
+        # the run ends "degraded" (fedsim.server.health).
         "client_resources": {
             "num_cpus": cpus if cpus % 1 else int(cpus),
             "num_gpus": float(be["client_gpus"]),
@@ -91,7 +91,7 @@ def run_in_simulation(
 ) -> dict[str, Any]:
     """Run the experiment with ``flwr.simulation.run_simulation``; return the summary.
 
-    ``resume`` continues from ``run_dir/checkpoint.npz`` (see :func:`fedsim.server.run_server`).
+    ``resume`` continues from ``run_dir/checkpoint.npz`` (see :func:`fedsim.server.app.run_server`).
     """
     import warnings
 
@@ -101,9 +101,9 @@ def run_in_simulation(
     from flwr.app import Context
     from flwr.serverapp import Grid, ServerApp
 
-    from fedsim.client_app import build_client_app
+    from fedsim.client.app import build_client_app
     from fedsim.experiment import get_experiment
-    from fedsim.server import run_server
+    from fedsim.server.app import run_server
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

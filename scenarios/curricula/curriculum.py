@@ -6,7 +6,7 @@ Learning?" (ICCV 2023), transposed to task streams:
 * ``tasks``: a :class:`~scenarios.curricula.task_order.TaskOrder` applied to the plan before
   the run (``apply``);
 * ``data``: the data-level curriculum run by every client inside its local training
-  (``fedsim/plugins/data_curriculum.py``), described here as flat config items
+  (``fedsim/client/plugins/data_curriculum.py``), described here as flat config items
   (``client_config``) that travel in every train ConfigRecord.
 """
 

@@ -55,7 +55,7 @@ class FedHyper:
       released code rebuilds ``local_lr`` every round, so SL there equals FedAvg;
       ``code_faithful=True`` reproduces that (LR stays ``eta_l0``, accumulator still logged).
     * **CL** (``client_local=True``): each client adapts its own LR per local step
-      (:class:`fedsim.plugins.hypergradient.HypergradientLR`). The server sends the
+      (:class:`fedsim.client.plugins.hypergradient.HypergradientLR`). The server sends the
       previous raw update ``Delta_{t-1}`` (an extra model-sized ArrayRecord, key
       ``fedsim.lr-arrays``; nothing in round 1, i.e. zeros as in the code) and the rule's
       constants: ``x_scale = cl_global_scale / m`` with ``m`` the number of replies

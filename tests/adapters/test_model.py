@@ -9,9 +9,9 @@ from fedsim.adapters.bank import bank_entry, weighted_group_means
 from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.model import parameter_counts
 from fedsim.adapters.scoring import routed_logits
+from fedsim.client.training_loop import train_local
 from fedsim.errors import ConfigError
 from fedsim.experiment import get_experiment
-from fedsim.learner import train_local
 from fedsim.seeding import rng_for
 from tests.adapters.conftest import adapter_cfg
 

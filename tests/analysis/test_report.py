@@ -15,7 +15,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from fedsim.analysis.groups import mean_std
 from fedsim.logging.layout import custom_scalars_layout
-from fedsim.run_dir import mark
+from fedsim.runtime.run_dir import mark
 from tests.conftest import SMALL, cli_env
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ SEEDS = (0, 1)
 
 def run_cli(*args, cwd, timeout=600):
     return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args],
+        [sys.executable, "-m", "fedsim", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -141,7 +141,7 @@ def _post(url: str, body: dict) -> dict:
 def test_tensorboard_serves_runs_and_compares_hparams(multirun, tmp_path):
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fedsim.cli", "tensorboard", str(multirun), "--port", str(port)],
+        [sys.executable, "-m", "fedsim", "tensorboard", str(multirun), "--port", str(port)],
         cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     base = f"http://127.0.0.1:{port}"

@@ -109,7 +109,7 @@ def test_config_groups_build_a_plan_on_local_files(tmp_path, group, writer, extr
 
 def test_cli_missing_root_is_one_line_exit_2(tmp_path):
     res = subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", "describe", "data=mnist",
+        [sys.executable, "-m", "fedsim", "describe", "data=mnist",
          f"data.root={tmp_path / 'missing'}"],
         capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
     assert res.returncode == 2

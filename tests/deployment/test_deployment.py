@@ -24,7 +24,7 @@ TINY = [
 
 def deploy(*args, cwd, timeout=900):
     return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", "deploy", *args],
+        [sys.executable, "-m", "fedsim", "deploy", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -174,7 +174,7 @@ def test_failed_local_deploy_removes_its_temporary_workdir(tmp_path):
     noapp = tmp_path / "not-a-flower-app"  # `flwr run` fails on it, after the federation is up
     noapp.mkdir()
     res = subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", "deploy", "local", "--nodes", "1", "--quiet"]
+        [sys.executable, "-m", "fedsim", "deploy", "local", "--nodes", "1", "--quiet"]
         + ["--app", str(noapp), *TINY, f"output.root={tmp_path}/runs"],
         capture_output=True,
         text=True,

@@ -72,7 +72,7 @@ def test_simulation_joins_existing_ray_cluster(ray_head, tmp_path):
         [
             sys.executable,
             "-m",
-            "fedsim.cli",
+            "fedsim.cli.main",
             "backend=ray_cluster",
             f"backend.ray_address={ray_head['address']}",
             *TINY,

@@ -85,14 +85,14 @@ def test_flower_app_bundle_holds_the_apps_and_configs(tmp_path):
     from flwr.clientapp import ClientApp
     from flwr.serverapp import ServerApp
 
-    from fedsim import apps
+    from fedsim.deployment import apps
     from fedsim.deployment.processes import executable, flower_env
     from tests.conftest import REPO
 
     components = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["flwr"]["app"]
     assert components["components"] == {
-        "serverapp": "fedsim.apps:server_app",
-        "clientapp": "fedsim.apps:client_app",
+        "serverapp": "fedsim.deployment.apps:server_app",
+        "clientapp": "fedsim.deployment.apps:client_app",
     }
     assert isinstance(apps.server_app, ServerApp) and isinstance(apps.client_app, ClientApp)
     res = subprocess.run(
@@ -107,7 +107,7 @@ def test_flower_app_bundle_holds_the_apps_and_configs(tmp_path):
     (fab,) = tmp_path.glob("*.fab")
     names = set(zipfile.ZipFile(fab).namelist())
     for needed in (
-        "fedsim/apps.py",
+        "fedsim/deployment/apps.py",
         "configs/config.yaml",
         "configs/backend/ray_cluster.yaml",
         "strategies/selection.py",

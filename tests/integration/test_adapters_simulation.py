@@ -5,7 +5,7 @@ import json
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from fedsim.server_state import load_checkpoint
+from fedsim.server.state import load_checkpoint
 from tests.conftest import SMALL
 from tests.integration.test_simulation import run_cli
 

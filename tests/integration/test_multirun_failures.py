@@ -27,7 +27,7 @@ def test_failed_job_does_not_end_the_sweep(tmp_path):
         f"output.root={tmp_path}",
     ]
     res = subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args],
+        [sys.executable, "-m", "fedsim", *args],
         capture_output=True, text=True, cwd=tmp_path, env=cli_env(), timeout=600,
     )
     assert res.returncode == 1, res.stderr[-2000:]

@@ -34,7 +34,7 @@ def start_run(tmp_path: Path, *args: str) -> subprocess.Popen:
     atexit.register(shutil.rmtree, env["RAY_TMPDIR"], ignore_errors=True)
     with open(tmp_path / "stdout.txt", "w") as out, open(tmp_path / "stderr.txt", "w") as err:
         return subprocess.Popen(  # files, not pipes: a full pipe would stall the driver
-            [sys.executable, "-m", "fedsim.cli", *args, f"output.root={tmp_path / 'runs'}"],
+            [sys.executable, "-m", "fedsim", *args, f"output.root={tmp_path / 'runs'}"],
             stdout=out,
             stderr=err,
             text=True,
@@ -96,7 +96,7 @@ def kill_all(procs: list[psutil.Process]) -> None:
 
 
 def round_reached(run_root: Path, rnd: int) -> bool:
-    from fedsim.server_state import CHECKPOINT_NAME, checkpoint_round
+    from fedsim.server.state import CHECKPOINT_NAME, checkpoint_round
 
     for ckpt in run_root.rglob(CHECKPOINT_NAME):
         try:

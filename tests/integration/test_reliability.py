@@ -12,7 +12,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fedsim.experiment import get_experiment
-from fedsim.faults import FaultModel
+from fedsim.faults.models import FaultModel
 from tests.conftest import SMALL, cli_env, compose
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ REASON = {
 
 def run_cli(*args, cwd, timeout=900):
     return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args],
+        [sys.executable, "-m", "fedsim", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from fedsim.server_state import CHECKPOINT_NAME, checkpoint_round
+from fedsim.server.state import CHECKPOINT_NAME, checkpoint_round
 from tests.conftest import cli_env
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,7 @@ WALL_CLOCK = {"wall_time_s", "tensorboard_dir", "resumed_from_round"}
 
 def _cli(args, root, **kw):
     return subprocess.Popen(
-        [sys.executable, "-m", "fedsim.cli", *args, f"output.root={root}"],
+        [sys.executable, "-m", "fedsim", *args, f"output.root={root}"],
         env=cli_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -156,7 +156,7 @@ def _exercised(family: str, summary: dict) -> None:
 
 def _resume(cut_dir: Path, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "fedsim.cli", "resume", str(cut_dir)],
+        [sys.executable, "-m", "fedsim", "resume", str(cut_dir)],
         cwd=cwd,
         env=cli_env(),
         stdout=subprocess.DEVNULL,

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 def run(tmp_path, *overrides):
     res = subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *SMALL, *overrides, f"output.root={tmp_path}"],
+        [sys.executable, "-m", "fedsim", *SMALL, *overrides, f"output.root={tmp_path}"],
         capture_output=True, text=True, cwd=tmp_path, env=cli_env(), timeout=600,
     )
     assert res.returncode == 0, res.stderr[-3000:]

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def run_cli(*args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args],
+        [sys.executable, "-m", "fedsim", *args],
         capture_output=True,
         text=True,
         cwd=cwd,

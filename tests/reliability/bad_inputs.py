@@ -2,7 +2,7 @@
 
 Each case is ``(args, key)``: the arguments after ``fedsim`` (``output.root`` is added by the
 caller) and the config key the one-line error must name. :func:`classify` runs
-``fedsim.cli.main`` in-process with Ray's start and the simulation replaced by sentinels, so a
+``fedsim.cli.main.main`` in-process with Ray's start and the simulation replaced by sentinels, so a
 case is sorted into one of:
 
 ``one_line``  exit 2, exactly one ``fedsim: error:`` line naming the key, before Ray started
@@ -130,10 +130,10 @@ class _Accepted(BaseException):  # not an Exception: Hydra's job runner must not
 
 
 def classify(args: list[str], key: str, root: Path) -> tuple[str, str]:
-    """Run ``fedsim.cli.main(args + [output.root=root])``; return (kind, stderr)."""
+    """Run ``fedsim.cli.main.main(args + [output.root=root])``; return (kind, stderr)."""
     from unittest import mock
 
-    from fedsim import cli
+    from fedsim.cli import main as cli
 
     ray = {"started": False}
 
@@ -158,7 +158,7 @@ def classify(args: list[str], key: str, root: Path) -> tuple[str, str]:
     with (
         mock.patch("fedsim.runtime.ray_start.start_ray", fake_start),
         mock.patch("fedsim.runtime.ray_start.abandon_ray_start", lambda: None),
-        mock.patch("fedsim.run_dir.run_and_record", accepted),
+        mock.patch("fedsim.runtime.run_dir.run_and_record", accepted),
         contextlib.redirect_stderr(err),
     ):
         old_argv = sys.argv

@@ -11,19 +11,19 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord
 from flwr.serverapp.strategy import FedAdam, FedAvgM
 
-from fedsim.accuracy import AccuracyBook
-from fedsim.checkpoint_codec import META, VERSION, CheckpointError, encode, read_meta
-from fedsim.client_store import ClientStore
+from fedsim.cli.resume import check_resumable
 from fedsim.errors import FedsimError
-from fedsim.resume import check_resumable
-from fedsim.server_state import (
+from fedsim.metrics.accuracy_book import AccuracyBook
+from fedsim.server.checkpoint_codec import META, VERSION, CheckpointError, encode, read_meta
+from fedsim.server.state import (
     CHECKPOINT_NAME,
     Components,
     ServerState,
     checkpoint_round,
     load_checkpoint,
 )
-from fedsim.strategy_state import load_strategy_state, strategy_state
+from fedsim.server.strategy_state import load_strategy_state, strategy_state
+from fedsim.transport.client_store import ClientStore
 from scenarios.types import ScenarioPlan
 
 CFG = {"seed": 0, "scenario": {"num_clients": 4}, "output": {"root": "/a"}, "log": {"x": 1}}
@@ -106,7 +106,7 @@ def test_crash_during_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch)
             fh.truncate(os.path.getsize(src) // 2)
         raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr("fedsim.checkpoint_codec.os.replace", torn_replace)
+    monkeypatch.setattr("fedsim.server.checkpoint_codec.os.replace", torn_replace)
     with pytest.raises(KeyboardInterrupt):
         _state(rnd=3).save(path)
     assert load_checkpoint(path)["round"] == 2  # the old file is intact and valid
@@ -211,7 +211,7 @@ def test_resume_refuses_finished_missing_or_torn(tmp_path):
         check_resumable(tmp_path)
     from omegaconf import OmegaConf
 
-    from fedsim.cli import compose_config
+    from fedsim.config.compose import compose_config
 
     cfg = OmegaConf.to_container(compose_config(["seed=0"]), resolve=True)
     (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(cfg)))
@@ -244,7 +244,7 @@ def test_every_configured_component_is_stateful_and_its_state_is_data(group):
 
     from omegaconf import OmegaConf
 
-    from fedsim.build import build
+    from fedsim.resolver import build
     from fedsim.stateful import Stateful
 
     kwargs = {

@@ -5,9 +5,9 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord
 
 from fedsim import wire
-from fedsim.client_faults import InjectedCrashError, before_train, corrupt_arrays
-from fedsim.faults import FaultModel, NoFaults
-from fedsim.validation import check_train_reply
+from fedsim.faults.client import InjectedCrashError, before_train, corrupt_arrays
+from fedsim.faults.models import FaultModel, NoFaults
+from fedsim.server.reply_checks import check_train_reply
 from tests.reliability.replies import make_reply
 
 
@@ -103,8 +103,8 @@ def test_adversarial_update_is_flipped_and_scaled():
 
 
 def test_a_straggler_misses_the_deadline_by_its_simulated_delay_alone():
-    from fedsim.client_store import ClientStore
-    from fedsim.virtual_grid import VirtualGrid
+    from fedsim.transport.client_store import ClientStore
+    from fedsim.transport.virtual_grid import VirtualGrid
 
     grid = VirtualGrid(None, ClientStore())
     slow = {wire.FAULT: "straggler", wire.FAULT_DELAY: 12.0}

@@ -5,10 +5,10 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Error, Message, MetricRecord
 
 from fedsim import wire
-from fedsim.cli import precheck
+from fedsim.cli.main import precheck
 from fedsim.config.validate import validate
 from fedsim.errors import ConfigError
-from fedsim.validation import check_train_reply
+from fedsim.server.reply_checks import check_train_reply
 from tests.conftest import SMALL, compose
 from tests.reliability import bad_inputs
 from tests.reliability.replies import _metadata, make_reply

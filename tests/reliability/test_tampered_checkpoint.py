@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from fedsim.checkpoint_codec import CheckpointError
-from fedsim.server_state import CHECKPOINT_NAME, load_checkpoint
+from fedsim.server.checkpoint_codec import CheckpointError
+from fedsim.server.state import CHECKPOINT_NAME, load_checkpoint
 from tests.conftest import SMALL, cli_env, compose
 from tests.payload import Payload
 from tests.reliability.test_checkpoint import _state
@@ -33,7 +33,7 @@ def _run_dir(tmp_path):
 
 def _resume(run_dir):
     return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", "resume", str(run_dir)],
+        [sys.executable, "-m", "fedsim", "resume", str(run_dir)],
         capture_output=True,
         text=True,
         env=cli_env(),

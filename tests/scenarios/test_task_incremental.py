@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from fedsim.learner import train_local
+from fedsim.client.training_loop import train_local
 from fedsim.models.mlp import MLP
 from scenarios.task_incremental import task_incremental
 from tests.scenarios.conftest import assert_disjoint_and_covering, signature
@@ -59,9 +59,9 @@ def test_weights_learner_masks_the_active_tasks_head(tmp_path):
     from flwr.app import ArrayRecord, ConfigRecord
 
     from fedsim import wire
+    from fedsim.client.learners.base import ClientState
+    from fedsim.client.learners.weights import WeightsLearner
     from fedsim.experiment import get_experiment
-    from fedsim.learners.base import ClientState
-    from fedsim.learners.weights import WeightsLearner
     from tests.conftest import compose
 
     def head_change(scenario):

@@ -77,7 +77,7 @@ def test_bad_parameters(kwargs, needle):
 
 def run_cli(*args, cwd):
     return subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args],
+        [sys.executable, "-m", "fedsim", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -139,7 +139,7 @@ def test_bad_pacing_parameters_one_line_exit_2(args, needle, tmp_path):
 
 def test_checkpointed_mid_sweep_the_selection_continues_identically():
     """Scores, sweep, remaining pool and update count survive a checkpoint (data only)."""
-    from fedsim.checkpoint_codec import decode, encode
+    from fedsim.server.checkpoint_codec import decode, encode
 
     a = selection(fraction=0.2)
     active = list(range(10))

@@ -5,10 +5,10 @@ import pytest
 from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
+from fedsim.client.learners import get_learner
+from fedsim.client.learners.base import ClientState
 from fedsim.experiment import get_experiment
-from fedsim.learners import get_learner
-from fedsim.learners.base import ClientState
-from fedsim.server import train_config
+from fedsim.server.app import train_config
 from scenarios.curricula.curriculum import Curriculum
 from strategies.client_curriculum import ClientCurriculum
 from strategies.selection import UniformSelection

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord
 
-from fedsim.checkpoint_codec import decode, encode
+from fedsim.server.checkpoint_codec import decode, encode
 from strategies.lr.fedhyper import FedHyper
 from strategies.lr.schedules import ScheduledLR
 

@@ -7,15 +7,15 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
 from fedsim import wire
-from fedsim.experiment import get_experiment
-from fedsim.learners.base import ClientState
-from fedsim.learners.prototypes import (
+from fedsim.client.learners.base import ClientState
+from fedsim.client.learners.prototypes import (
     SENT_SLOTS,
     PrototypeLearner,
     pool_contributions,
     positions_to_send,
 )
-from fedsim.server import FLOWER_SAMPLING
+from fedsim.experiment import get_experiment
+from fedsim.server.app import FLOWER_SAMPLING
 from strategies.fedrecon import FederatedReconnaissance
 from strategies.prototypes import Contribution, bank_from_arrays, merge_online, without_bank
 from tests.conftest import SMALL, compose

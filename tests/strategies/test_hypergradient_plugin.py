@@ -7,8 +7,8 @@ from flwr.app import Array, ArrayRecord
 from torch import nn
 
 from fedsim import wire
-from fedsim.learner import StepInfo, train_local
-from fedsim.plugins.hypergradient import BETA_KEY, HypergradientLR, hypergradient_plugin
+from fedsim.client.plugins.hypergradient import BETA_KEY, HypergradientLR, hypergradient_plugin
+from fedsim.client.training_loop import StepInfo, train_local
 
 
 class Toy(nn.Module):

@@ -5,15 +5,15 @@ import pytest
 from flwr.app import ConfigRecord
 
 from fedsim import wire
+from fedsim.client.learners import get_learner
+from fedsim.client.learners.base import ClientState
+from fedsim.client.plugins.data_curriculum import DataCurriculum
+from fedsim.client.plugins.hypergradient import BETA_KEY, HypergradientLR
+from fedsim.client.plugins.loop_assembly import LoopSupport, assemble_loop
+from fedsim.client.plugins.proximal import ProximalTerm
+from fedsim.client.plugins.task_curriculum import DECIDED
 from fedsim.experiment import get_experiment
-from fedsim.learners import get_learner
-from fedsim.learners.base import ClientState
-from fedsim.plugins.data_curriculum import DataCurriculum
-from fedsim.plugins.hypergradient import BETA_KEY, HypergradientLR
-from fedsim.plugins.loop_assembly import LoopSupport, assemble_loop
-from fedsim.plugins.proximal import ProximalTerm
-from fedsim.plugins.task_curriculum import DECIDED
-from fedsim.server import build_strategy, train_config
+from fedsim.server.app import build_strategy, train_config
 from scenarios.curricula.curriculum import Curriculum
 from strategies.lr.fedhyper import FedHyper
 from strategies.prototypes import bank_to_arrays, empty_bank
@@ -155,8 +155,8 @@ def test_adapter_learner_lr_moves_with_fedhyper_cl():
 def test_corrupt_faults_poison_fedproto_class_means_and_are_rejected(exp, kind):
     from flwr.app import Message, MetricRecord, RecordDict
 
-    from fedsim.client_faults import corrupt_arrays
-    from fedsim.validation import check_train_reply
+    from fedsim.faults.client import corrupt_arrays
+    from fedsim.server.reply_checks import check_train_reply
 
     out = proto_train(exp, round_config())
     bad = corrupt_arrays(ConfigRecord({wire.FAULT: kind}), out.arrays, out.arrays)

@@ -7,12 +7,12 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
 from fedsim import wire
+from fedsim.client.learners.base import ClientState
+from fedsim.client.learners.prototypes import PrototypeLearner
+from fedsim.client.plugins.prototype_loss import PrototypeLoss
 from fedsim.experiment import get_experiment
-from fedsim.learners.base import ClientState
-from fedsim.learners.prototypes import PrototypeLearner
 from fedsim.models.prototype_head import class_means
-from fedsim.plugins.prototype_loss import PrototypeLoss
-from fedsim.server import FLOWER_SAMPLING
+from fedsim.server.app import FLOWER_SAMPLING
 from strategies.fedproto import FedProto
 from strategies.fedrecon import FederatedReconnaissance
 from strategies.prototypes import Contribution, bank_from_arrays, contribution_to_arrays
@@ -203,7 +203,7 @@ def test_learner_personal_models_differ_by_client_and_never_travel(exp):
 def test_prototype_loss_is_per_sample_mse_and_zero_for_unknown_classes():
     import torch
 
-    from fedsim.learner import StepInfo
+    from fedsim.client.training_loop import StepInfo
 
     class Emb(torch.nn.Module):
         def embed(self, x):

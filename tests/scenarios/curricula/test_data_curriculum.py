@@ -6,12 +6,12 @@ import torch
 from flwr.app import ConfigRecord
 
 from fedsim import wire
-from fedsim.learner import train_local
-from fedsim.plugins.data_curriculum import (
+from fedsim.client.plugins.data_curriculum import (
     DataCurriculum,
     curriculum_from_config,
     example_losses,
 )
+from fedsim.client.training_loop import train_local
 from scenarios.curricula import curriculum as curriculum_module
 from scenarios.curricula.curriculum import Curriculum
 

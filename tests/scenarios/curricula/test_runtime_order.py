@@ -8,7 +8,7 @@ import torch
 from flwr.app import ConfigRecord
 
 from fedsim import wire
-from fedsim.plugins.task_curriculum import DECIDED, stream_for
+from fedsim.client.plugins.task_curriculum import DECIDED, stream_for
 from scenarios.curricula.curriculum import Curriculum
 from scenarios.curricula.runtime_order import candidates, choose_next, realised_stream
 from scenarios.types import ClientStream, ScenarioPlan, Task, TaskSlot

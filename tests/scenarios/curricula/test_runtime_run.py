@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from fedsim import metrics
-from fedsim.server_state import load_checkpoint
+from fedsim.metrics import continual as metrics
+from fedsim.server.state import load_checkpoint
 from tests.conftest import cli_env
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def test_runtime_task_order_in_a_real_run(tmp_path):
         f"output.root={tmp_path}",
     ]
     res = subprocess.run(
-        [sys.executable, "-m", "fedsim.cli", *args],
+        [sys.executable, "-m", "fedsim", *args],
         capture_output=True,
         text=True,
         cwd=tmp_path,

@@ -1,0 +1,178 @@
+"""The ``fedsim`` command: Hydra-composed experiments, with one-line errors and exit code 2.
+
+Usage::
+
+    fedsim                                   # the default experiment
+    fedsim strategy=fedprox scenario.num_clients=50 seed=3
+    fedsim -m strategy=fedavg,fedprox        # Hydra multirun
+    fedsim describe [overrides...]           # print the scenario plan, run nothing
+    fedsim report RUN_DIR [RUN_DIR ...]      # compare finished runs (table + plots)
+    fedsim tensorboard RUN_DIR [--port N]    # TensorBoard on 127.0.0.1
+    fedsim deploy local|submit|certs|superlink ...  # deployment engine (docs/deployment.md)
+    fedsim resume RUN_DIR                    # continue a killed run from its checkpoint
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from fedsim.config.compose import compose_config, config_dir, hydra_message
+from fedsim.env import set_defaults
+
+EXIT_USAGE = 2
+_OUTCOMES: list[str] = []  # final states of this process's runs (a multirun has several)
+# subcommand -> (module, function taking the remaining arguments)
+SUBCOMMANDS = {
+    "report": ("fedsim.analysis.report", "report_main"),
+    "tensorboard": ("fedsim.analysis.serve", "tensorboard_main"),
+    "deploy": ("fedsim.deployment.cli", "deploy_main"),
+    "resume": ("fedsim.cli.resume", "resume_main"),
+}
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> None:
+    """Print one line to stderr and exit with ``code`` (2: bad input, nothing ran)."""
+    print(f"fedsim: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _variants(overrides: list[str], multirun: bool) -> list[list[str]]:
+    """Every combination a multirun sweep asks for (one list without ``-m``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from fedsim.errors import ConfigError
+
+    base, sweeps = [], []
+    for i, ov in enumerate(OverridesParser.create().parse_overrides(overrides)):
+        if not ov.is_sweep_override():
+            base.append(ov.input_line)
+            continue
+        key = ov.get_key_element()
+        if not multirun:
+            raise ConfigError(key, f"'{ov.input_line}' is a sweep; add -m to run each value")
+        values = [f"{key}={v}" for v in ov.sweep_string_iterator()]
+        base.append(values[0])
+        sweeps += [(i, v) for v in values[1:]]
+    return [base] + [base[:i] + [v] + base[i + 1 :] for i, v in sweeps]
+
+
+def precheck(args: list[str]) -> None:
+    """Compose and validate every run the command line asks for; exit 2 on the first bad one.
+
+    Hydra's own flags are parsed with Hydra's parser, so ``--cfg job`` is not taken for an
+    override. Values, objects (data, plan, model, strategy...) and paths are all checked here,
+    before Hydra creates a run directory and before Ray starts. With ``--cfg``/``--info``/help
+    nothing runs, so only the composition is checked.
+    """
+    from omegaconf import OmegaConf
+
+    from fedsim.config.overrides import SHOW_ONLY, check_override_syntax, parse_hydra_args
+    from fedsim.config.paths import check_config_dir, check_run_paths
+    from fedsim.config.validate import validate
+
+    try:
+        ns = parse_hydra_args(args)
+        if ns.config_path or ns.experimental_rerun:
+            return  # Hydra resolves these relative to its own app; leave them to it
+        overrides = list(ns.overrides)
+        check_override_syntax(overrides)
+        extra = []
+        if ns.config_dir:
+            extra = [f"hydra.searchpath=[file://{check_config_dir(ns.config_dir)}]"]
+        show_only = any(getattr(ns, flag, None) for flag in SHOW_ONLY)
+        hydra_ovs = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+        plain = [o for o in overrides if o not in hydra_ovs]
+        for variant in _variants(plain, bool(ns.multirun)):
+            cfg = compose_config(
+                [*variant, *extra, *hydra_ovs],
+                config_name=ns.config_name or "config",
+                return_hydra_config=not show_only,
+            )
+            if show_only:
+                continue
+            full = OmegaConf.to_container(cfg, resolve=False)
+            full.pop("hydra", None)
+            resolved = OmegaConf.to_container(OmegaConf.create(full), resolve=True)
+            validate(resolved)
+            check_run_paths(resolved, cfg, hydra_ovs, multirun=bool(ns.multirun))
+    except SystemExit:
+        raise
+    except Exception as exc:  # noqa: BLE001 - turn any composition error into one line
+        fail(hydra_message(exc))
+
+
+def run_task(cfg) -> None:
+    """Hydra task: validate, run the simulation, print the final table."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from fedsim.config.validate import validate_objects, validate_values
+    from fedsim.errors import FedsimError
+    from fedsim.runtime.ray_start import abandon_ray_start, start_ray
+    from fedsim.runtime.run_dir import discard_if_unstarted, mark, run_and_record, write_config
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if (run_dir / "status.json").exists():
+        fail(f"output.name: run directory '{run_dir}' already holds a run; not overwriting it")
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    try:
+        validate_values(resolved)
+        start_ray(resolved)  # Ray starts while the data, plan and model are dry-built
+        validate_objects(resolved)
+    except FedsimError as exc:
+        abandon_ray_start()
+        discard_if_unstarted(run_dir)
+        fail(str(exc))
+    write_config(run_dir, resolved)
+    mark(run_dir, "running", pid=os.getpid())
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    state = run_and_record(resolved, run_dir, exit_unless_completed=not multirun)
+    _OUTCOMES.append(state)  # a sweep goes on past a degraded job; main() exits at the end
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``fedsim`` console script."""
+    set_defaults()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "describe":
+        from fedsim.cli.describe import describe_main
+
+        describe_main(args[1:])
+        return
+    if args and args[0] in SUBCOMMANDS:
+        import importlib
+
+        module, function = SUBCOMMANDS[args[0]]
+        getattr(importlib.import_module(module), function)(args[1:])
+        return
+    precheck(args)
+    import hydra
+
+    from fedsim.config.schema import register
+
+    register()
+    sys.argv = [sys.argv[0], *args]
+    task = hydra.main(config_path=str(config_dir()), config_name="config", version_base="1.3")(
+        run_task
+    )
+    _OUTCOMES.clear()
+    task()
+    _exit_for_outcomes(list(_OUTCOMES))
+
+
+def _exit_for_outcomes(states: list[str]) -> None:
+    """After a multirun: exit with the worst job's code (1 failed, 3 degraded)."""
+    from fedsim.server.health import EXIT_CODES
+
+    bad = [s for s in states if s != "completed"]
+    if bad:
+        print(f"fedsim: {len(bad)} of {len(states)} runs not completed: {', '.join(bad)}",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(EXIT_CODES["failed"] if "failed" in bad else EXIT_CODES["degraded"])
+
+
+if __name__ == "__main__":
+    main()

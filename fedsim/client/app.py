@@ -1,0 +1,133 @@
+"""The fedsim ClientApp (Flower Message API): train / evaluate one virtual client per message.
+
+A message names its client id (``fedsim.client-id``); in simulation the client's state travels
+with the message (the server keeps the store), on the deployment engine a node *is* one client
+and its state lives in ``context.state`` (DESIGN.md rule 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from fedsim import wire
+from fedsim.client.learners import get_learner
+from fedsim.client.learners.base import ClientState
+from fedsim.experiment import get_experiment
+from fedsim.faults.client import before_train, corrupt_arrays
+from fedsim.transport import packing
+
+ConfigSource = Callable[[Context], Mapping[str, Any]]
+
+
+def _client_id(config: ConfigRecord, context: Context) -> int:
+    if wire.CLIENT_ID in config:
+        return int(config[wire.CLIENT_ID])
+    node_cfg = context.node_config
+    for key in ("client-id", "partition-id"):
+        if key in node_cfg:
+            return int(node_cfg[key])
+    raise ValueError("message names no client id and the node config has no 'partition-id'")
+
+
+def _load_state(content: RecordDict, context: Context, in_message: bool) -> ClientState:
+    records = content if in_message else context.state
+    return ClientState.from_records(
+        records.config_records.get(wire.CLIENT_STATE),
+        records.array_records.get(wire.CLIENT_ARRAYS),
+    )
+
+
+def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> RecordDict:
+    """Train one virtual client described by ``content``; return its reply content."""
+    exp = get_experiment(cfg)
+    config = content[wire.CONFIG]
+    cid = _client_id(config, context)
+    in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
+    state = _load_state(content, context, in_message)
+    if wire.LR_ARRAYS in content.array_records:
+        state.shared[wire.LR_ARRAYS] = content.array_records[wire.LR_ARRAYS]
+    learner = get_learner(str(config.get("client-learner", "weights")))
+    before_train(config, cid)  # injected faults: crash, straggler delay
+    reply = learner.train(
+        exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
+    )
+    arrays = corrupt_arrays(config, content[wire.ARRAYS], reply.arrays)
+    out = RecordDict({wire.ARRAYS: arrays, wire.METRICS: MetricRecord(reply.metrics)})
+    state_cfg, state_arrays = reply.state.to_records()
+    if in_message:
+        out[wire.CLIENT_STATE] = state_cfg
+        if len(state_arrays) > 0:
+            out[wire.CLIENT_ARRAYS] = state_arrays
+    else:
+        context.state[wire.CLIENT_STATE] = state_cfg
+        context.state[wire.CLIENT_ARRAYS] = state_arrays
+    return out
+
+
+def evaluate_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> RecordDict:
+    """Evaluate one virtual client described by ``content``; return its reply content."""
+    exp = get_experiment(cfg)
+    config = content[wire.CONFIG]
+    cid = _client_id(config, context)
+    in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
+    state = _load_state(content, context, in_message)
+    learner = get_learner(str(config.get("client-learner", "weights")))
+    reply = learner.evaluate(
+        exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
+    )
+    items = {wire.EVAL_POSITIONS: reply.positions, wire.EVAL_ACCURACIES: reply.accuracies}
+    if reply.task_ids:
+        items.update({wire.EVAL_TASK_IDS: reply.task_ids, wire.EVAL_ORDER: reply.order})
+    task_eval = ConfigRecord(items)
+    return RecordDict({wire.METRICS: MetricRecord(reply.metrics), wire.TASK_EVAL: task_eval})
+
+
+Handler = Callable[[Mapping[str, Any], RecordDict, Context], RecordDict]
+
+
+def _dispatch(handler: Handler, cfg: Mapping[str, Any], msg: Message, context: Context) -> Message:
+    """Run ``handler`` on a single-client message or on every client of a pack.
+
+    Inside a pack one client's exception becomes that client's error reply; the others
+    are unaffected (as if each had its own message).
+    """
+    torch.set_num_threads(1)
+    if not packing.is_packed(msg.content):
+        return Message(content=handler(cfg, msg.content, context), reply_to=msg)
+    replies: list[RecordDict | str] = []
+    for part in packing.unpack(msg.content):
+        try:
+            replies.append(handler(cfg, part, context))
+        except Exception as exc:  # noqa: BLE001 - reported per client, like Flower does
+            replies.append(f"{type(exc).__name__}: {exc}")
+    return Message(content=packing.pack_replies(replies), reply_to=msg)
+
+
+def build_client_app(config_source: ConfigSource) -> ClientApp:
+    """Return a ClientApp whose experiment config comes from ``config_source(context)``."""
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        return _dispatch(train_one, config_source(context), msg, context)
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        return _dispatch(evaluate_one, config_source(context), msg, context)
+
+    @app.query()
+    def query(msg: Message, context: Context) -> Message:
+        """Tell the server which client this node serves (deployment engine)."""
+        if wire.WARM_UP in msg.content.config_records.get(wire.CONFIG, {}):
+            get_experiment(config_source(context))  # load data + plan before a deadline
+        cid = _client_id(ConfigRecord(), context)
+        return Message(
+            content=RecordDict({wire.CONFIG: ConfigRecord({wire.CLIENT_ID: cid})}), reply_to=msg
+        )
+
+    return app

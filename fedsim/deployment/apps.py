@@ -1,0 +1,73 @@
+"""The Flower app objects ``flwr run`` loads (``[tool.flwr.app.components]`` in pyproject.toml).
+
+``server_app`` composes the experiment config with Hydra from Flower's run config
+(``experiment``, ``overrides``, ``output-root``, ``run-dir``, ``node-timeout``), writes the same run
+directory as a simulation (``config.yaml``, ``status.json``, ``tb/``, ``summary.json``), learns
+which SuperNode serves which client and runs :func:`fedsim.server.app.run_server` with client state
+kept on the nodes (``context.state``). ``client_app`` is the simulation's ClientApp with its config
+composed from the same run config plus the node's own ``--node-config`` (``data-root``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flwr.app import Context
+from flwr.serverapp import Grid, ServerApp
+
+from fedsim.client.app import build_client_app
+from fedsim.deployment.run_config import client_config
+
+log = logging.getLogger("fedsim.deployment")
+
+
+def _client_cfg(context: Context) -> dict[str, Any]:
+    return client_config(dict(context.run_config), dict(context.node_config))
+
+
+def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
+    """The ServerApp body: compose, validate, write the run directory, discover nodes, run."""
+    from fedsim.config.validate import validate
+    from fedsim.deployment.discovery import discover_clients
+    from fedsim.deployment.run_config import compose_run_config, node_timeout, run_dir_for
+    from fedsim.env import set_defaults
+    from fedsim.experiment import get_experiment
+    from fedsim.runtime.run_dir import mark, write_config
+    from fedsim.server.app import run_server
+
+    set_defaults()
+    run_config = dict(context.run_config)
+    cfg = compose_run_config(run_config)
+    run_dir = run_dir_for(cfg, run_config, int(context.run_id))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    print(f"fedsim: run directory {run_dir}", flush=True)
+    try:
+        timeout = node_timeout(run_config)
+        validate(cfg)
+        write_config(run_dir, cfg)
+        mark(run_dir, "running", engine="deployment", flwr_run_id=int(context.run_id))
+        num_clients = get_experiment(cfg).plan.num_clients
+        node_of_client = discover_clients(grid, num_clients, timeout)
+        print(f"fedsim: {num_clients} clients on SuperNodes {node_of_client}", flush=True)
+        summary = run_server(
+            cfg, grid, run_dir, state_in_message=False, node_of_client=node_of_client
+        )
+    except BaseException as exc:
+        mark(run_dir, "failed", error=f"{type(exc).__name__}: {exc}", engine="deployment")
+        raise
+    mark(run_dir, "completed", engine="deployment", flwr_run_id=int(context.run_id))
+    print(f"fedsim: completed, summary in {run_dir / 'summary.json'}", flush=True)
+    return summary
+
+
+server_app = ServerApp()
+
+
+@server_app.main()
+def main(grid: Grid, context: Context) -> None:
+    """Run one fedsim experiment on the deployment engine."""
+    run_deployment(grid, context)
+
+
+client_app = build_client_app(_client_cfg)

@@ -1,0 +1,1 @@
+"""Continual-learning metrics (pure functions) and the accuracy book that feeds them."""

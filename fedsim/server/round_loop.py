@@ -1,0 +1,347 @@
+"""The one round loop: select, train, validate, aggregate, LR step, evaluate, report, checkpoint.
+
+It drives any Flower Message-API strategy through its hooks (``configure_train``,
+``aggregate_train``, ``configure_evaluate``, ``aggregate_evaluate``) over a
+:class:`~fedsim.transport.virtual_grid.VirtualGrid`, so strategies never know whether clients are
+virtual or real nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message
+from flwr.serverapp.strategy import Strategy
+
+from fedsim import wire
+from fedsim.errors import RoundError
+from fedsim.experiment import Experiment
+from fedsim.seeding import rng_for
+from fedsim.server.reply_checks import check_eval_reply, check_train_reply
+from fedsim.server.state import ServerState
+from fedsim.server.update_norms import update_norms
+from fedsim.transport.virtual_grid import VirtualGrid
+
+log = logging.getLogger("fedsim")
+
+
+def central_accuracies(exp: Experiment, arrays: ArrayRecord) -> np.ndarray:
+    """Score the global model on each global task's test split."""
+    model = exp.make_model()
+    model.load_state_dict(arrays.to_torch_state_dict())
+    return exp.task_accuracies(model)
+
+
+@dataclass
+class LoopSettings:
+    """Round-loop knobs from the config (``federation.*`` and ``eval.*``)."""
+
+    num_rounds: int
+    train_config: Mapping[str, Any]
+    round_timeout: float | None = None
+    min_replies: int = 1
+    on_too_few: str = "skip"  # skip | retry | stop
+    central_every: int = 1
+    client_boundary_eval: bool = True
+    client_eval_fraction: float = 0.0
+    panel_size: int | None = None
+    checkpoint_every: int = 1
+
+
+class RoundLoop:
+    """Runs rounds ``state.round + 1 .. num_rounds`` and reports each one."""
+
+    def __init__(
+        self,
+        *,
+        exp: Experiment,
+        strategy: Strategy,
+        grid: VirtualGrid,
+        selection,
+        lr_controller,
+        faults=None,
+        settings: LoopSettings,
+        report: Callable[[int, dict[str, Any], ServerState], None],
+        checkpoint: Callable[[ServerState], None] | None = None,
+    ) -> None:
+        self.exp = exp
+        self.strategy = strategy
+        self.grid = grid
+        self.selection = selection
+        self.lr = lr_controller
+        self.faults = faults
+        self.s = settings
+        self.report = report
+        self.checkpoint = checkpoint
+        self.panel = evaluation_panel(exp, settings.panel_size)
+
+    # ---------------------------------------------------------------------------------
+    def run(self, state: ServerState) -> ServerState:
+        """Run the remaining rounds; return the final state."""
+        if state.round == 0 and 0 not in state.book.central:
+            state.book.record_central(0, self._central(state.arrays))
+        if self.s.round_timeout is not None and state.round < self.s.num_rounds:
+            self.grid.warm_up()
+        for rnd in range(state.round + 1, self.s.num_rounds + 1):
+            t0 = time.perf_counter()
+            row = self._train(rnd, state)
+            row.update(self._evaluate(rnd, state))
+            row["round_time_s"] = time.perf_counter() - t0
+            state.round = rnd
+            state.history.append(row)
+            self.report(rnd, row, state)
+            if self.checkpoint is not None and (
+                rnd % self.s.checkpoint_every == 0 or rnd == self.s.num_rounds
+            ):
+                self.checkpoint(state)
+        return state
+
+    # ---------------------------------------------------------------------------------
+    def _train(self, rnd: int, state: ServerState) -> dict[str, Any]:
+        active = self.exp.plan.active_clients(rnd)
+        cohort = self.selection.select(rnd, active)
+        row: dict[str, Any] = {"round": rnd, "cohort": cohort, "failures": 0, "rejected": {}}
+        row["curriculum"] = dict(getattr(self.selection, "scalars", dict)())
+        row["selection_why"] = getattr(self.selection, "explain", str)()
+        if not cohort:
+            row.update(bytes_down=0, bytes_up=0, clients_trained=0)
+            return row
+        config = ConfigRecord({**self.s.train_config, **self.lr.client_config(rnd)})
+        good, rejected, down = self._exchange(rnd, state, cohort, config, row, attempt=0)
+        if len(good) < self.s.min_replies and self.s.on_too_few == "retry":
+            retry = self._retry_cohort(rnd, active, cohort, {c for c, _ in good})
+            row["retry"] = {"cohort": retry, "rejected": {}}
+            g2, r2, d2 = self._exchange(rnd, state, retry, config, row["retry"], attempt=1)
+            good = sorted(good + g2, key=lambda p: p[0])
+            row["retry"]["rejected"] = r2
+            down += d2
+        replies = [r for _, r in good]
+        bytes_up = sum(_array_bytes(m) for m in replies)
+        n_rejected = len(rejected) + len(row.get("retry", {}).get("rejected", {}))
+        row.update(
+            bytes_down=down,
+            bytes_up=bytes_up,
+            clients_trained=len(good),
+            failures=n_rejected,
+            rejected=rejected,
+            late_dropped=self.grid.late_dropped,
+        )
+        state.bytes_total += down + bytes_up
+        if len(good) < self.s.min_replies:
+            all_rejected = {**rejected, **row.get("retry", {}).get("rejected", {})}
+            return self._too_few(
+                rnd,
+                row,
+                f"{len(good)} valid replies, fewer than federation.min_replies="
+                f"{self.s.min_replies}; rejected: {_first(all_rejected)}",
+            )
+        row["update_norms"] = update_norms(replies, state.arrays)
+        aggregated, metrics = self.strategy.aggregate_train(rnd, replies)
+        if aggregated is None:
+            return self._too_few(
+                rnd, row, f"strategy '{type(self.strategy).__name__}' produced no aggregate"
+            )
+        state.arrays = self.lr.server_step(rnd, state.arrays, aggregated, replies)
+        if metrics is not None:
+            row["train_loss"] = float(metrics.get(wire.TRAIN_LOSS, float("nan")))
+            for key in (wire.DIFFICULTY, wire.CURRICULUM_POOL):
+                if key in metrics:
+                    row["curriculum"][key] = float(metrics[key])
+        row["client_difficulties"] = [
+            float(r.content[wire.METRICS][wire.DIFFICULTY])
+            for r in replies
+            if wire.DIFFICULTY in r.content[wire.METRICS]
+        ]
+        observe = getattr(self.selection, "observe", None)
+        if callable(observe):
+            observe(rnd, {cid: dict(r.content[wire.METRICS]) for cid, r in good})
+        row["client_lrs"] = [
+            float(r.content[wire.METRICS].get("final-lr", float("nan"))) for r in replies
+        ]
+        row.update(self.lr.scalars())
+        return row
+
+    def _exchange(
+        self,
+        rnd: int,
+        state: ServerState,
+        cohort: list[int],
+        config: ConfigRecord,
+        row: dict[str, Any],
+        attempt: int,
+    ) -> tuple[list[tuple[int, Message]], dict[int, str], int]:
+        """Inject faults, send one train round trip, validate; return (good, rejected, bytes)."""
+        extras = None
+        if self.faults is not None:
+            extras = {cid: self.faults.fault_for(rnd, cid, attempt) for cid in cohort}
+            kinds = [str(e[wire.FAULT]) for e in extras.values() if wire.FAULT in e]
+            row["faults"] = {k: kinds.count(k) for k in sorted(set(kinds))}
+            row["unavailable"] = [c for c in cohort if extras[c].get(wire.FAULT) == "unavailable"]
+            cohort = [c for c in cohort if c not in row["unavailable"]]
+        if not cohort:
+            return [], {}, 0
+        lr_arrays = getattr(self.lr, "client_arrays", lambda _rnd: None)(rnd)
+        shared = {wire.LR_ARRAYS: lr_arrays} if lr_arrays is not None else None
+        self.grid.set_cohort(cohort, extras, shared_records=shared)
+        messages = list(self.strategy.configure_train(rnd, state.arrays, config, self.grid))
+        bytes_down = sum(_array_bytes(m) for m in messages)
+        if lr_arrays is not None:
+            bytes_down += len(messages) * lr_arrays.count_bytes()
+        replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
+        good, rejected = [], {}
+        for reply in replies:
+            cid = self.grid.client_of(reply)
+            reason = self._check(reply, state)
+            if reason is None:
+                good.append((cid, reply))
+            else:
+                rejected[cid] = reason
+        for cid in self.grid.missing:
+            rejected[cid] = "no reply before the round deadline"
+        row["missing"] = list(self.grid.missing)
+        injected = {c for c, e in (extras or {}).items() if wire.FAULT in e}
+        row["asked"] = len(cohort)
+        row["unexpected"] = sorted(c for c in rejected if c not in injected)  # run health
+        return good, rejected, bytes_down
+
+    def _retry_cohort(
+        self, rnd: int, active: list[int], cohort: list[int], answered: set[int]
+    ) -> list[int]:
+        """Clients for the one retry: fresh active clients, else the cohort's failed ones."""
+        pool = [c for c in active if c not in cohort] or [c for c in cohort if c not in answered]
+        k = min(len(cohort), len(pool))
+        if k == 0:
+            return []
+        rng = rng_for(self.exp.seed, "retry", rnd)
+        return sorted(int(c) for c in rng.choice(np.asarray(sorted(pool)), size=k, replace=False))
+
+    def _too_few(self, rnd: int, row: dict[str, Any], why: str) -> dict[str, Any]:
+        """Apply ``federation.on_too_few`` (stop: raise; skip/retry: mark the round skipped)."""
+        if self.s.on_too_few == "stop":
+            raise RoundError(
+                f"round {rnd}: {why} (federation.on_too_few=stop; the last checkpoint can be "
+                "resumed with 'fedsim resume RUN_DIR')"
+            )
+        row["skipped"] = why
+        log.warning("round %d skipped: %s", rnd, why)
+        return row
+
+    def _check(self, reply: Message, state: ServerState) -> str | None:
+        reason = check_train_reply(reply, self._reference(state))
+        extra = getattr(self.strategy, "check_reply", None)
+        if reason is None and callable(extra):
+            reason = extra(reply)
+        return reason
+
+    def _reference(self, state: ServerState) -> ArrayRecord | None:
+        check = getattr(self.strategy, "reference_arrays", None)
+        return check(state.arrays) if callable(check) else state.arrays
+
+    def _central(self, arrays: ArrayRecord) -> np.ndarray:
+        custom = getattr(self.strategy, "central_accuracies", None)
+        if callable(custom):
+            return custom(self.exp, arrays)
+        return central_accuracies(self.exp, arrays)
+
+    # ---------------------------------------------------------------------------------
+    def _evaluate(self, rnd: int, state: ServerState) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if rnd % self.s.central_every == 0 or rnd == self.s.num_rounds:
+            accs = self._central(state.arrays)
+            state.book.record_central(rnd, accs)
+            out["central_acc"] = float(np.mean(accs))
+            out["central_task_acc"] = [float(a) for a in accs]
+        cohort = self._eval_cohort(rnd)
+        if not cohort:
+            return out
+        self.grid.set_cohort(cohort)
+        config = ConfigRecord(dict(self.s.train_config))
+        messages = list(self.strategy.configure_evaluate(rnd, state.arrays, config, self.grid))
+        replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
+        good, rejected = [], {}
+        for reply in replies:
+            reason = check_eval_reply(reply)
+            if reason is None:
+                good.append(reply)
+            else:
+                rejected[self.grid.client_of(reply)] = reason
+        for cid in self.grid.missing:
+            rejected[cid] = "no evaluation reply before the round deadline"
+        if rejected:
+            log.warning(
+                "round %d: %d evaluation replies rejected (%s)",
+                rnd,
+                len(rejected),
+                _first(rejected),
+            )
+        out["eval_asked"] = len(cohort)
+        out["eval_rejected"] = rejected
+        boundary = 0
+        for reply in good:
+            task_eval = reply.content[wire.TASK_EVAL]
+            with_ids = wire.EVAL_TASK_IDS in task_eval
+            boundary += state.book.record_client(
+                self.grid.client_of(reply),
+                rnd,
+                list(task_eval[wire.EVAL_POSITIONS]),
+                list(task_eval[wire.EVAL_ACCURACIES]),
+                list(task_eval[wire.EVAL_TASK_IDS]) if with_ids else None,
+                list(task_eval.get(wire.EVAL_ORDER, [])) if with_ids else None,
+            )
+        agg = self.strategy.aggregate_evaluate(rnd, good) if good else None
+        if agg is not None:
+            out["client_acc"] = float(agg.get(wire.EVAL_ACC, float("nan")))
+            out["client_eval_loss"] = float(agg.get(wire.EVAL_LOSS, float("nan")))
+        out["client_accs"] = [float(r.content[wire.METRICS][wire.EVAL_ACC]) for r in good]
+        out["eval_failures"] = len(replies) - len(good) + len(self.grid.missing)
+        out["boundary_rows"] = boundary
+        return out
+
+    def _eval_cohort(self, rnd: int) -> list[int]:
+        plan = self.exp.plan
+        chosen: set[int] = set()
+        if self.s.client_boundary_eval:
+            chosen |= {
+                s.client_id
+                for s in plan.streams
+                if (self.panel is None or s.client_id in self.panel)
+                and s.ending_at(rnd) is not None
+            }
+        if self.s.client_eval_fraction > 0:
+            started = [s.client_id for s in plan.streams if s.seen_positions(rnd)]
+            k = int(round(self.s.client_eval_fraction * len(started)))
+            if k:
+                rng = rng_for(self.exp.seed, "eval-select", rnd)
+                chosen |= {int(c) for c in rng.choice(started, size=k, replace=False)}
+        return sorted(chosen)
+
+
+def evaluation_panel(exp: Experiment, size: int | None) -> frozenset[int] | None:
+    """The clients evaluated at their task boundaries: all (None) or a fixed seeded sample.
+
+    A fixed panel gives complete per-client accuracy matrices for its members while the cost
+    of boundary evaluation stays bounded in federations of many thousands of clients.
+    """
+    n = exp.plan.num_clients
+    if size is None or size >= n:
+        return None
+    rng = rng_for(exp.seed, "eval-panel")
+    return frozenset(int(c) for c in rng.choice(n, size=size, replace=False))
+
+
+def _array_bytes(msg: Message) -> int:
+    if msg.has_error():
+        return 0
+    return sum(rec.count_bytes() for rec in msg.content.array_records.values())
+
+
+def _first(rejected: dict[int, str]) -> str:
+    if not rejected:
+        return "none"
+    cid = sorted(rejected)[0]
+    return f"client {cid}: {rejected[cid]}"

@@ -1,0 +1,1 @@
+"""How messages reach virtual clients: the virtual grid, packing, client store, array codecs."""
