@@ -16,6 +16,7 @@ from strategies.prototypes import (
     bank_from_arrays,
     bank_size,
     check_prototype_reply,
+    classifier_for,
     contribution_from_arrays,
     empty_bank,
     merge_code_faithful,
@@ -119,11 +120,9 @@ class FederatedReconnaissance(FedAvg):
 
     def central_accuracies(self, exp, arrays: ArrayRecord) -> np.ndarray:
         """Nearest-prototype accuracy of the global network and bank on every task."""
-        from fedsim.client.learners.prototypes import classifier_for, task_accuracies
-
         model = exp.make_model()
         model.load_state_dict(without_bank(arrays).to_torch_state_dict())
-        return task_accuracies(exp, classifier_for(model, arrays, {}))
+        return exp.task_accuracies(classifier_for(model, arrays, {}))
 
     # -- Flower strategy hooks ---------------------------------------------------------
     def _trains(self, server_round: int) -> bool:

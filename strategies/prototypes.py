@@ -13,13 +13,16 @@ Merges are pure numpy and never mutate their inputs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from flwr.app import Array, ArrayRecord
+from torch import nn
 
 from fedsim import wire
+from fedsim.device import model_device
+from fedsim.models.prototype_head import PrototypeClassifier
 
 PROTO_KEYS = (wire.PROTO_CLASSES, wire.PROTO_MEANS, wire.PROTO_COUNTS)
 
@@ -228,3 +231,17 @@ def weighted_train_loss(replies) -> float:
         if np.isfinite(loss):
             num, den = num + n * loss, den + n
     return num / den if den > 0 else float("nan")
+
+
+def classifier_for(model: nn.Module, arrays: ArrayRecord, config: Mapping) -> nn.Module:
+    """The model a client predicts with: nearest global prototype, or its own head.
+
+    With ``proto.inference = "prototype"`` and an empty bank (no class has a prototype yet)
+    the head is used, so round-0 style evaluations stay defined.
+    """
+    if str(config.get(wire.PROTO_INFERENCE, "prototype")) == "head":
+        return model
+    means, counts = bank_from_arrays(arrays)
+    if not np.any(counts > 0):
+        return model
+    return PrototypeClassifier(model, means, counts).to(model_device(model))  # bank: to the model

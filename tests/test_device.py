@@ -7,7 +7,7 @@ from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
 from fedsim.client.learners import get_learner
-from fedsim.client.learners.base import ClientState
+from fedsim.client.state import ClientState
 from fedsim.client.training_loop import evaluate, train_local
 from fedsim.config.validate import _check_device, validate_values
 from fedsim.device import (

@@ -1,4 +1,4 @@
-"""``fedsim report RUN_DIR [RUN_DIR ...] [--out DIR]``: compare finished runs.
+"""The comparison report behind ``fedsim report RUN_DIR [RUN_DIR ...] [--out DIR]``.
 
 Each argument is a run directory or any directory above runs (a Hydra multirun directory, an
 ``output.root``); run directories are found by recursion. Writes into ``--out`` (default
@@ -14,15 +14,12 @@ one completed run is found; otherwise the command prints one error line and exit
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
-import time
 from pathlib import Path
 
 from fedsim.analysis.groups import IGNORED_KEYS, IGNORED_PREFIXES, Group, group_runs
 from fedsim.analysis.plots import FIGURES
-from fedsim.analysis.runs import AnalysisError, collect_runs
+from fedsim.analysis.runs import collect_runs
 from fedsim.analysis.table import markdown_table, report_data, runs_table
 
 DEFINITIONS = (
@@ -31,18 +28,6 @@ DEFINITIONS = (
     "model on all tasks' test splits; bytes are all model bytes exchanged (down + up); wall time "
     "is the run's own wall-clock time. Cells are mean ± sample std (ddof=1) over seeds."
 )
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="fedsim report",
-        description="Compare finished fedsim runs: a markdown table and PNG plots.",
-    )
-    p.add_argument("paths", nargs="+", type=Path, metavar="RUN_DIR",
-                   help="run directories or directories above them (e.g. a multirun directory)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output directory (default: ./report-<UTC timestamp>)")
-    return p
 
 
 def render_markdown(groups: list[Group], sources: list[Path], figures: list[str]) -> str:
@@ -85,21 +70,3 @@ def build_report(paths: list[Path], out: Path, warn=None) -> dict:
     data["figures"] = figures
     (out / "report.json").write_text(json.dumps(data, indent=2, default=str))
     return data
-
-
-def report_main(args: list[str]) -> None:
-    """Entry point of ``fedsim report``."""
-    from fedsim.cli.main import fail
-
-    ns = _parser().parse_args(args)
-    out = ns.out or Path(f"report-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
-
-    def warn(message: str) -> None:
-        print(f"fedsim: warning: {message}", file=sys.stderr)
-
-    try:
-        data = build_report(list(ns.paths), out, warn=warn)
-    except AnalysisError as exc:
-        fail(str(exc))
-    n = sum(len(g["runs"]) for g in data["groups"])
-    print(f"report of {n} runs in {len(data['groups'])} groups: {out / 'report.md'}")

@@ -25,9 +25,9 @@ EXIT_USAGE = 2
 _OUTCOMES: list[str] = []  # final states of this process's runs (a multirun has several)
 # subcommand -> (module, function taking the remaining arguments)
 SUBCOMMANDS = {
-    "report": ("fedsim.analysis.report", "report_main"),
-    "tensorboard": ("fedsim.analysis.serve", "tensorboard_main"),
-    "deploy": ("fedsim.deployment.cli", "deploy_main"),
+    "report": ("fedsim.cli.report", "report_main"),
+    "tensorboard": ("fedsim.cli.tensorboard", "tensorboard_main"),
+    "deploy": ("fedsim.cli.deploy", "deploy_main"),
     "resume": ("fedsim.cli.resume", "resume_main"),
 }
 
@@ -109,10 +109,11 @@ def run_task(cfg) -> None:
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
+    from fedsim.cli.run import run_and_record
     from fedsim.config.validate import validate_objects, validate_values
     from fedsim.errors import FedsimError
     from fedsim.runtime.ray_start import abandon_ray_start, start_ray
-    from fedsim.runtime.run_dir import discard_if_unstarted, mark, run_and_record, write_config
+    from fedsim.runtime.run_dir import discard_if_unstarted, mark, write_config
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if (run_dir / "status.json").exists():

@@ -92,9 +92,10 @@ def load_run_config(path: Path) -> dict:
 def resume_main(args: list[str]) -> None:
     """Entry point of ``fedsim resume``; errors are one line and exit code 2."""
     from fedsim.cli.main import fail
+    from fedsim.cli.run import run_and_record
     from fedsim.config.validate import validate
     from fedsim.errors import FedsimError
-    from fedsim.runtime.run_dir import mark, run_and_record
+    from fedsim.runtime.run_dir import mark
 
     if args and args[0] in ("-h", "--help"):
         print(USAGE)

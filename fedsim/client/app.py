@@ -16,7 +16,7 @@ from flwr.clientapp import ClientApp
 
 from fedsim import wire
 from fedsim.client.learners import get_learner
-from fedsim.client.learners.base import ClientState
+from fedsim.client.state import ClientState
 from fedsim.experiment import get_experiment
 from fedsim.faults.client import before_train, corrupt_arrays
 from fedsim.transport import packing

@@ -133,15 +133,15 @@ async def _serve_both(servers: list[Any]) -> None:
             raise task.exception()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run Flower's SuperLink app on a loopback listener plus a Fleet-only public listener."""
-    try:
-        fleet_host, fleet_port, flower_args = split_argv(
-            list(sys.argv[1:] if argv is None else argv)
-        )
-    except ValueError as exc:
-        print(f"fedsim deploy superlink: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+def serve(argv: list[str]) -> None:
+    """Run Flower's SuperLink app on a loopback listener plus a Fleet-only public listener.
+
+    Raises
+    ------
+    ValueError
+        ``argv`` lacks ``--fleet-host``/``--fleet-port`` or names them badly.
+    """
+    fleet_host, fleet_port, flower_args = split_argv(list(argv))
     os.umask(0o077)  # state.db (node tokens) and everything else: owner only
     from flwr.supercore.http_logging import get_uvicorn_log_config
     from flwr.supercore.logger import console_handler
@@ -170,5 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     asyncio.run(_serve_both([_Server(private), _Server(public)]))
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the process fedsim.deployment.federation starts
+    try:
+        serve(sys.argv[1:])
+    except ValueError as exc:
+        print(f"fedsim deploy superlink: error: {exc}", file=sys.stderr)
+        sys.exit(2)

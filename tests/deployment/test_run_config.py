@@ -118,7 +118,7 @@ def test_flower_app_bundle_holds_the_apps_and_configs(tmp_path):
 
 
 def test_deploy_exit_code_follows_the_run_health(capsys):
-    from fedsim.deployment.cli import health_exit_code
+    from fedsim.cli.deploy import health_exit_code
 
     assert health_exit_code({"status": "completed"}) == 0
     assert health_exit_code({}) == 0  # no summary: Flower's own status decided

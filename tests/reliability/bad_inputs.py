@@ -158,7 +158,7 @@ def classify(args: list[str], key: str, root: Path) -> tuple[str, str]:
     with (
         mock.patch("fedsim.runtime.ray_start.start_ray", fake_start),
         mock.patch("fedsim.runtime.ray_start.abandon_ray_start", lambda: None),
-        mock.patch("fedsim.runtime.run_dir.run_and_record", accepted),
+        mock.patch("fedsim.cli.run.run_and_record", accepted),
         contextlib.redirect_stderr(err),
     ):
         old_argv = sys.argv

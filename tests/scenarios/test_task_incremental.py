@@ -59,8 +59,8 @@ def test_weights_learner_masks_the_active_tasks_head(tmp_path):
     from flwr.app import ArrayRecord, ConfigRecord
 
     from fedsim import wire
-    from fedsim.client.learners.base import ClientState
     from fedsim.client.learners.weights import WeightsLearner
+    from fedsim.client.state import ClientState
     from fedsim.experiment import get_experiment
     from tests.conftest import compose
 

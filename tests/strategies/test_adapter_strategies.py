@@ -7,7 +7,7 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, Re
 from fedsim import wire
 from fedsim.adapters.bank import join_groups, split_groups
 from fedsim.client.learners import get_learner
-from fedsim.client.learners.base import ClientState
+from fedsim.client.state import ClientState
 from fedsim.experiment import get_experiment
 from fedsim.server.app import build_strategy, train_config
 from tests.adapters.conftest import _flower_identity, adapter_cfg  # noqa: F401

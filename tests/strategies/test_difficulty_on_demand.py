@@ -6,7 +6,7 @@ from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
 from fedsim.client.learners import get_learner
-from fedsim.client.learners.base import ClientState
+from fedsim.client.state import ClientState
 from fedsim.experiment import get_experiment
 from fedsim.server.app import train_config
 from scenarios.curricula.curriculum import Curriculum

@@ -7,13 +7,13 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
 from fedsim import wire
-from fedsim.client.learners.base import ClientState
 from fedsim.client.learners.prototypes import (
     SENT_SLOTS,
     PrototypeLearner,
     pool_contributions,
     positions_to_send,
 )
+from fedsim.client.state import ClientState
 from fedsim.experiment import get_experiment
 from fedsim.server.app import FLOWER_SAMPLING
 from strategies.fedrecon import FederatedReconnaissance

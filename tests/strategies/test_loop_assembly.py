@@ -6,12 +6,12 @@ from flwr.app import ConfigRecord
 
 from fedsim import wire
 from fedsim.client.learners import get_learner
-from fedsim.client.learners.base import ClientState
 from fedsim.client.plugins.data_curriculum import DataCurriculum
 from fedsim.client.plugins.hypergradient import BETA_KEY, HypergradientLR
 from fedsim.client.plugins.loop_assembly import LoopSupport, assemble_loop
 from fedsim.client.plugins.proximal import ProximalTerm
 from fedsim.client.plugins.task_curriculum import DECIDED
+from fedsim.client.state import ClientState
 from fedsim.experiment import get_experiment
 from fedsim.server.app import build_strategy, train_config
 from scenarios.curricula.curriculum import Curriculum

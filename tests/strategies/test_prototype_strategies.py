@@ -7,9 +7,9 @@ import pytest
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
 from fedsim import wire
-from fedsim.client.learners.base import ClientState
 from fedsim.client.learners.prototypes import PrototypeLearner
 from fedsim.client.plugins.prototype_loss import PrototypeLoss
+from fedsim.client.state import ClientState
 from fedsim.experiment import get_experiment
 from fedsim.models.prototype_head import class_means
 from fedsim.server.app import FLOWER_SAMPLING

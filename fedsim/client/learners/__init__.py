@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fedsim.client.learners.base import ClientLearner
+from fedsim.client.state import ClientLearner
 
 _REGISTRY: dict[str, str] = {
     "weights": "fedsim.client.learners.weights:WeightsLearner",

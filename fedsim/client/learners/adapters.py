@@ -24,9 +24,9 @@ from fedsim.adapters.evaluation import (
 from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.model import parameter_counts
 from fedsim.adapters.stats import TOTAL_PARAMS, TRAINABLE_PARAMS
-from fedsim.client.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.client.plugins.loop_assembly import LoopSupport, assemble_loop, realised_stream
 from fedsim.client.plugins.task_curriculum import evaluation_view
+from fedsim.client.state import ClientState, EvalReply, TrainReply
 from fedsim.device import client_device
 from fedsim.experiment import Experiment
 

@@ -26,7 +26,6 @@ contribution ``proto.classes/means/counts`` (empty, ``k = 0``, when nothing is s
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -34,18 +33,19 @@ from flwr.app import ArrayRecord, ConfigRecord
 from torch import nn
 
 from fedsim import wire
-from fedsim.client.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.client.learners.weights import evaluate_seen_tasks
 from fedsim.client.plugins.loop_assembly import assemble_loop
 from fedsim.client.plugins.prototype_loss import PrototypeLoss
 from fedsim.client.plugins.task_curriculum import evaluation_view
-from fedsim.device import client_device, cpu_state_dict, model_device
+from fedsim.client.state import ClientState, EvalReply, TrainReply
+from fedsim.device import client_device, cpu_state_dict
 from fedsim.experiment import Experiment
-from fedsim.models.prototype_head import PrototypeClassifier, class_means
+from fedsim.models.prototype_head import class_means
 from scenarios.types import ClientStream, TaskSlot
 from strategies.prototypes import (
     Contribution,
     bank_from_arrays,
+    classifier_for,
     contribution_to_arrays,
     without_bank,
 )
@@ -200,22 +200,3 @@ class PrototypeLearner:
             exp, classifier_for(model, arrays, config), client_id, server_round, view.stream,
             order=view.order, next_tasks=view.next_tasks,
         )
-
-
-def classifier_for(model: nn.Module, arrays: ArrayRecord, config: Mapping) -> nn.Module:
-    """The model a client predicts with: nearest global prototype, or its own head.
-
-    With ``proto.inference = "prototype"`` and an empty bank (no class has a prototype yet)
-    the head is used, so round-0 style evaluations stay defined.
-    """
-    if str(config.get(wire.PROTO_INFERENCE, "prototype")) == "head":
-        return model
-    means, counts = bank_from_arrays(arrays)
-    if not np.any(counts > 0):
-        return model
-    return PrototypeClassifier(model, means, counts).to(model_device(model))  # bank: to the model
-
-
-def task_accuracies(exp: Experiment, classifier: nn.Module) -> np.ndarray:
-    """Accuracy of ``classifier`` on each global task's test split (the central view)."""
-    return exp.task_accuracies(classifier)

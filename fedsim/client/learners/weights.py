@@ -7,9 +7,9 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
-from fedsim.client.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.client.plugins.loop_assembly import assemble_loop
 from fedsim.client.plugins.task_curriculum import evaluation_view
+from fedsim.client.state import ClientState, EvalReply, TrainReply
 from fedsim.client.training_loop import evaluate
 from fedsim.device import client_device, cpu_state_dict
 from fedsim.experiment import Experiment

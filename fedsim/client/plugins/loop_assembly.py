@@ -30,7 +30,6 @@ from flwr.app import ArrayRecord, ConfigRecord
 from torch import nn
 
 from fedsim import wire
-from fedsim.client.learners.base import ClientState
 from fedsim.client.plugins.data_curriculum import (
     DataCurriculum,
     curriculum_from_config,
@@ -39,6 +38,7 @@ from fedsim.client.plugins.data_curriculum import (
 from fedsim.client.plugins.hypergradient import HypergradientLR, hypergradient_plugin
 from fedsim.client.plugins.proximal import ProximalTerm
 from fedsim.client.plugins.task_curriculum import DECIDED, stream_for
+from fedsim.client.state import ClientState
 from fedsim.client.training_loop import LearnerPlugin, TrainResult, train_local
 from fedsim.experiment import Experiment
 from fedsim.seeding import rng_for, seed_torch, torch_seed_for

@@ -109,7 +109,7 @@ def health_exit_code(summary: dict) -> int:
 
 def report(outcome) -> int:
     """Print how the run ended; return the exit code."""
-    from fedsim.console import print_summary
+    from fedsim.cli.console import print_summary
 
     if outcome.ok:
         summary_file = outcome.run_dir / "summary.json" if outcome.run_dir else None
@@ -221,9 +221,13 @@ def _quote(override: str) -> str:
 def deploy_main(argv: list[str]) -> None:
     """Entry point of ``fedsim deploy``."""
     if argv[:1] == ["superlink"]:  # everything else goes to flower-superlink's own parser
-        from fedsim.deployment.split_superlink import main as superlink_main
+        from fedsim.deployment.split_superlink import serve
 
-        superlink_main(argv[1:])
+        try:
+            serve(argv[1:])
+        except ValueError as exc:
+            print(f"fedsim deploy superlink: error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
         return
     args = _parser().parse_args(argv)
     try:

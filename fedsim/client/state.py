@@ -1,4 +1,4 @@
-"""The client-learner interface and the state a client keeps between rounds."""
+"""The state a client keeps between rounds, what a learner replies, and the learner interface."""
 
 from __future__ import annotations
 
