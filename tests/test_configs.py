@@ -11,7 +11,7 @@ from tests.conftest import REPO, compose
 GROUPS = sorted(
     (p.parent.name, p.stem)
     for p in (REPO / "configs").glob("*/*.yaml")
-    if p.parent.name not in ("experiment", "backend")
+    if p.parent.name not in ("experiment", "backend", "suite")  # suite: read by `fedsim suite`
 )
 
 

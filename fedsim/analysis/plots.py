@@ -153,8 +153,15 @@ def _bars(ax, groups: list[Group], per_run, xlabel: str) -> bool:
         rows = [np.pad(v, (0, width_n - len(v)), constant_values=np.nan) for v in vs]
         mean, std = _nanstats(rows)
         x = np.arange(width_n) + (i - (len(groups) - 1) / 2) * width
-        ax.bar(x, mean, width, yerr=std if len(rows) > 1 else None, color=_color(i),
-               label=g.label, capsize=3)
+        ax.bar(
+            x,
+            mean,
+            width,
+            yerr=std if len(rows) > 1 else None,
+            color=_color(i),
+            label=g.label,
+            capsize=3,
+        )
     ax.set_xticks(range(width_n), [str(j) for j in range(width_n)])
     ax.set_xlabel(xlabel)
     ax.axhline(0, color="black", linewidth=0.8)
@@ -166,10 +173,12 @@ def forgetting_per_task(groups: list[Group], path: Path) -> None:
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(FIG_WIDTH, 4.2 + 0.3 * len(groups)))
     panels = (
-        (position_forgetting, "clients' view: forgetting per task position\n(mean over clients)",
-         "task position j (client's own order; the last task cannot be forgotten)"),
-        (task_forgetting, "global model: best earlier accuracy - final accuracy",
-         "global task id"),
+        (
+            position_forgetting,
+            "clients' view: forgetting per task position\n(mean over clients)",
+            "task position j (client's own order; the last task cannot be forgotten)",
+        ),
+        (task_forgetting, "global model: best earlier accuracy - final accuracy", "global task id"),
     )
     for ax, (fn, title, xlabel) in zip(axes, panels, strict=True):
         if not _bars(ax, groups, fn, xlabel):
@@ -216,3 +225,33 @@ FIGURES = {
     "forgetting_per_task.png": forgetting_per_task,
     "accuracy_vs_communication.png": accuracy_vs_communication,
 }
+
+
+def suite_figure(table: dict, path: Path, metrics: tuple[str, ...] = ("acc", "forgetting")) -> None:
+    """Grouped bars of a suite table: one panel per metric, scenarios on x, a bar per method.
+
+    Bars are the mean over seeds, error bars one sample std; a missing cell draws no bar.
+    """
+    plt = _pyplot()
+    metrics = tuple(m for m in metrics if m in table["metrics"]) or tuple(table["metrics"][:1])
+    scenarios = list(dict.fromkeys(r["scenario"] for r in table["rows"]))
+    methods = list(dict.fromkeys(r["method"] for r in table["rows"]))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(FIG_WIDTH, 4.2), squeeze=False)
+    width = 0.8 / max(1, len(methods))
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for i, method in enumerate(methods):
+            rows = {
+                r["scenario"]: r["stats"][metric] for r in table["rows"] if r["method"] == method
+            }
+            mean = [rows[s]["mean"] if rows[s]["n"] else np.nan for s in scenarios]
+            std = [rows[s]["std"] if rows[s]["n"] > 1 else 0.0 for s in scenarios]
+            xs = np.arange(len(scenarios)) + (i - (len(methods) - 1) / 2) * width
+            ax.bar(xs, mean, width, yerr=std, color=_color(i), label=method, capsize=2)
+        ax.set_xticks(np.arange(len(scenarios)), scenarios, fontsize=8)
+        ax.set(title=metric)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].legend(fontsize=7, ncol=2)
+    fig.suptitle(f"{table['suite']} v{table['version']}: mean ± std over seeds {table['seeds']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

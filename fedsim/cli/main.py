@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "tensorboard": ("fedsim.cli.tensorboard", "tensorboard_main"),
     "deploy": ("fedsim.cli.deploy", "deploy_main"),
     "resume": ("fedsim.cli.resume", "resume_main"),
+    "suite": ("fedsim.cli.suite", "suite_main"),
 }
 
 
