@@ -158,10 +158,15 @@ class Suite:
     metrics: tuple[str, ...]
     source: Path
 
-    def cells(self) -> list[Cell]:
-        """Every cell, method-major (all of one method's runs are adjacent)."""
+    def cells(self, extra: tuple[str, ...] = ()) -> list[Cell]:
+        """Every cell, method-major; ``extra`` overrides (e.g. ``data.root``) end every cell's."""
         return [
-            Cell(m, s, seed, (*self.base, *self.scenarios[s], *self.methods[m], f"seed={seed}"))
+            Cell(
+                m,
+                s,
+                seed,
+                (*self.base, *self.scenarios[s], *self.methods[m], f"seed={seed}", *extra),
+            )
             for m in self.methods
             for s in self.scenarios
             for seed in self.seeds
@@ -278,18 +283,15 @@ def record_cell(run_dir: Path, cell: Cell, suite: Suite) -> None:
     )
 
 
-def suite_table(suite: Suite, out: Path) -> dict[str, Any]:
+def suite_table(suite: Suite, out: Path, extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Mean ± std over seeds of every metric, per (method, scenario); missing cells listed."""
+    cells = {(c.method, c.scenario, c.seed): c for c in suite.cells(extra)}
     rows, missing = [], []
     for method in suite.methods:
         for scenario in suite.scenarios:
             summaries = []
             for seed in suite.seeds:
-                cell = next(
-                    c
-                    for c in suite.cells()
-                    if (c.method, c.scenario, c.seed) == (method, scenario, seed)
-                )
+                cell = cells[(method, scenario, seed)]
                 path = out / cell.path
                 if cell_done(path, cell):
                     summaries.append(json.loads((path / "summary.json").read_text()))

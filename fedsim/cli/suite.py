@@ -1,4 +1,4 @@
-"""``fedsim suite run|table NAME``: run a versioned benchmark suite and write its table.
+"""``fedsim suite run|table NAME [OVERRIDES...]``: run a versioned benchmark suite, write its table.
 
 ``run`` checks every cell's config first (one line naming the bad override, exit 2, nothing
 run), then runs the cells that are not finished yet, one ``fedsim`` process each, with a
@@ -39,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fedsim suite", description=__doc__.splitlines()[0])
     p.add_argument("action", choices=("run", "table"))
     p.add_argument("suite", help="a name in configs/suite/ (e.g. fcl-digits-v1) or a YAML file")
+    p.add_argument("overrides", nargs="*", help="extra overrides for every cell (data.root=...)")
     p.add_argument(
         "--out",
         type=Path,
@@ -51,16 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _selected(suite: Suite, only: str) -> list[Cell]:
+def _selected(suite: Suite, only: str, extra: tuple[str, ...]) -> list[Cell]:
     names = [n for n in only.split(",") if n]
     unknown = [n for n in names if n not in suite.methods and n not in suite.scenarios]
     if unknown:
         raise ConfigError(
             "--only", f"'{unknown[0]}' is neither a method nor a scenario of the suite"
         )
-    if not names:
-        return suite.cells()
-    return [c for c in suite.cells() if c.method in names or c.scenario in names]
+    cells = suite.cells(extra)
+    return [c for c in cells if not names or c.method in names or c.scenario in names]
 
 
 def _run_cell(cell: Cell, run_dir: Path, suite: Suite, log: Path) -> bool:
@@ -103,11 +103,11 @@ def run_cells(suite: Suite, cells: list[Cell], out: Path) -> list[str]:
     return failed
 
 
-def write_table(suite: Suite, out: Path) -> dict:
+def write_table(suite: Suite, out: Path, extra: tuple[str, ...] = ()) -> dict:
     """Write table.md / .csv / .json / .png in ``out``; return the table."""
     from fedsim.analysis.plots import suite_figure
 
-    table = suite_table(suite, out)
+    table = suite_table(suite, out, extra)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.md").write_text(markdown(table))
     with (out / "table.csv").open("w", newline="") as f:
@@ -122,7 +122,8 @@ def suite_main(argv: list[str]) -> None:
     ns = _parser().parse_args(argv)
     try:
         suite = load_suite(suite_path(ns.suite, config_dir()))
-        cells = _selected(suite, ns.only)
+        extra = tuple(ns.overrides)
+        cells = _selected(suite, ns.only, extra)
     except ConfigError as exc:
         fail(str(exc))
     out = ns.out or Path("runs") / "suite" / f"{suite.name}-v{suite.version}"
@@ -135,7 +136,7 @@ def suite_main(argv: list[str]) -> None:
                 checked.add(key)
                 precheck(list(cell.overrides))
         failed = run_cells(suite, cells, out)
-    table = write_table(suite, out)
+    table = write_table(suite, out, extra)
     sys.stdout.write(markdown(table))
     print(f"fedsim suite: table in {out / 'table.md'} (.csv, .json, .png)")
     if failed or (ns.action == "run" and table["missing"] and not ns.only):
