@@ -30,13 +30,14 @@ from collections.abc import Mapping
 import numpy as np
 
 from fedsim import wire
+from fedsim.interfaces import ClientSelection
 from fedsim.seeding import rng_for
 from scenarios.curricula.pacing import check_pacing, pacing_size
 
 ORDERINGS = ("curriculum", "anti", "random")
 
 
-class ClientCurriculum:
+class ClientCurriculum(ClientSelection):
     """Select each round's cohort from a paced pool of clients ranked by reported difficulty.
 
     Parameters

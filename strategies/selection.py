@@ -6,11 +6,12 @@ import math
 
 import numpy as np
 
+from fedsim.interfaces import ClientSelection
 from fedsim.seeding import rng_for
 from fedsim.stateful import Stateless
 
 
-class UniformSelection(Stateless):
+class UniformSelection(Stateless, ClientSelection):
     """Sample a fraction of the active clients uniformly, as a function of (seed, round).
 
     Stateless: a resumed run draws the same cohorts without any saved state.

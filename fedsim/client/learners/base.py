@@ -1,13 +1,14 @@
-"""The client-learner interface and the state a client keeps between rounds."""
+"""What a client learner keeps between rounds and what it returns.
+
+The learner interface itself is :class:`fedsim.interfaces.ClientLearner`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord
-
-from fedsim.experiment import Experiment
 
 
 @dataclass
@@ -61,31 +62,3 @@ class EvalReply:
     accuracies: list[float]
     task_ids: list[int] = field(default_factory=list)
     order: list[int] = field(default_factory=list)
-
-
-class ClientLearner(Protocol):
-    """Client-side half of a strategy family (weights, prototypes, adapters)."""
-
-    def train(
-        self,
-        exp: Experiment,
-        client_id: int,
-        server_round: int,
-        arrays: ArrayRecord,
-        config: ConfigRecord,
-        state: ClientState,
-    ) -> TrainReply:
-        """Train on the client's active task and return the reply payload."""
-        ...
-
-    def evaluate(
-        self,
-        exp: Experiment,
-        client_id: int,
-        server_round: int,
-        arrays: ArrayRecord,
-        config: ConfigRecord,
-        state: ClientState,
-    ) -> EvalReply:
-        """Score the model the client would use on every task it has seen (and the next)."""
-        ...
