@@ -10,6 +10,8 @@ from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord
 
+from fedsim import wire
+
 
 @dataclass
 class ClientState:
@@ -62,3 +64,34 @@ class EvalReply:
     accuracies: list[float]
     task_ids: list[int] = field(default_factory=list)
     order: list[int] = field(default_factory=list)
+
+
+ROUNDS_TRAINED = "rounds-trained"  # client-state counter of the rounds a client trained
+
+
+def train_metrics(
+    client_id: int, task_id: int, loss: float, num_examples: int, final_lr: float
+) -> dict[str, float | int]:
+    """The metrics every train reply carries (method-specific ones are added after them)."""
+    return {
+        wire.TRAIN_LOSS: float(loss),
+        wire.NUM_EXAMPLES: int(num_examples),
+        wire.REPLY_CLIENT_ID: int(client_id),
+        wire.TASK_ID: int(task_id),
+        wire.FINAL_LR: float(final_lr),
+    }
+
+
+def trained_state(
+    state: ClientState,
+    loop_items: dict[str, Any],
+    arrays: ArrayRecord | None,
+    **items: Any,
+) -> ClientState:
+    """The client's state after a training round: one more round, the loop's plugin items.
+
+    ``items`` are the learner's own state items; ``arrays`` its new state arrays.
+    """
+    rounds = int(state.config.get(ROUNDS_TRAINED, 0)) + 1
+    config = {**state.config, **items, ROUNDS_TRAINED: rounds, **loop_items}
+    return ClientState(config=config, arrays=arrays)
