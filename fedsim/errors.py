@@ -27,14 +27,5 @@ class DataError(FedsimError):
     """A data source cannot be read (missing directory, wrong format)."""
 
 
-class ReplyError(FedsimError):
-    """A client reply is malformed; the message names the client and the key."""
-
-    def __init__(self, client_id: int | str, key: str, message: str) -> None:
-        self.client_id = client_id
-        self.key = key
-        super().__init__(f"client {client_id}: reply key '{key}': {message}")
-
-
 class RoundError(FedsimError):
     """A round could not complete under the configured policy (e.g. too few good replies)."""

@@ -51,7 +51,6 @@ EVAL_POSITIONS = "positions"
 EVAL_ACCURACIES = "accuracies"
 EVAL_TASK_IDS = "task-ids"  # global task id of each evaluated entry (same length as accuracies)
 EVAL_ORDER = "order"  # task ids of the client's positions whose task is fixed (realised order)
-EVAL_BOUNDARY = "boundary"
 
 # Packing several virtual clients into one Flower message (simulation)
 PACK = "fedsim.pack"  # ConfigRecord: {"size": n, "shared-keys": [record keys sent once]}

@@ -18,9 +18,10 @@ from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.stats import AdapterStats
 from fedsim.device import driver_device
 from fedsim.experiment import Experiment
+from fedsim.interfaces import StrategyHooks
 
 
-class AdapterAvg(FedAvg):
+class AdapterAvg(FedAvg, StrategyHooks):
     """Average one shared adapter (and the head, if trained) over the round's clients.
 
     Cai et al., "FedAdapter: Efficient Federated Learning for Modern NLP" (MobiCom 2023) and

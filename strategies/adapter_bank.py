@@ -27,9 +27,10 @@ from fedsim.adapters.stats import AdapterStats
 from fedsim.device import driver_device
 from fedsim.errors import ConfigError
 from fedsim.experiment import Experiment
+from fedsim.interfaces import StrategyHooks
 
 
-class AdapterBank(FedAvg):
+class AdapterBank(FedAvg, StrategyHooks):
     """One adapter per task, averaged only among the clients that trained that task.
 
     The continual-learning use of adapters (methods.md, "Adapters"): a bank of task adapters

@@ -24,19 +24,20 @@ broken at random per sweep.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import numpy as np
 
 from fedsim import wire
+from fedsim.interfaces import ClientSelection
 from fedsim.seeding import rng_for
 from scenarios.curricula.pacing import check_pacing, pacing_size
+from strategies.selection import check_cohort, cohort_size
 
 ORDERINGS = ("curriculum", "anti", "random")
 
 
-class ClientCurriculum:
+class ClientCurriculum(ClientSelection):
     """Select each round's cohort from a paced pool of clients ranked by reported difficulty.
 
     Parameters
@@ -74,10 +75,7 @@ class ClientCurriculum:
         if ordering not in ORDERINGS:
             raise ValueError(f"ordering '{ordering}' unknown; allowed: {', '.join(ORDERINGS)}")
         check_pacing(pacing, pacing_a, pacing_b)
-        if not 0.0 < float(fraction) <= 1.0:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-        if int(min_clients) < 1:
-            raise ValueError(f"min_clients must be >= 1, got {min_clients}")
+        check_cohort(fraction, min_clients, max_clients)
         self.ordering, self.pacing = ordering, pacing
         self.a, self.b = float(pacing_a), float(pacing_b)
         self.fraction, self.min_clients = float(fraction), int(min_clients)
@@ -101,10 +99,7 @@ class ClientCurriculum:
 
     def cohort_size(self, n: int) -> int:
         """Clients per round among ``n`` candidates (same rule as uniform selection)."""
-        k = max(self.min_clients, math.ceil(self.fraction * n))
-        if self.max_clients is not None:
-            k = min(k, self.max_clients)
-        return min(k, n)
+        return cohort_size(n, self.fraction, self.min_clients, self.max_clients)
 
     def rank(self, active: list[int], rng: np.random.Generator) -> list[int]:
         """Rank ``active`` clients by score for the configured ordering (random tie-break)."""

@@ -11,6 +11,7 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
 from fedsim import wire
+from fedsim.interfaces import StrategyHooks
 from fedsim.logging.prototypes import log_bank, log_distance
 from strategies.prototypes import (
     bank_from_arrays,
@@ -26,7 +27,7 @@ from strategies.prototypes import (
 INFERENCES = ("prototype", "head")
 
 
-class FedProto(FedAvg):
+class FedProto(FedAvg, StrategyHooks):
     """Global prototypes = (count-weighted) mean of client prototypes; weights never travel.
 
     Tan, Long, Liu, Zhou, Lu, Jiang, Zhang, "FedProto: Federated Prototype Learning across

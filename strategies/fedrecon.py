@@ -11,6 +11,7 @@ from flwr.serverapp.strategy import FedAvg
 from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 
 from fedsim import wire
+from fedsim.interfaces import StrategyHooks
 from fedsim.logging.prototypes import log_bank
 from strategies.prototypes import (
     bank_from_arrays,
@@ -29,7 +30,7 @@ from strategies.prototypes import (
 MERGES = {"online": merge_online, "code": merge_code_faithful}
 
 
-class FederatedReconnaissance(FedAvg):
+class FederatedReconnaissance(FedAvg, StrategyHooks):
     """Prototype bank merged by count-weighted online averaging; optional FedAvg of the net.
 
     Hendryx, KC, Walls, Morrison, "Federated Reconnaissance: Efficient, Distributed,

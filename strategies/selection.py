@@ -6,11 +6,30 @@ import math
 
 import numpy as np
 
+from fedsim.interfaces import ClientSelection
 from fedsim.seeding import rng_for
 from fedsim.stateful import Stateless
 
 
-class UniformSelection(Stateless):
+def check_cohort(fraction: float, min_clients: int, max_clients: int | None) -> None:
+    """Refuse cohort-size arguments no selection can honour (``ValueError``)."""
+    if not 0.0 < float(fraction) <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if int(min_clients) < 1:
+        raise ValueError(f"min_clients must be >= 1, got {min_clients}")
+    if max_clients is not None and int(max_clients) < int(min_clients):
+        raise ValueError(f"max_clients ({max_clients}) must be >= min_clients ({min_clients})")
+
+
+def cohort_size(n: int, fraction: float, min_clients: int, max_clients: int | None) -> int:
+    """Clients per round among ``n`` candidates: ``ceil(fraction n)`` within the bounds, <= n."""
+    k = max(min_clients, math.ceil(fraction * n))
+    if max_clients is not None:
+        k = min(k, max_clients)
+    return min(k, n)
+
+
+class UniformSelection(Stateless, ClientSelection):
     """Sample a fraction of the active clients uniformly, as a function of (seed, round).
 
     Stateless: a resumed run draws the same cohorts without any saved state.
@@ -34,12 +53,7 @@ class UniformSelection(Stateless):
         max_clients: int | None = None,
         seed: int = 0,
     ) -> None:
-        if not 0.0 < float(fraction) <= 1.0:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-        if int(min_clients) < 1:
-            raise ValueError(f"min_clients must be >= 1, got {min_clients}")
-        if max_clients is not None and int(max_clients) < int(min_clients):
-            raise ValueError(f"max_clients ({max_clients}) must be >= min_clients ({min_clients})")
+        check_cohort(fraction, min_clients, max_clients)
         self.fraction = float(fraction)
         self.min_clients = int(min_clients)
         self.max_clients = None if max_clients is None else int(max_clients)
@@ -50,10 +64,7 @@ class UniformSelection(Stateless):
         n = len(active)
         if n == 0:
             return []
-        k = max(self.min_clients, math.ceil(self.fraction * n))
-        if self.max_clients is not None:
-            k = min(k, self.max_clients)
-        k = min(k, n)
+        k = cohort_size(n, self.fraction, self.min_clients, self.max_clients)
         if k == n:
             return sorted(active)
         rng = rng_for(self.seed, "select", server_round)

@@ -23,17 +23,32 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     (
         "core",
         (
-            "fedsim.errors", "fedsim.wire", "fedsim.seeding", "fedsim.env", "fedsim.device",
-            "fedsim.stateful", "fedsim.resolver", "fedsim.data", "fedsim.models",
-            "fedsim.logging", "fedsim.metrics", "fedsim.transport", "scenarios",
+            "fedsim.errors",
+            "fedsim.wire",
+            "fedsim.seeding",
+            "fedsim.env",
+            "fedsim.device",
+            "fedsim.stateful",
+            "fedsim.interfaces",
+            "fedsim.resolver",
+            "fedsim.data",
+            "fedsim.models",
+            "fedsim.logging",
+            "fedsim.metrics",
+            "fedsim.transport",
+            "scenarios",
         ),
     ),
     ("experiment and the one training loop", ("fedsim.experiment", "fedsim.client.training_loop")),
     (
         "methods: server halves, client halves, faults",
         (
-            "strategies", "fedsim.interfaces", "fedsim.adapters", "fedsim.client.state",
-            "fedsim.client.learners", "fedsim.client.plugins", "fedsim.faults",
+            "strategies",
+            "fedsim.adapters",
+            "fedsim.client.state",
+            "fedsim.client.learners",
+            "fedsim.client.plugins",
+            "fedsim.faults",
         ),
     ),
     ("apps: ServerApp body, ClientApp", ("fedsim.server", "fedsim.client.app")),
@@ -78,10 +93,30 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     return name or None
 
 
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside ``if TYPE_CHECKING:`` blocks (annotations only, never run)."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            skipped |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return skipped
+
+
 def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
-    """Project modules imported anywhere in ``path`` (also inside functions)."""
+    """Project modules imported anywhere in ``path`` (also inside functions).
+
+    Imports under ``if TYPE_CHECKING:`` only name types for annotations and never run; they
+    are not dependencies.
+    """
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    tree = ast.parse(path.read_text(), filename=str(path))
+    skipped = _type_checking_nodes(tree)
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -173,8 +208,11 @@ def test_no_cycles_between_packages():
 
 
 def test_scenarios_are_pure():
-    bad = {m: sorted(t for t in ts if not t.startswith("scenarios"))
-           for m, ts in graph().items() if m.startswith("scenarios")}
+    bad = {
+        m: sorted(t for t in ts if not t.startswith("scenarios"))
+        for m, ts in graph().items()
+        if m.startswith("scenarios")
+    }
     assert {m: ts for m, ts in bad.items() if ts} == {}
 
 
@@ -230,12 +268,25 @@ def test_exit_finder():
     assert _exits(ast.parse(src)) == [3, 5]
 
 
+def test_type_checking_imports_are_not_dependencies(tmp_path):
+    src = tmp_path / "m.py"
+    src.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "if TYPE_CHECKING:\n    from fedsim.cli import main\n"
+        "def f():\n    from fedsim import wire\n"
+    )
+    modules = {"fedsim.cli": src, "fedsim.wire": src}
+    assert imports_of(src, modules) == {"fedsim.wire"}
+
+
 def test_layer_check_sees_a_wrong_import(tmp_path, monkeypatch):
     """The contract fails on an upward import (the test is able to fail)."""
     (tmp_path / "fedsim").mkdir()
     (tmp_path / "fedsim" / "wire.py").write_text("from fedsim.cli import main\n")
     (tmp_path / "fedsim" / "cli.py").write_text("")
-    modules = {"fedsim.wire": tmp_path / "fedsim" / "wire.py",
-               "fedsim.cli": tmp_path / "fedsim" / "cli.py"}
+    modules = {
+        "fedsim.wire": tmp_path / "fedsim" / "wire.py",
+        "fedsim.cli": tmp_path / "fedsim" / "cli.py",
+    }
     assert imports_of(modules["fedsim.wire"], modules) == {"fedsim.cli"}
     assert layer_prefix("fedsim.wire")[1] < layer_prefix("fedsim.cli")[1]

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from fedsim.adapters.bank import Groups, task_group, task_of
+from fedsim.adapters.bank import Groups, task_of
 from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.scoring import task_accuracy
 from fedsim.experiment import Experiment
@@ -99,8 +99,3 @@ def task_accuracies(
             )
         )
     return out
-
-
-def with_entry(groups: Groups, task_id: int, entry: Mapping[str, np.ndarray]) -> Groups:
-    """Return ``groups`` with the bank entry of ``task_id`` set to ``entry``."""
-    return {**groups, task_group(task_id): dict(entry)}

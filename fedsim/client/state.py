@@ -1,13 +1,16 @@
-"""The state a client keeps between rounds, what a learner replies, and the learner interface."""
+"""What a client learner keeps between rounds and what it returns.
+
+The learner interface itself is :class:`fedsim.interfaces.ClientLearner`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord
 
-from fedsim.experiment import Experiment
+from fedsim import wire
 
 
 @dataclass
@@ -63,29 +66,32 @@ class EvalReply:
     order: list[int] = field(default_factory=list)
 
 
-class ClientLearner(Protocol):
-    """Client-side half of a strategy family (weights, prototypes, adapters)."""
+ROUNDS_TRAINED = "rounds-trained"  # client-state counter of the rounds a client trained
 
-    def train(
-        self,
-        exp: Experiment,
-        client_id: int,
-        server_round: int,
-        arrays: ArrayRecord,
-        config: ConfigRecord,
-        state: ClientState,
-    ) -> TrainReply:
-        """Train on the client's active task and return the reply payload."""
-        ...
 
-    def evaluate(
-        self,
-        exp: Experiment,
-        client_id: int,
-        server_round: int,
-        arrays: ArrayRecord,
-        config: ConfigRecord,
-        state: ClientState,
-    ) -> EvalReply:
-        """Score the model the client would use on every task it has seen (and the next)."""
-        ...
+def train_metrics(
+    client_id: int, task_id: int, loss: float, num_examples: int, final_lr: float
+) -> dict[str, float | int]:
+    """The metrics every train reply carries (method-specific ones are added after them)."""
+    return {
+        wire.TRAIN_LOSS: float(loss),
+        wire.NUM_EXAMPLES: int(num_examples),
+        wire.REPLY_CLIENT_ID: int(client_id),
+        wire.TASK_ID: int(task_id),
+        wire.FINAL_LR: float(final_lr),
+    }
+
+
+def trained_state(
+    state: ClientState,
+    loop_items: dict[str, Any],
+    arrays: ArrayRecord | None,
+    **items: Any,
+) -> ClientState:
+    """The client's state after a training round: one more round, the loop's plugin items.
+
+    ``items`` are the learner's own state items; ``arrays`` its new state arrays.
+    """
+    rounds = int(state.config.get(ROUNDS_TRAINED, 0)) + 1
+    config = {**state.config, **items, ROUNDS_TRAINED: rounds, **loop_items}
+    return ClientState(config=config, arrays=arrays)

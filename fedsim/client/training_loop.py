@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from fedsim.device import model_device
+from fedsim.interfaces import LoopPlugin
 
 
 @dataclass
@@ -28,46 +28,6 @@ class StepInfo:
     inputs: torch.Tensor
     targets: torch.Tensor
     logits: torch.Tensor
-
-
-class LearnerPlugin(Protocol):
-    """Hooks of the local training loop; implement any subset (defaults in :class:`BasePlugin`)."""
-
-    def order(self, num_examples: int, epoch: int, rng: np.random.Generator) -> np.ndarray | None:
-        """Return the order (a subset is allowed) of example positions for an epoch, or None."""
-        ...
-
-    def extra_loss(self, model: nn.Module, info: StepInfo) -> torch.Tensor | None:
-        """Return a term added to the batch loss, or None."""
-        ...
-
-    def next_lr(self, model: nn.Module, info: StepInfo) -> float | None:
-        """Return the learning rate for the next step (after ``optimizer.step()``), or None."""
-        ...
-
-    def metrics(self) -> dict[str, float]:
-        """Return scalars to report after training."""
-        ...
-
-
-class BasePlugin:
-    """A plugin that does nothing; subclass and override the hooks you need."""
-
-    def order(self, num_examples: int, epoch: int, rng: np.random.Generator) -> np.ndarray | None:
-        """Keep the default shuffled order."""
-        return None
-
-    def extra_loss(self, model: nn.Module, info: StepInfo) -> torch.Tensor | None:
-        """Add nothing."""
-        return None
-
-    def next_lr(self, model: nn.Module, info: StepInfo) -> float | None:
-        """Keep the learning rate."""
-        return None
-
-    def metrics(self) -> dict[str, float]:
-        """Report nothing."""
-        return {}
 
 
 @dataclass
@@ -104,7 +64,7 @@ def train_local(
     optimizer: str = "sgd",
     momentum: float = 0.0,
     weight_decay: float = 0.0,
-    plugins: Sequence[LearnerPlugin] = (),
+    plugins: Sequence[LoopPlugin] = (),
     transform=None,
     class_mask: Sequence[int] | None = None,
 ) -> TrainResult:
@@ -122,7 +82,7 @@ def train_local(
         Source of the data order (a function of run seed, round and client id).
     optimizer, momentum, weight_decay : str, float, float
         Optimizer settings.
-    plugins : Sequence[LearnerPlugin]
+    plugins : Sequence[LoopPlugin]
         Method plugins (proximal term, prototype loss, hypergradient LR, curricula, ...).
     transform : callable, optional
         Batch input transform (domain shift), applied to the torch batch.

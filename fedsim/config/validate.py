@@ -210,8 +210,13 @@ def check_writable(root: str | Path, key: str = "output.root") -> None:
 def validate_objects(cfg: Mapping[str, Any]) -> None:
     """Build what the run needs (data, plan, model, strategy, LR controller) once, up front."""
     from fedsim.experiment import get_experiment
-    from fedsim.resolver import build
-    from fedsim.server.app import build_lr_controller, build_strategy
+    from fedsim.server.app import (
+        build_faults,
+        build_lr_controller,
+        build_selection,
+        build_strategy,
+        curriculum_items,
+    )
 
     for group in OBJECT_GROUPS:
         _finite_numbers(cfg.get(group), group)
@@ -232,25 +237,17 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
             )
     build_strategy(cfg["strategy"])
     build_lr_controller(cfg, model)
-    fed = cfg["federation"]
-    build(
-        cfg["selection"],
-        "selection",
-        fraction=float(fed["fraction_train"]),
-        min_clients=int(fed["min_clients"]),
-        max_clients=fed.get("max_clients"),
-        seed=int(cfg["seed"]),
-    )
-    from fedsim.server.app import build_faults
+    build_selection(cfg, exp)
+    curriculum_items(cfg)
 
     build_faults(cfg, exp.seed, exp.plan.num_clients)
     learner = cfg["strategy"].get("client_learner", "weights")
-    from fedsim.client.learners import _REGISTRY
+    from fedsim.client.learners import LEARNERS
 
-    if learner not in _REGISTRY:
+    if learner not in LEARNERS:
         raise ConfigError(
             "strategy.client_learner",
-            f"unknown learner '{learner}', allowed: {', '.join(sorted(_REGISTRY))}",
+            f"unknown learner '{learner}', allowed: {', '.join(sorted(LEARNERS))}",
         )
 
 

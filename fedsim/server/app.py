@@ -14,9 +14,17 @@ from typing import Any
 import torch
 from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
+from flwr.superlink.grid import InMemoryGrid
 
 from fedsim.experiment import get_experiment
 from fedsim.faults.models import NoFaults
+from fedsim.interfaces import (
+    ClientSelection,
+    Curriculum,
+    LRController,
+    require,
+    strategy_hooks,
+)
 from fedsim.logging.tensorboard import TensorBoardSink
 from fedsim.metrics.accuracy_book import AccuracyBook
 from fedsim.resolver import build
@@ -45,10 +53,12 @@ def build_strategy(spec: Mapping[str, Any]):
     return build(params, "strategy", **FLOWER_SAMPLING)
 
 
-def build_lr_controller(cfg: Mapping[str, Any], model: torch.nn.Module):
+def build_lr_controller(cfg: Mapping[str, Any], model: torch.nn.Module) -> LRController:
     """Build the LR controller of ``configs/lr`` for ``model`` (its buffers are not updates)."""
     buffers = sorted(name for name, _ in model.named_buffers())
-    return build(cfg["lr"], "lr", lr=float(cfg["train"]["lr"]), buffer_keys=buffers)
+    controller = build(cfg["lr"], "lr", lr=float(cfg["train"]["lr"]), buffer_keys=buffers)
+    require(controller, LRController, "lr")
+    return controller
 
 
 def build_faults(cfg: Mapping[str, Any], seed: int, num_clients: int):
@@ -58,14 +68,16 @@ def build_faults(cfg: Mapping[str, Any], seed: int, num_clients: int):
     return build(cfg["faults"], "faults", seed=seed, num_clients=num_clients)
 
 
-def train_config(cfg: Mapping[str, Any], selection: Any = None) -> dict[str, Any]:
+def train_config(
+    cfg: Mapping[str, Any], selection: ClientSelection | None = None
+) -> dict[str, Any]:
     """The flat, typed items every train/evaluate ConfigRecord carries.
 
-    A ``selection`` with a ``client_config()`` method adds its items (the client curriculum
-    asks clients to report ``difficulty``; without it the forward pass is skipped).
+    The ``selection``'s :meth:`~fedsim.interfaces.ClientSelection.client_config` adds its
+    items (the client curriculum asks clients to report ``difficulty``; without it the
+    forward pass is skipped).
     """
     t = cfg["train"]
-    items = getattr(selection, "client_config", None)
     return {
         "local-epochs": int(t["epochs"]),
         "batch-size": int(t["batch_size"]),
@@ -74,18 +86,21 @@ def train_config(cfg: Mapping[str, Any], selection: Any = None) -> dict[str, Any
         "weight-decay": float(t["weight_decay"]),
         "client-learner": str(cfg["strategy"].get("client_learner", "weights")),
         **curriculum_items(cfg),
-        **(dict(items()) if callable(items) else {}),
+        **(selection.client_config() if selection is not None else {}),
     }
 
 
 def curriculum_items(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The curriculum's flat client items (data-level curriculum), if it defines any."""
     spec = cfg.get("curriculum")
-    items = getattr(build(spec, "curriculum"), "client_config", None) if spec else None
-    return dict(items()) if callable(items) else {}
+    if not spec:
+        return {}
+    curriculum = build(spec, "curriculum")
+    require(curriculum, Curriculum, "curriculum")
+    return dict(curriculum.client_config())
 
 
-def build_selection(cfg: Mapping[str, Any], exp):
+def build_selection(cfg: Mapping[str, Any], exp) -> ClientSelection:
     """The client selection of ``configs/selection``, bound to the run's length and size."""
     fed = cfg["federation"]
     selection = build(
@@ -96,13 +111,14 @@ def build_selection(cfg: Mapping[str, Any], exp):
         max_clients=fed.get("max_clients"),
         seed=exp.seed,
     )
-    bind = getattr(selection, "bind", None)
-    if callable(bind):
-        bind(num_rounds=exp.num_rounds, num_clients=exp.plan.num_clients)
+    require(selection, ClientSelection, "selection")
+    selection.bind(num_rounds=exp.num_rounds, num_clients=exp.plan.num_clients)
     return selection
 
 
-def loop_settings(cfg: Mapping[str, Any], exp, selection: Any = None) -> LoopSettings:
+def loop_settings(
+    cfg: Mapping[str, Any], exp, selection: ClientSelection | None = None
+) -> LoopSettings:
     """The round loop's knobs from ``federation.*``, ``eval.*`` and ``output.*``."""
     fed, ev = cfg["federation"], cfg["eval"]
     return LoopSettings(
@@ -151,9 +167,9 @@ def run_server(
         book=AccuracyBook(exp.plan),
         store=ClientStore(),
     )
-    if callable(getattr(strategy, "initial_arrays", None)):  # prototype bank, adapters only
-        state.arrays = strategy.initial_arrays(exp, state.arrays)
-    if hasattr(grid, "pull_interval"):  # Flower's InMemoryGrid polls replies every 0.1 s
+    hooks = strategy_hooks(strategy)
+    state.arrays = hooks.initial_arrays(exp, state.arrays)  # prototype bank, adapters
+    if isinstance(grid, InMemoryGrid):  # it polls replies every 0.1 s by default
         grid.pull_interval = min(float(grid.pull_interval), PULL_INTERVAL_S)
     vgrid = VirtualGrid(
         grid,
@@ -170,8 +186,7 @@ def run_server(
         state.restore(parts)
         resumed_from = state.round
     sink = TensorBoardSink(run_dir / "tb", purge_step=None if not resume else state.round + 1)
-    if callable(getattr(strategy, "set_sink", None)):  # strategy-specific TensorBoard output
-        strategy.set_sink(sink)
+    hooks.set_sink(sink)  # strategy-specific TensorBoard output
     if not resume:
         sink.text("scenario/plan", plan_markdown(exp.plan, labels=exp.data.y_train))
     reporter = Reporter(
@@ -181,12 +196,10 @@ def run_server(
         matrix_clients=cfg["log"].get("matrix_clients", ()),
         matrix_every=int(cfg["log"].get("matrix_every", 1)),
     )
-    strategy_tb = getattr(strategy, "tensorboard", None)  # optional strategy scalars
 
     def report(rnd: int, row: dict[str, Any], st: ServerState) -> None:
         reporter(rnd, row, st)
-        if callable(strategy_tb):
-            strategy_tb(sink, rnd)
+        hooks.tensorboard(sink, rnd)  # the strategy's own scalars
 
     def save(st: ServerState) -> None:
         st.capture(parts)

@@ -21,6 +21,7 @@ from flwr.serverapp.strategy import Strategy
 from fedsim import wire
 from fedsim.errors import RoundError
 from fedsim.experiment import Experiment
+from fedsim.interfaces import ClientSelection, LRController, strategy_hooks
 from fedsim.seeding import rng_for
 from fedsim.server.reply_checks import check_eval_reply, check_train_reply
 from fedsim.server.state import ServerState
@@ -28,13 +29,6 @@ from fedsim.server.update_norms import update_norms
 from fedsim.transport.virtual_grid import VirtualGrid
 
 log = logging.getLogger("fedsim")
-
-
-def central_accuracies(exp: Experiment, arrays: ArrayRecord) -> np.ndarray:
-    """Score the global model on each global task's test split."""
-    model = exp.make_model()
-    model.load_state_dict(arrays.to_torch_state_dict())
-    return exp.task_accuracies(model)
 
 
 @dataclass
@@ -62,8 +56,8 @@ class RoundLoop:
         exp: Experiment,
         strategy: Strategy,
         grid: VirtualGrid,
-        selection,
-        lr_controller,
+        selection: ClientSelection,
+        lr_controller: LRController,
         faults=None,
         settings: LoopSettings,
         report: Callable[[int, dict[str, Any], ServerState], None],
@@ -71,6 +65,7 @@ class RoundLoop:
     ) -> None:
         self.exp = exp
         self.strategy = strategy
+        self.hooks = strategy_hooks(strategy)
         self.grid = grid
         self.selection = selection
         self.lr = lr_controller
@@ -106,8 +101,8 @@ class RoundLoop:
         active = self.exp.plan.active_clients(rnd)
         cohort = self.selection.select(rnd, active)
         row: dict[str, Any] = {"round": rnd, "cohort": cohort, "failures": 0, "rejected": {}}
-        row["curriculum"] = dict(getattr(self.selection, "scalars", dict)())
-        row["selection_why"] = getattr(self.selection, "explain", str)()
+        row["curriculum"] = dict(self.selection.scalars())
+        row["selection_why"] = self.selection.explain()
         if not cohort:
             row.update(bytes_down=0, bytes_up=0, clients_trained=0)
             return row
@@ -157,9 +152,7 @@ class RoundLoop:
             for r in replies
             if wire.DIFFICULTY in r.content[wire.METRICS]
         ]
-        observe = getattr(self.selection, "observe", None)
-        if callable(observe):
-            observe(rnd, {cid: dict(r.content[wire.METRICS]) for cid, r in good})
+        self.selection.observe(rnd, {cid: dict(r.content[wire.METRICS]) for cid, r in good})
         row["client_lrs"] = [
             float(r.content[wire.METRICS].get("final-lr", float("nan"))) for r in replies
         ]
@@ -185,7 +178,7 @@ class RoundLoop:
             cohort = [c for c in cohort if c not in row["unavailable"]]
         if not cohort:
             return [], {}, 0
-        lr_arrays = getattr(self.lr, "client_arrays", lambda _rnd: None)(rnd)
+        lr_arrays = self.lr.client_arrays(rnd)
         shared = {wire.LR_ARRAYS: lr_arrays} if lr_arrays is not None else None
         self.grid.set_cohort(cohort, extras, shared_records=shared)
         messages = list(self.strategy.configure_train(rnd, state.arrays, config, self.grid))
@@ -232,21 +225,11 @@ class RoundLoop:
         return row
 
     def _check(self, reply: Message, state: ServerState) -> str | None:
-        reason = check_train_reply(reply, self._reference(state))
-        extra = getattr(self.strategy, "check_reply", None)
-        if reason is None and callable(extra):
-            reason = extra(reply)
-        return reason
-
-    def _reference(self, state: ServerState) -> ArrayRecord | None:
-        check = getattr(self.strategy, "reference_arrays", None)
-        return check(state.arrays) if callable(check) else state.arrays
+        reason = check_train_reply(reply, self.hooks.reference_arrays(state.arrays))
+        return reason if reason is not None else self.hooks.check_reply(reply)
 
     def _central(self, arrays: ArrayRecord) -> np.ndarray:
-        custom = getattr(self.strategy, "central_accuracies", None)
-        if callable(custom):
-            return custom(self.exp, arrays)
-        return central_accuracies(self.exp, arrays)
+        return self.hooks.central_accuracies(self.exp, arrays)
 
     # ---------------------------------------------------------------------------------
     def _evaluate(self, rnd: int, state: ServerState) -> dict[str, Any]:

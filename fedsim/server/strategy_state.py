@@ -40,11 +40,12 @@ def strategy_state(strategy: Any) -> dict:
     """Return a snapshot (data only) of ``strategy``'s evolving state."""
     if isinstance(strategy, Stateful):
         return {"own": strategy.state_dict()}
+    held = vars(strategy)
     return {
         "attrs": {
-            name: _copy(getattr(strategy, name))
+            name: _copy(held[name])
             for name in FLOWER_STATE_ATTRS
-            if getattr(strategy, name, None) is not None
+            if held.get(name) is not None
         }
     }
 

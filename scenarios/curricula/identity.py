@@ -16,3 +16,7 @@ class ScenarioOrder:
     def apply(self, plan: ScenarioPlan, *, seed: int, data=None) -> ScenarioPlan:
         """Return the plan unchanged."""
         return plan
+
+    def client_config(self) -> dict:
+        """No run-time curriculum: nothing for the clients."""
+        return {}

@@ -1,8 +1,7 @@
-"""Learning-rate controllers: they plug into any strategy through the round loop."""
+"""LR controllers (:class:`fedsim.interfaces.LRController`): they plug into any strategy."""
 
-from strategies.lr.base import LRController
 from strategies.lr.fedhyper import FedHyper
 from strategies.lr.fixed import FixedLR
 from strategies.lr.schedules import ScheduledLR
 
-__all__ = ["FedHyper", "FixedLR", "LRController", "ScheduledLR"]
+__all__ = ["FedHyper", "FixedLR", "ScheduledLR"]

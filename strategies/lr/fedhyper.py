@@ -13,6 +13,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, Message
 
 from fedsim import wire
+from fedsim.interfaces import LRController
 from strategies.lr.hypergrad import (
     Update,
     apply_global,
@@ -31,7 +32,7 @@ GLOBAL_RULES = ("none", "g", "gm")
 DEFAULT_SERVER_LR_BOUNDS = {"none": (0.2, 5.0), "g": (0.2, 5.0), "gm": (0.8, 5.0)}
 
 
-class FedHyper:
+class FedHyper(LRController):
     """FedHyper-G, -GM, -SL, -CL and FULL as a controller that composes with any strategy.
 
     Notation: ``Delta_t = aggregated - previous`` is the raw update of round ``t`` as the

@@ -6,8 +6,10 @@ from collections.abc import Sequence
 
 from flwr.app import ArrayRecord, Message
 
+from fedsim.interfaces import LRController
 
-class FixedLR:
+
+class FixedLR(LRController):
     """Constant client LR, server LR 1 (the plain FedAvg update).
 
     Parameters

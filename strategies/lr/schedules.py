@@ -7,12 +7,13 @@ from collections.abc import Sequence
 
 from flwr.app import ArrayRecord, Message
 
+from fedsim.interfaces import LRController
 from strategies.lr.hypergrad import apply_global, check_rate, update_of
 
 TARGETS = ("client", "server")
 
 
-class ScheduledLR:
+class ScheduledLR(LRController):
     """A fixed schedule of the client LR (or of the server LR applied to ``Delta_t``).
 
     ``kind="step"``: factor ``gamma ** floor((t - 1) / step_rounds)`` (step decay; the

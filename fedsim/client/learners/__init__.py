@@ -1,32 +1,37 @@
-"""Client learners: what a client trains and sends for a given family of strategies."""
+"""Client learners: what a client trains and sends for a given family of strategies.
+
+:data:`LEARNERS` is the one registry: the name a strategy's config gives in
+``client_learner`` -> ``"module:Class"`` of a :class:`~fedsim.interfaces.ClientLearner`
+(imported on first use, so a weights-only run never imports the adapter stack). A new
+learner is one module here plus one line in :data:`LEARNERS`.
+"""
 
 from __future__ import annotations
 
-from fedsim.client.state import ClientLearner
+import importlib
+from collections.abc import Mapping
+from types import MappingProxyType
 
-_REGISTRY: dict[str, str] = {
-    "weights": "fedsim.client.learners.weights:WeightsLearner",
-    "prototypes": "fedsim.client.learners.prototypes:PrototypeLearner",
-    "adapters": "fedsim.client.learners.adapters:AdapterLearner",
-}
+from fedsim.interfaces import ClientLearner
 
-
-def register_learner(name: str, path: str) -> None:
-    """Register a client learner class under ``name`` (``"module:Class"``)."""
-    _REGISTRY[name] = path
+LEARNERS: Mapping[str, str] = MappingProxyType(
+    {
+        "weights": "fedsim.client.learners.weights:WeightsLearner",
+        "prototypes": "fedsim.client.learners.prototypes:PrototypeLearner",
+        "adapters": "fedsim.client.learners.adapters:AdapterLearner",
+    }
+)
 
 
 def get_learner(name: str) -> ClientLearner:
     """Return an instance of the learner registered under ``name``."""
-    import importlib
-
-    if name not in _REGISTRY:
+    if name not in LEARNERS:
         raise ValueError(
             f"strategy.client_learner: unknown learner '{name}', "
-            f"allowed: {', '.join(sorted(_REGISTRY))}"
+            f"allowed: {', '.join(sorted(LEARNERS))}"
         )
-    module, cls = _REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), cls)()
+    module, cls = LEARNERS[name].split(":")
+    return vars(importlib.import_module(module))[cls]()
 
 
-__all__ = ["ClientLearner", "get_learner", "register_learner"]
+__all__ = ["LEARNERS", "ClientLearner", "get_learner"]

@@ -26,7 +26,13 @@ from fedsim.adapters.model import parameter_counts
 from fedsim.adapters.stats import TOTAL_PARAMS, TRAINABLE_PARAMS
 from fedsim.client.plugins.loop_assembly import LoopSupport, assemble_loop, realised_stream
 from fedsim.client.plugins.task_curriculum import evaluation_view
-from fedsim.client.state import ClientState, EvalReply, TrainReply
+from fedsim.client.state import (
+    ClientState,
+    EvalReply,
+    TrainReply,
+    train_metrics,
+    trained_state,
+)
 from fedsim.device import client_device
 from fedsim.experiment import Experiment
 
@@ -78,23 +84,14 @@ class AdapterLearner:
             personal[task_group(t)] = out.pop(task_group(t))
         trainable, total = parameter_counts(model)
         metrics = {
-            wire.TRAIN_LOSS: float(result.loss),
-            wire.NUM_EXAMPLES: int(result.num_examples),
-            wire.REPLY_CLIENT_ID: int(client_id),
-            wire.TASK_ID: int(t),
-            wire.FINAL_LR: float(result.final_lr),
+            **train_metrics(client_id, t, result.loss, result.num_examples, result.final_lr),
             TRAINABLE_PARAMS: int(trainable),
             TOTAL_PARAMS: int(total),
         }
         metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
-        new_state = ClientState(
-            config={
-                **state.config,
-                "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
-                **loop.state_items(),
-            },
-            arrays=join_groups(personal) if personal else state.arrays,
+        new_state = trained_state(
+            state, loop.state_items(), join_groups(personal) if personal else state.arrays
         )
         return TrainReply(arrays=join_groups(out), metrics=metrics, state=new_state)
 

@@ -37,7 +37,13 @@ from fedsim.client.learners.weights import evaluate_seen_tasks
 from fedsim.client.plugins.loop_assembly import assemble_loop
 from fedsim.client.plugins.prototype_loss import PrototypeLoss
 from fedsim.client.plugins.task_curriculum import evaluation_view
-from fedsim.client.state import ClientState, EvalReply, TrainReply
+from fedsim.client.state import (
+    ClientState,
+    EvalReply,
+    TrainReply,
+    train_metrics,
+    trained_state,
+)
 from fedsim.device import client_device, cpu_state_dict
 from fedsim.experiment import Experiment
 from fedsim.models.prototype_head import class_means
@@ -161,21 +167,14 @@ class PrototypeLearner:
             payload.update({k: v for k, v in ArrayRecord(cpu_state_dict(model)).items()})
         payload.update(contribution_to_arrays(contribution))
         personal = str(config.get(wire.PROTO_MODEL, "global")) == "personal"
-        new_state = ClientState(
-            config={
-                **state.config,
-                SENT_SLOTS: sorted(set(sent) | set(due)),
-                "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
-                **loop.state_items(),
-            },
-            arrays=ArrayRecord(cpu_state_dict(model)) if personal else state.arrays,
+        new_state = trained_state(
+            state,
+            loop.state_items(),
+            ArrayRecord(cpu_state_dict(model)) if personal else state.arrays,
+            **{SENT_SLOTS: sorted(set(sent) | set(due))},
         )
         metrics = {
-            wire.TRAIN_LOSS: float(loss),
-            wire.NUM_EXAMPLES: int(len(loop.y)),
-            wire.REPLY_CLIENT_ID: int(client_id),
-            wire.TASK_ID: int(loop.slot.task_id),
-            wire.FINAL_LR: float(final_lr),
+            **train_metrics(client_id, loop.slot.task_id, loss, len(loop.y), final_lr),
             "proto-classes-sent": int(len(contribution.classes)),
             "proto-slots-sent": int(len(due)),
             "proto-distance": float(extra.get("proto-distance", float("nan"))),

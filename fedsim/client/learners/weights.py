@@ -9,7 +9,13 @@ from flwr.app import ArrayRecord, ConfigRecord
 from fedsim import wire
 from fedsim.client.plugins.loop_assembly import assemble_loop
 from fedsim.client.plugins.task_curriculum import evaluation_view
-from fedsim.client.state import ClientState, EvalReply, TrainReply
+from fedsim.client.state import (
+    ClientState,
+    EvalReply,
+    TrainReply,
+    train_metrics,
+    trained_state,
+)
 from fedsim.client.training_loop import evaluate
 from fedsim.device import client_device, cpu_state_dict
 from fedsim.experiment import Experiment
@@ -73,6 +79,13 @@ def evaluate_seen_tasks(
     )
 
 
+def received_model(exp: Experiment, arrays: ArrayRecord) -> torch.nn.Module:
+    """A fresh model holding the received global ``arrays``, on the client's device."""
+    model = exp.make_model()
+    model.load_state_dict(shared_state_dict(arrays))
+    return model.to(client_device(exp.cfg))
+
+
 class WeightsLearner:
     """Train the whole model on the active task; send the weights back."""
 
@@ -86,30 +99,21 @@ class WeightsLearner:
         state: ClientState,
     ) -> TrainReply:
         """Run the local training loop on the client's active slot."""
-        model = exp.make_model()
-        model.load_state_dict(shared_state_dict(arrays))
-        model.to(client_device(exp.cfg))
+        model = received_model(exp, arrays)
         loop = assemble_loop(exp, client_id, server_round, config, state, model)
         slot = loop.slot
         difficulty = loop.difficulty_metrics(model, config)
         mask = exp.plan.tasks[slot.task_id].classes if exp.plan.task_incremental else None
         result = loop.train(model, class_mask=mask)
         local_scoring = config.get(wire.CURRICULUM_SCORING) == "local"
-        new_state = ClientState(
-            config={
-                **state.config,
-                "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
-                **loop.state_items(),
-            },
-            arrays=ArrayRecord(cpu_state_dict(model)) if local_scoring else state.arrays,
+        new_state = trained_state(
+            state,
+            loop.state_items(),
+            ArrayRecord(cpu_state_dict(model)) if local_scoring else state.arrays,
         )
-        metrics = {
-            wire.TRAIN_LOSS: float(result.loss),
-            wire.NUM_EXAMPLES: int(result.num_examples),
-            wire.REPLY_CLIENT_ID: int(client_id),
-            wire.TASK_ID: int(slot.task_id),
-            "final-lr": float(result.final_lr),
-        }
+        metrics = train_metrics(
+            client_id, slot.task_id, result.loss, result.num_examples, result.final_lr
+        )
         metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
         reply = ArrayRecord(cpu_state_dict(model))  # back to the CPU before the wire
@@ -125,9 +129,7 @@ class WeightsLearner:
         state: ClientState,
     ) -> EvalReply:
         """Score the received global model on the client's seen tasks."""
-        model = exp.make_model()
-        model.load_state_dict(shared_state_dict(arrays))
-        model.to(client_device(exp.cfg))
+        model = received_model(exp, arrays)
         view = evaluation_view(exp, client_id, server_round, config, state.config)
         return evaluate_seen_tasks(
             exp, model, client_id, server_round, view.stream, order=view.order,

@@ -36,8 +36,9 @@ import torch
 from torch import nn
 
 from fedsim import wire
-from fedsim.client.training_loop import BasePlugin, train_local
+from fedsim.client.training_loop import train_local
 from fedsim.device import model_device
+from fedsim.interfaces import BasePlugin
 from scenarios.curricula.pacing import check_cycle, check_pacing, cycle_sizes, pacing_size
 
 ORDERINGS = ("curriculum", "anti", "random")

@@ -10,7 +10,8 @@ from flwr.app import ArrayRecord
 from torch import nn
 
 from fedsim import wire
-from fedsim.client.training_loop import BasePlugin, StepInfo
+from fedsim.client.training_loop import StepInfo
+from fedsim.interfaces import BasePlugin
 from strategies.lr.hypergrad import client_beta
 
 BETA_KEY = "hyper-cl-beta"  # client-state item: the LR factor beta after the last round

@@ -39,8 +39,9 @@ from fedsim.client.plugins.hypergradient import HypergradientLR, hypergradient_p
 from fedsim.client.plugins.proximal import ProximalTerm
 from fedsim.client.plugins.task_curriculum import DECIDED, stream_for
 from fedsim.client.state import ClientState
-from fedsim.client.training_loop import LearnerPlugin, TrainResult, train_local
+from fedsim.client.training_loop import TrainResult, train_local
 from fedsim.experiment import Experiment
+from fedsim.interfaces import LoopPlugin
 from fedsim.seeding import rng_for, seed_torch, torch_seed_for
 from scenarios.types import ClientStream, TaskSlot
 
@@ -105,7 +106,7 @@ class LocalLoop:
     hp: dict[str, Any]
     rng: np.random.Generator
     torch_seed: int
-    plugins: list[LearnerPlugin] = field(default_factory=list)
+    plugins: list[LoopPlugin] = field(default_factory=list)
     hyper: HypergradientLR | None = None
     curriculum: DataCurriculum | None = None
 
@@ -118,7 +119,7 @@ class LocalLoop:
         self,
         model: nn.Module,
         *,
-        extra_plugins: Sequence[LearnerPlugin] = (),
+        extra_plugins: Sequence[LoopPlugin] = (),
         class_mask: Sequence[int] | None = None,
     ) -> TrainResult:
         """Seed torch, then run :func:`~fedsim.client.training_loop.train_local` with plugins."""
@@ -215,7 +216,7 @@ def assemble_loop(
         raise ValueError(f"client {client_id} has no active task in round {server_round}")
     slot = stream.slots[pos]
     hp = local_hparams(config)
-    plugins: list[LearnerPlugin] = []
+    plugins: list[LoopPlugin] = []
     mu = float(config.get(wire.PROXIMAL_MU, 0.0))
     if mu > 0:
         plugins.append(ProximalTerm(model, mu))

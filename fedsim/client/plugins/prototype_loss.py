@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from fedsim.client.training_loop import BasePlugin, StepInfo
+from fedsim.client.training_loop import StepInfo
+from fedsim.interfaces import BasePlugin
 
 
 class PrototypeLoss(BasePlugin):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fedsim.client.training_loop import BasePlugin, StepInfo
+from fedsim.client.training_loop import StepInfo
+from fedsim.interfaces import BasePlugin
 
 
 class ProximalTerm(BasePlugin):
