@@ -23,6 +23,7 @@ from fedsim.resolver import build
 from fedsim.server.health import assess
 from fedsim.server.reporter import Reporter, final_outputs, write_json_atomic
 from fedsim.server.round_loop import LoopSettings, RoundLoop
+from fedsim.server.round_record import RoundRecord
 from fedsim.server.state import CHECKPOINT_NAME, Components, ServerState, load_checkpoint
 from fedsim.transport.client_store import ClientStore
 from fedsim.transport.virtual_grid import VirtualGrid
@@ -183,8 +184,8 @@ def run_server(
     )
     strategy_tb = getattr(strategy, "tensorboard", None)  # optional strategy scalars
 
-    def report(rnd: int, row: dict[str, Any], st: ServerState) -> None:
-        reporter(rnd, row, st)
+    def report(rnd: int, record: RoundRecord, st: ServerState) -> None:
+        reporter(rnd, record, st)
         if callable(strategy_tb):
             strategy_tb(sink, rnd)
 
