@@ -15,6 +15,7 @@ import torch
 from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 
+from fedsim import wire
 from fedsim.experiment import get_experiment
 from fedsim.faults.models import NoFaults
 from fedsim.logging.tensorboard import TensorBoardSink
@@ -68,12 +69,12 @@ def train_config(cfg: Mapping[str, Any], selection: Any = None) -> dict[str, Any
     t = cfg["train"]
     items = getattr(selection, "client_config", None)
     return {
-        "local-epochs": int(t["epochs"]),
-        "batch-size": int(t["batch_size"]),
-        "optimizer": str(t["optimizer"]),
-        "momentum": float(t["momentum"]),
-        "weight-decay": float(t["weight_decay"]),
-        "client-learner": str(cfg["strategy"].get("client_learner", "weights")),
+        wire.LOCAL_EPOCHS: int(t["epochs"]),
+        wire.BATCH_SIZE: int(t["batch_size"]),
+        wire.OPTIMIZER: str(t["optimizer"]),
+        wire.MOMENTUM: float(t["momentum"]),
+        wire.WEIGHT_DECAY: float(t["weight_decay"]),
+        wire.CLIENT_LEARNER: str(cfg["strategy"].get("client_learner", "weights")),
         **curriculum_items(cfg),
         **(dict(items()) if callable(items) else {}),
     }

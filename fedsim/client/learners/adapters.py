@@ -23,7 +23,6 @@ from fedsim.adapters.evaluation import (
 )
 from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.model import parameter_counts
-from fedsim.adapters.stats import TOTAL_PARAMS, TRAINABLE_PARAMS
 from fedsim.client.learners.base import ClientState, EvalReply, TrainReply
 from fedsim.client.plugins.loop_assembly import LoopSupport, assemble_loop, realised_stream
 from fedsim.client.plugins.task_curriculum import evaluation_view
@@ -83,15 +82,15 @@ class AdapterLearner:
             wire.REPLY_CLIENT_ID: int(client_id),
             wire.TASK_ID: int(t),
             wire.FINAL_LR: float(result.final_lr),
-            TRAINABLE_PARAMS: int(trainable),
-            TOTAL_PARAMS: int(total),
+            wire.TRAINABLE_PARAMS: int(trainable),
+            wire.TOTAL_PARAMS: int(total),
         }
         metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
         new_state = ClientState(
             config={
                 **state.config,
-                "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
+                wire.ROUNDS_TRAINED: int(state.config.get(wire.ROUNDS_TRAINED, 0)) + 1,
                 **loop.state_items(),
             },
             arrays=join_groups(personal) if personal else state.arrays,

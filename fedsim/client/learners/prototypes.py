@@ -50,7 +50,6 @@ from strategies.prototypes import (
     without_bank,
 )
 
-SENT_SLOTS = "proto-sent-slots"  # ClientState.config: slot positions already contributed
 SEND_MODES = ("never", "once-per-slot", "every-round")
 
 
@@ -152,7 +151,7 @@ class PrototypeLearner:
             plugins = [PrototypeLoss(means, counts, lam)] if lam > 0 else []
             result = loop.train(model, extra_plugins=plugins)
             loss, final_lr, extra = result.loss, result.final_lr, result.metrics
-        sent = [int(p) for p in state.config.get(SENT_SLOTS, [])]
+        sent = [int(p) for p in state.config.get(wire.PROTO_SENT_SLOTS, [])]
         due = positions_to_send(send, loop.stream, server_round, loop.position, sent)
         parts = [slot_contribution(exp, model, loop.stream.slots[p]) for p in due]
         contribution = pool_contributions(parts, int(model.embedding_dim))
@@ -164,8 +163,8 @@ class PrototypeLearner:
         new_state = ClientState(
             config={
                 **state.config,
-                SENT_SLOTS: sorted(set(sent) | set(due)),
-                "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
+                wire.PROTO_SENT_SLOTS: sorted(set(sent) | set(due)),
+                wire.ROUNDS_TRAINED: int(state.config.get(wire.ROUNDS_TRAINED, 0)) + 1,
                 **loop.state_items(),
             },
             arrays=ArrayRecord(cpu_state_dict(model)) if personal else state.arrays,
@@ -176,9 +175,9 @@ class PrototypeLearner:
             wire.REPLY_CLIENT_ID: int(client_id),
             wire.TASK_ID: int(loop.slot.task_id),
             wire.FINAL_LR: float(final_lr),
-            "proto-classes-sent": int(len(contribution.classes)),
-            "proto-slots-sent": int(len(due)),
-            "proto-distance": float(extra.get("proto-distance", float("nan"))),
+            wire.PROTO_CLASSES_SENT: int(len(contribution.classes)),
+            wire.PROTO_SLOTS_SENT: int(len(due)),
+            wire.PROTO_DISTANCE: float(extra.get(wire.PROTO_DISTANCE, float("nan"))),
         }
         metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in extra.items() if k not in metrics})

@@ -98,7 +98,7 @@ class WeightsLearner:
         new_state = ClientState(
             config={
                 **state.config,
-                "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
+                wire.ROUNDS_TRAINED: int(state.config.get(wire.ROUNDS_TRAINED, 0)) + 1,
                 **loop.state_items(),
             },
             arrays=ArrayRecord(cpu_state_dict(model)) if local_scoring else state.arrays,
@@ -108,7 +108,7 @@ class WeightsLearner:
             wire.NUM_EXAMPLES: int(result.num_examples),
             wire.REPLY_CLIENT_ID: int(client_id),
             wire.TASK_ID: int(slot.task_id),
-            "final-lr": float(result.final_lr),
+            wire.FINAL_LR: float(result.final_lr),
         }
         metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
