@@ -134,8 +134,7 @@ class RoundLoop:
             retry, g2, d2 = self._exchange(rnd, state, again, config, attempt=1)
             good = sorted(good + g2, key=lambda p: p[0])
             down += d2
-        replies = [r for _, r in good]
-        bytes_up = sum(_array_bytes(m) for m in replies)
+        bytes_up = sum(_array_bytes(r) for _, r in good)
         state.bytes_total += down + bytes_up
         record = RoundRecord(
             round=rnd,
@@ -157,6 +156,13 @@ class RoundLoop:
                 f"{len(good)} valid replies, fewer than federation.min_replies="
                 f"{self.s.min_replies}; rejected: {_first(all_rejected)}",
             )
+        return self._aggregate(rnd, state, record, good)
+
+    def _aggregate(
+        self, rnd: int, state: ServerState, record: RoundRecord, good: list[tuple[int, Message]]
+    ) -> RoundRecord:
+        """Aggregate the valid replies, step the LR controller, complete the record."""
+        replies = [r for _, r in good]
         record = replace(record, update_norms=update_norms(replies, state.arrays))
         aggregated, metrics = self.strategy.aggregate_train(rnd, replies)
         if aggregated is None:
@@ -164,7 +170,7 @@ class RoundLoop:
                 rnd, record, f"strategy '{type(self.strategy).__name__}' produced no aggregate"
             )
         state.arrays = self.lr.server_step(rnd, state.arrays, aggregated, replies)
-        train_loss = None
+        train_loss, curriculum = None, dict(record.curriculum)
         if metrics is not None:
             train_loss = float(metrics.get(wire.TRAIN_LOSS, float("nan")))
             for key in (wire.DIFFICULTY, wire.CURRICULUM_POOL):
@@ -182,15 +188,10 @@ class RoundLoop:
             float(r.content[wire.METRICS].get(wire.FINAL_LR, float("nan"))) for r in replies
         ]
         result = TrainResult(train_loss, difficulties, client_lrs, dict(self.lr.scalars()))
-        return replace(record, result=result)
+        return replace(record, curriculum=curriculum, result=result)
 
     def _exchange(
-        self,
-        rnd: int,
-        state: ServerState,
-        cohort: list[int],
-        config: ConfigRecord,
-        attempt: int,
+        self, rnd: int, state: ServerState, cohort: list[int], config: ConfigRecord, attempt: int
     ) -> tuple[Attempt, list[tuple[int, Message]], int]:
         """Inject faults, send one train round trip, validate; return (attempt, good, bytes)."""
         selected = list(cohort)
@@ -298,12 +299,8 @@ class RoundLoop:
         for cid in self.grid.missing:
             rejected[cid] = EVAL_DEADLINE
         if rejected:
-            log.warning(
-                "round %d: %d evaluation replies rejected (%s)",
-                rnd,
-                len(rejected),
-                _first(rejected),
-            )
+            log.warning("round %d: %d evaluation replies rejected (%s)", rnd, len(rejected),
+                        _first(rejected))  # fmt: skip
         boundary = 0
         for reply in good:
             task_eval = reply.content[wire.TASK_EVAL]

@@ -6,7 +6,8 @@ on resume: the strategy (Flower optimiser moments; prototype/adapter banks trave
 ``arrays``), the LR controller, the client selection (e.g. the client curriculum's scores,
 sweeps and pool), the fault model, the virtual grid's deadline bookkeeping, the client store
 (task pointers, local prototypes, personal adapters, curricula state of each client) and the
-accuracy book. Random streams need no field: every draw is a fresh generator of
+accuracy book, plus the round records (``history``, :mod:`fedsim.server.round_record`). Random
+streams need no field: every draw is a fresh generator of
 (seed, purpose, round, client) (:mod:`fedsim.seeding`).
 
 A checkpoint (``RUN_DIR/checkpoint.npz``) is data only — JSON plus ``.npy`` arrays, see
