@@ -10,9 +10,15 @@ TASK_EVAL = "fedsim.task-eval"  # ConfigRecord: per-slot accuracies of a client 
 LR_ARRAYS = "fedsim.lr-arrays"  # ArrayRecord an LR controller sends every client (FedHyper-CL)
 
 # ConfigRecord keys (server -> client)
-SERVER_ROUND = "server-round"  # written by Flower's strategies
+SERVER_ROUND = "server-round"  # int: the round; written by Flower's strategies
 CLIENT_ID = "fedsim.client-id"
-LR = "lr"
+LR = "lr"  # float: the client's local learning rate this round
+LOCAL_EPOCHS = "local-epochs"  # int: local epochs per round (train.epochs)
+BATCH_SIZE = "batch-size"  # int: local mini-batch size (train.batch_size)
+OPTIMIZER = "optimizer"  # str: local optimiser, "sgd" | "adam" (train.optimizer)
+MOMENTUM = "momentum"  # float: SGD momentum of the local optimiser (train.momentum)
+WEIGHT_DECAY = "weight-decay"  # float: L2 weight decay of the local optimiser
+CLIENT_LEARNER = "client-learner"  # str: the client learner (weights | prototypes | adapters)
 PROXIMAL_MU = "proximal-mu"  # written by flwr FedProx
 STATE_IN_MESSAGE = "fedsim.state-in-message"
 HYPER_CL = "fedsim.hyper-cl"  # bool: run the FedHyper-CL client plugin
@@ -35,6 +41,17 @@ REPORT_DIFFICULTY = "fedsim.report-difficulty"  # bool: score the received model
 WARM_UP = "fedsim.warm-up"  # query: build the experiment now (before the first deadline)
 ADAPTER_LAYOUT = "fedsim.adapter-layout"  # JSON of an adapter strategy's layout (adapters)
 
+# Client-state ConfigRecord items (kept by client id, travel with the message in simulation)
+ROUNDS_TRAINED = "rounds-trained"  # int: rounds this client has trained
+HYPER_CL_BETA = "hyper-cl-beta"  # float: FedHyper-CL's LR factor beta after the last round
+CURRICULUM_DECIDED = "curriculum.decided-positions"  # [int]: plan positions, realised task order
+PROTO_SENT_SLOTS = "proto-sent-slots"  # [int]: slot positions whose prototypes were sent
+
+# Node-config keys a ClientApp reads (deployment: ``--node-config``)
+NODE_CLIENT_ID = "client-id"  # int: the client this node serves
+NODE_PARTITION_ID = "partition-id"  # int: Flower's usual name for the same
+NODE_NUM_PARTITIONS = "num-partitions"  # int: number of partitions (clients)
+
 # MetricRecord keys (client -> server)
 NUM_EXAMPLES = "num-examples"  # weighting key of Flower's FedAvg family
 TRAIN_LOSS = "train-loss"
@@ -45,6 +62,13 @@ TASK_ID = "task-id"
 FINAL_LR = "final-lr"  # the client's learning rate after its last local step
 DIFFICULTY = "difficulty"  # mean loss of the received global model on the client's task data
 CURRICULUM_POOL = "curriculum-pool"  # mean share of the task's data in the paced pool
+PROTO_DISTANCE = "proto-distance"  # float: mean FedProto prototype-distance term of the round
+PROTO_CLASSES_SENT = "proto-classes-sent"  # int: classes in the client's prototype contribution
+PROTO_SLOTS_SENT = "proto-slots-sent"  # int: task slots in the client's contribution
+TRAINABLE_PARAMS = "trainable-params"  # int: parameters the adapter client trained
+TOTAL_PARAMS = "total-params"  # int: all parameters of the adapter client's model
+# ... and a MetricRecord key of a strategy's aggregate (server side)
+PROTO_BANK_SIZE = "proto-bank-size"  # int: classes with a global prototype
 
 # Task-eval ConfigRecord keys
 EVAL_POSITIONS = "positions"
@@ -53,8 +77,11 @@ EVAL_TASK_IDS = "task-ids"  # global task id of each evaluated entry (same lengt
 EVAL_ORDER = "order"  # task ids of the client's positions whose task is fixed (realised order)
 
 # Packing several virtual clients into one Flower message (simulation)
-PACK = "fedsim.pack"  # ConfigRecord: {"size": n, "shared-keys": [record keys sent once]}
-PACK_ERROR = "fedsim.error"  # per-client ConfigRecord {"reason": str} inside a packed reply
+PACK = "fedsim.pack"  # ConfigRecord: {PACK_SIZE: n, PACK_SHARED_KEYS: [record keys sent once]}
+PACK_SIZE = "size"  # int: number of clients in a packed message
+PACK_SHARED_KEYS = "shared-keys"  # [str]: record keys sent once for all clients ([""]: none)
+PACK_ERROR = "fedsim.error"  # per-client ConfigRecord {PACK_REASON: str} inside a packed reply
+PACK_REASON = "reason"  # str: why a packed client's reply is an error
 
 
 def packed(i: int, key: str) -> str:

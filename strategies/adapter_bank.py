@@ -114,7 +114,7 @@ class AdapterBank(FedAvg, StrategyHooks):
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
     ) -> Iterable[Message]:
         """Send every client only the shared adapter and the entry of its active task."""
-        config["server-round"] = server_round
+        config[wire.SERVER_ROUND] = server_round
         config[wire.ADAPTER_LAYOUT] = self.layout.to_json()
         groups = split_groups(arrays)
         messages = []

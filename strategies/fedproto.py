@@ -177,13 +177,15 @@ class FedProto(FedAvg, StrategyHooks):
         counts = np.where(fresh, counts, old_counts)
         image = server_round % self.projection_every == 0 or server_round == self.last_round
         log_bank(self._sink, server_round, means, counts, image=image)
-        distances = [float(r.content[wire.METRICS].get("proto-distance", np.nan)) for r in replies]
+        distances = [
+            float(r.content[wire.METRICS].get(wire.PROTO_DISTANCE, np.nan)) for r in replies
+        ]
         finite = [d for d in distances if np.isfinite(d)]
         log_distance(self._sink, server_round, float(np.mean(finite)) if finite else np.nan)
         metrics = MetricRecord(
             {
                 wire.TRAIN_LOSS: weighted_train_loss(replies),
-                "proto-bank-size": bank_size(counts),
+                wire.PROTO_BANK_SIZE: bank_size(counts),
             }
         )
         return bank_to_arrays(means, counts), metrics

@@ -176,7 +176,7 @@ class FederatedReconnaissance(FedAvg, StrategyHooks):
         metrics = MetricRecord(
             {
                 wire.TRAIN_LOSS: weighted_train_loss(replies),
-                "proto-bank-size": bank_size(counts),
+                wire.PROTO_BANK_SIZE: bank_size(counts),
             }
         )
         return with_bank(weights, means, counts), metrics

@@ -10,7 +10,7 @@ def _content(cid, arrays):
         {
             wire.ARRAYS: arrays,
             wire.CONFIG: ConfigRecord({wire.CLIENT_ID: cid, "lr": 0.1}),
-            wire.CLIENT_STATE: ConfigRecord({"rounds-trained": cid}),
+            wire.CLIENT_STATE: ConfigRecord({wire.ROUNDS_TRAINED: cid}),
         }
     )
 
@@ -23,7 +23,7 @@ def test_pack_roundtrip_sends_shared_arrays_once():
     assert len(packed.array_records) == 1  # the model travels once for three clients
     parts = packing.unpack(packed)
     assert [int(p[wire.CONFIG][wire.CLIENT_ID]) for p in parts] == [3, 5, 9]
-    assert [int(p[wire.CLIENT_STATE]["rounds-trained"]) for p in parts] == [3, 5, 9]
+    assert [int(p[wire.CLIENT_STATE][wire.ROUNDS_TRAINED]) for p in parts] == [3, 5, 9]
     for p in parts:
         np.testing.assert_array_equal(p[wire.ARRAYS]["w"].numpy(), shared["w"].numpy())
 

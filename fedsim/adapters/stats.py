@@ -10,9 +10,6 @@ from flwr.app import Message
 from fedsim import wire
 from fedsim.logging.tags import tag
 
-TRAINABLE_PARAMS = "trainable-params"
-TOTAL_PARAMS = "total-params"
-
 
 @dataclass
 class AdapterStats:
@@ -28,8 +25,8 @@ class AdapterStats:
         fractions, ratios, usage = [], [], {}
         for reply in replies:
             m = reply.content[wire.METRICS]
-            if TOTAL_PARAMS in m and m[TOTAL_PARAMS]:
-                fractions.append(float(m[TRAINABLE_PARAMS]) / float(m[TOTAL_PARAMS]))
+            if wire.TOTAL_PARAMS in m and m[wire.TOTAL_PARAMS]:
+                fractions.append(float(m[wire.TRAINABLE_PARAMS]) / float(m[wire.TOTAL_PARAMS]))
             if self.model_bytes:
                 ratios.append(reply.content[wire.ARRAYS].count_bytes() / self.model_bytes)
             t = int(m.get(wire.TASK_ID, -1))

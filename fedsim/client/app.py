@@ -28,7 +28,7 @@ def _client_id(config: ConfigRecord, context: Context) -> int:
     if wire.CLIENT_ID in config:
         return int(config[wire.CLIENT_ID])
     node_cfg = context.node_config
-    for key in ("client-id", "partition-id"):
+    for key in (wire.NODE_CLIENT_ID, wire.NODE_PARTITION_ID):
         if key in node_cfg:
             return int(node_cfg[key])
     raise ValueError("message names no client id and the node config has no 'partition-id'")
@@ -51,7 +51,7 @@ def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> 
     state = _load_state(content, context, in_message)
     if wire.LR_ARRAYS in content.array_records:
         state.shared[wire.LR_ARRAYS] = content.array_records[wire.LR_ARRAYS]
-    learner = get_learner(str(config.get("client-learner", "weights")))
+    learner = get_learner(str(config.get(wire.CLIENT_LEARNER, "weights")))
     before_train(config, cid)  # injected faults: crash, straggler delay
     reply = learner.train(
         exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
@@ -76,7 +76,7 @@ def evaluate_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) 
     cid = _client_id(config, context)
     in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
     state = _load_state(content, context, in_message)
-    learner = get_learner(str(config.get("client-learner", "weights")))
+    learner = get_learner(str(config.get(wire.CLIENT_LEARNER, "weights")))
     reply = learner.evaluate(
         exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
     )

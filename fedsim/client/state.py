@@ -66,7 +66,6 @@ class EvalReply:
     order: list[int] = field(default_factory=list)
 
 
-ROUNDS_TRAINED = "rounds-trained"  # client-state counter of the rounds a client trained
 
 
 def train_metrics(
@@ -92,6 +91,6 @@ def trained_state(
 
     ``items`` are the learner's own state items; ``arrays`` its new state arrays.
     """
-    rounds = int(state.config.get(ROUNDS_TRAINED, 0)) + 1
-    config = {**state.config, **items, ROUNDS_TRAINED: rounds, **loop_items}
+    rounds = int(state.config.get(wire.ROUNDS_TRAINED, 0)) + 1
+    config = {**state.config, **items, wire.ROUNDS_TRAINED: rounds, **loop_items}
     return ClientState(config=config, arrays=arrays)

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fedsim import wire
 from fedsim.deployment.certs import FederationCerts, make_certs, make_node_key
 from fedsim.deployment.processes import (
     Started,
@@ -234,7 +235,8 @@ class LocalFederation:
     ) -> Started:
         """Start SuperNode ``k`` (its key is ``certs/node-K`` unless ``private_key`` is given)."""
         home = self.workdir / f"node-{k}"
-        items = {"partition-id": k, "num-partitions": self.num_nodes, **self.node_config}
+        items = {wire.NODE_PARTITION_ID: k, wire.NODE_NUM_PARTITIONS: self.num_nodes}
+        items.update(self.node_config)
         items.update(extra or {})
         argv = [executable("flower-supernode"), "--superlink", self.fleet_address]
         argv += ["--port", str(free_port()), "--node-config", node_config_string(items)]

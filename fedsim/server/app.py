@@ -16,6 +16,7 @@ from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
 from flwr.superlink.grid import InMemoryGrid
 
+from fedsim import wire
 from fedsim.experiment import get_experiment
 from fedsim.faults.models import NoFaults
 from fedsim.interfaces import (
@@ -31,6 +32,7 @@ from fedsim.resolver import build
 from fedsim.server.health import assess
 from fedsim.server.reporter import Reporter, final_outputs, write_json_atomic
 from fedsim.server.round_loop import LoopSettings, RoundLoop
+from fedsim.server.round_record import RoundRecord
 from fedsim.server.state import CHECKPOINT_NAME, Components, ServerState, load_checkpoint
 from fedsim.transport.client_store import ClientStore
 from fedsim.transport.virtual_grid import VirtualGrid
@@ -79,12 +81,12 @@ def train_config(
     """
     t = cfg["train"]
     return {
-        "local-epochs": int(t["epochs"]),
-        "batch-size": int(t["batch_size"]),
-        "optimizer": str(t["optimizer"]),
-        "momentum": float(t["momentum"]),
-        "weight-decay": float(t["weight_decay"]),
-        "client-learner": str(cfg["strategy"].get("client_learner", "weights")),
+        wire.LOCAL_EPOCHS: int(t["epochs"]),
+        wire.BATCH_SIZE: int(t["batch_size"]),
+        wire.OPTIMIZER: str(t["optimizer"]),
+        wire.MOMENTUM: float(t["momentum"]),
+        wire.WEIGHT_DECAY: float(t["weight_decay"]),
+        wire.CLIENT_LEARNER: str(cfg["strategy"].get("client_learner", "weights")),
         **curriculum_items(cfg),
         **(selection.client_config() if selection is not None else {}),
     }
@@ -197,8 +199,8 @@ def run_server(
         matrix_every=int(cfg["log"].get("matrix_every", 1)),
     )
 
-    def report(rnd: int, row: dict[str, Any], st: ServerState) -> None:
-        reporter(rnd, row, st)
+    def report(rnd: int, record: RoundRecord, st: ServerState) -> None:
+        reporter(rnd, record, st)
         hooks.tensorboard(sink, rnd)  # the strategy's own scalars
 
     def save(st: ServerState) -> None:

@@ -5,7 +5,7 @@ loaded with ``numpy.load(..., allow_pickle=False)`` (an object array, i.e. pickl
 objects, is refused), and everything that is not an array is JSON. The member ``__fedsim__``
 holds the UTF-8 JSON document::
 
-    {"format": "fedsim-checkpoint", "version": 2, "round": 7, "config_sha256": "...",
+    {"format": "fedsim-checkpoint", "version": 3, "round": 7, "config_sha256": "...",
      "arrays": {"a0": ["float32", [10, 64]], ...}, "state": <tree>}
 
 ``state`` is the encoded value of :func:`encode`: JSON scalars, lists and string-keyed
@@ -40,7 +40,8 @@ from flwr.app import Array, ArrayRecord, ConfigRecord
 from fedsim.errors import FedsimError
 
 FORMAT = "fedsim-checkpoint"
-VERSION = 2
+#: 3: round records (``fedsim.server.round_record``) and a typed strategy state (2: plain rows).
+VERSION = 3
 META = "__fedsim__"
 ZIP_MAGIC = b"PK\x03\x04"
 MARKERS = frozenset(
@@ -231,9 +232,11 @@ def _members(path: Path, blob: bytes, meta_only: bool) -> tuple[dict, dict[str, 
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not a fedsim checkpoint (format field)")
     if doc.get("version") != VERSION:
+        older = isinstance(doc.get("version"), int) and doc["version"] < VERSION
         raise CheckpointError(
             f"checkpoint '{path}' has format version {doc.get('version')}, "
             f"this fedsim reads version {VERSION}"
+            + ("; it was written by an older fedsim: start the run again" if older else "")
         )
     return doc, arrays
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from fedsim.server.round_record import RoundRecord
+
 EXIT_CODES = {"completed": 0, "failed": 1, "degraded": 3}
 DEAD_ACTOR_MARKERS = (
     "ActorDied",
@@ -32,35 +34,31 @@ DEAD_ACTOR_MARKERS = (
 )
 
 
-def _parts(row: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    return [row, *([row["retry"]] if row.get("retry") else [])]
-
-
-def health_counts(history: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+def health_counts(history: Iterable[RoundRecord]) -> dict[str, Any]:
     """Replies asked for and rejected without an injected cause, skipped rounds, examples."""
     asked = unexpected = dead = rounds = skipped = eval_asked = eval_rejected = 0
     examples: list[str] = []
-    for row in history:
+    for record in history:
         rounds += 1
         row_unexpected = 0
-        for part in _parts(row):
-            asked += int(part.get("asked", 0))
-            reasons = part.get("rejected", {})
-            for cid in part.get("unexpected", []):
-                reason = str(reasons.get(cid, reasons.get(str(cid), "rejected")))
+        for part in record.attempts():
+            asked += part.asked or 0
+            for cid in part.unexpected or []:
+                reason = part.rejected.get(cid, "rejected")
                 row_unexpected += 1
                 dead += any(m in reason for m in DEAD_ACTOR_MARKERS)
                 if len(examples) < 3:
-                    examples.append(f"round {row['round']} client {cid}: {reason}")
+                    examples.append(f"round {record.round} client {cid}: {reason}")
         unexpected += row_unexpected
-        eval_asked += int(row.get("eval_asked", 0))
-        for cid, reason in row.get("eval_rejected", {}).items():
+        ev = record.client_eval
+        eval_asked += ev.asked if ev is not None else 0
+        for cid, reason in (ev.rejected if ev is not None else {}).items():
             eval_rejected += 1
             dead += any(m in str(reason) for m in DEAD_ACTOR_MARKERS)
             if len(examples) < 3:
-                examples.append(f"round {row['round']} client {cid} (evaluate): {reason}")
-        injected = any(part.get("faults") for part in _parts(row))
-        if row.get("skipped") and (row_unexpected or not injected):
+                examples.append(f"round {record.round} client {cid} (evaluate): {reason}")
+        injected = any(part.faults for part in record.attempts())
+        if record.skipped and (row_unexpected or not injected):
             skipped += 1
     return {
         "rounds": rounds,
@@ -74,14 +72,14 @@ def health_counts(history: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def assess(
-    history: Iterable[Mapping[str, Any]], final_acc: float | None, fed: Mapping[str, Any]
+    history: Iterable[RoundRecord], final_acc: float | None, fed: Mapping[str, Any]
 ) -> dict[str, Any]:
     """``status``, ``status_reason`` and ``health`` for ``summary.json`` and ``status.json``.
 
     Parameters
     ----------
-    history : iterable of dict
-        The round rows of the run (``ServerState.history``).
+    history : iterable of RoundRecord
+        The round records of the run (``ServerState.history``).
     final_acc : float or None
         The run's final ACC (None: no client accuracy was recorded).
     fed : mapping

@@ -12,10 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from fedsim.faults.report import fault_summary, rejected_ids, rejected_markdown, round_values
 from fedsim.logging.layout import write_layout
 from fedsim.logging.tags import CL_METRICS, tag
 from fedsim.logging.tensorboard import TensorBoardSink
+from fedsim.server.fault_report import (
+    fault_summary,
+    rejected_ids,
+    rejected_markdown,
+    round_values,
+)
+from fedsim.server.round_record import RoundRecord
 from fedsim.server.state import ServerState
 
 
@@ -41,7 +47,7 @@ def write_json_atomic(path: Path, payload: dict) -> None:
 
 
 class Reporter:
-    """Turns round rows into TensorBoard scalars and console progress."""
+    """Turns round records into TensorBoard scalars and console progress."""
 
     def __init__(
         self,
@@ -82,54 +88,56 @@ class Reporter:
             self._progress.start()
             self._task = self._progress.add_task("starting", total=num_rounds)
 
-    def __call__(self, rnd: int, row: dict[str, Any], state: ServerState) -> None:
-        """Report one finished round."""
+    def __call__(self, rnd: int, record: RoundRecord, state: ServerState) -> None:
+        """Report one finished round (reads ``record``, never edits it)."""
+        ev = record.client_eval
         values = {
-            tag("train_loss"): row.get("train_loss"),
-            tag("central_acc"): row.get("central_acc"),
-            tag("client_acc"): row.get("client_acc"),
-            tag("eval_loss"): row.get("client_eval_loss"),
-            tag("bytes_down"): row.get("bytes_down"),
-            tag("bytes_up"): row.get("bytes_up"),
+            tag("train_loss"): record.train_loss,
+            tag("central_acc"): None if record.central is None else record.central.acc,
+            tag("client_acc"): None if ev is None else ev.acc,
+            tag("eval_loss"): None if ev is None else ev.loss,
+            tag("bytes_down"): record.bytes_down,
+            tag("bytes_up"): record.bytes_up,
             tag("bytes_cum"): state.bytes_total,
-            tag("round_time"): row.get("round_time_s"),
-            tag("clients"): row.get("clients_trained"),
-            tag("failures"): row.get("failures"),
-            tag("lr_server"): row.get("lr/server"),
-            tag("lr_client"): row.get("lr/client_mean"),
-            tag("update_norm"): _mean(row.get("update_norms")),
+            tag("round_time"): record.round_time_s,
+            tag("clients"): record.clients_trained,
+            tag("failures"): record.failures,
+            tag("lr_server"): record.lr.get("lr/server"),
+            tag("lr_client"): record.lr.get("lr/client_mean"),
+            tag("update_norm"): _mean(record.update_norms),
         }
-        for k, acc in enumerate(row.get("central_task_acc", [])):
+        for k, acc in enumerate(record.central.task_acc if record.central is not None else []):
             values[tag("central_acc", k)] = acc
-        running = state.book.federation_metrics(rnd)
         for name in CL_METRICS:
-            if name in running:
-                values[tag("cl", name)] = running[name]
-        row["cl_running"] = running
-        for name, value in row.get("curriculum", {}).items():
+            if name in record.cl_running:
+                values[tag("cl", name)] = record.cl_running[name]
+        for name, value in record.curriculum.items():
             values[tag("curriculum", name)] = value
-        if row.get("selection_why"):
-            self.sink.text(tag("curriculum_why"), row["selection_why"], rnd)
-        values.update(round_values(row))
+        if record.selection_why:
+            self.sink.text(tag("curriculum_why"), record.selection_why, rnd)
+        values.update(round_values(record))
         self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
-        table = rejected_markdown(row)
+        table = rejected_markdown(record)
         if table is not None:
             self.sink.text(tag("rejected_clients"), table, rnd)
-            self.sink.histogram(tag("rejected_hist"), rejected_ids(row), rnd)
-        self.sink.histogram(tag("client_lr_hist"), row.get("client_lrs", []), rnd)
-        self.sink.histogram(tag("client_acc_hist"), row.get("client_accs", []), rnd)
-        self.sink.histogram(tag("update_norm_hist"), row.get("update_norms", []), rnd)
-        self._matrices(rnd, row, state)
-        self.sink.histogram(tag("difficulty_hist"), row.get("client_difficulties", []), rnd)
+            self.sink.histogram(tag("rejected_hist"), rejected_ids(record), rnd)
+        result = record.result
+        self.sink.histogram(tag("client_lr_hist"), result.client_lrs if result else [], rnd)
+        self.sink.histogram(tag("client_acc_hist"), ev.accs if ev is not None else [], rnd)
+        self.sink.histogram(tag("update_norm_hist"), record.update_norms or [], rnd)
+        self._matrices(rnd, record, state)
+        difficulties = result.client_difficulties if result else []
+        self.sink.histogram(tag("difficulty_hist"), difficulties, rnd)
         if self._progress is not None:
-            acc = row.get("central_acc")
+            acc = values[tag("central_acc")]
             desc = f"acc={acc:.3f}" if acc is not None else ""
             self._progress.update(self._task, completed=rnd, description=desc)
 
-    def _matrices(self, rnd: int, row: dict[str, Any], state: ServerState) -> None:
+    def _matrices(self, rnd: int, record: RoundRecord, state: ServerState) -> None:
         """Per-round accuracy-matrix heatmaps (``log.matrix_every``, ``log.matrix_clients``)."""
         last = rnd == self.num_rounds
-        due = self.matrix_every > 0 and rnd % self.matrix_every == 0 and row.get("boundary_rows")
+        boundary = record.client_eval.boundary_rows if record.client_eval is not None else 0
+        due = self.matrix_every > 0 and rnd % self.matrix_every == 0 and boundary
         book = state.book
         if due and not last:  # the final federation matrix is written by final_outputs
             fed = book.federation_matrix()
@@ -149,9 +157,6 @@ class Reporter:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
-
-
-_NOT_IN_SUMMARY = ("cohort", "client_accs", "client_lrs", "update_norms")
 
 
 def _mean(values) -> float | None:
@@ -208,10 +213,7 @@ def final_outputs(
         "client_orders": {str(c): book.order_of(c) for c in sorted(book.client)},
         "bytes_total": total_bytes,
         "bytes_per_round": total_bytes / max(state.round, 1),
-        "rejected_replies": sum(r.get("failures", 0) for r in state.history),
+        "rejected_replies": sum(r.failures for r in state.history),
         **fault_summary(state.history),
-        "history": [
-            {k: v for k, v in r.items() if k not in _NOT_IN_SUMMARY}
-            for r in state.history
-        ],
+        "history": [r.summary_dict() for r in state.history],
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,15 @@ from fedsim.experiment import Experiment
 from fedsim.interfaces import ClientSelection, LRController, strategy_hooks
 from fedsim.seeding import rng_for
 from fedsim.server.reply_checks import check_eval_reply, check_train_reply
+from fedsim.server.round_record import (
+    DEADLINE,
+    EVAL_DEADLINE,
+    Attempt,
+    CentralEval,
+    ClientEval,
+    RoundRecord,
+    TrainResult,
+)
 from fedsim.server.state import ServerState
 from fedsim.server.update_norms import update_norms
 from fedsim.transport.virtual_grid import VirtualGrid
@@ -60,7 +69,7 @@ class RoundLoop:
         lr_controller: LRController,
         faults=None,
         settings: LoopSettings,
-        report: Callable[[int, dict[str, Any], ServerState], None],
+        report: Callable[[int, RoundRecord, ServerState], None],
         checkpoint: Callable[[ServerState], None] | None = None,
     ) -> None:
         self.exp = exp
@@ -84,12 +93,18 @@ class RoundLoop:
             self.grid.warm_up()
         for rnd in range(state.round + 1, self.s.num_rounds + 1):
             t0 = time.perf_counter()
-            row = self._train(rnd, state)
-            row.update(self._evaluate(rnd, state))
-            row["round_time_s"] = time.perf_counter() - t0
+            trained = self._train(rnd, state)
+            central, client_eval = self._evaluate(rnd, state)
+            record = replace(
+                trained,
+                central=central,
+                client_eval=client_eval,
+                round_time_s=time.perf_counter() - t0,
+                cl_running=dict(state.book.federation_metrics(rnd)),
+            )
             state.round = rnd
-            state.history.append(row)
-            self.report(rnd, row, state)
+            state.history.append(record)
+            self.report(rnd, record, state)
             if self.checkpoint is not None and (
                 rnd % self.s.checkpoint_every == 0 or rnd == self.s.num_rounds
             ):
@@ -97,87 +112,92 @@ class RoundLoop:
         return state
 
     # ---------------------------------------------------------------------------------
-    def _train(self, rnd: int, state: ServerState) -> dict[str, Any]:
+    def _train(self, rnd: int, state: ServerState) -> RoundRecord:
         active = self.exp.plan.active_clients(rnd)
         cohort = self.selection.select(rnd, active)
-        row: dict[str, Any] = {"round": rnd, "cohort": cohort, "failures": 0, "rejected": {}}
-        row["curriculum"] = dict(self.selection.scalars())
-        row["selection_why"] = self.selection.explain()
+        curriculum = dict(self.selection.scalars())
+        why = self.selection.explain()
         if not cohort:
-            row.update(bytes_down=0, bytes_up=0, clients_trained=0)
-            return row
+            return RoundRecord(
+                round=rnd, train=Attempt(cohort=[]), curriculum=curriculum, selection_why=why
+            )
         config = ConfigRecord({**self.s.train_config, **self.lr.client_config(rnd)})
-        good, rejected, down = self._exchange(rnd, state, cohort, config, row, attempt=0)
+        first, good, down = self._exchange(rnd, state, cohort, config, attempt=0)
+        retry = None
         if len(good) < self.s.min_replies and self.s.on_too_few == "retry":
-            retry = self._retry_cohort(rnd, active, cohort, {c for c, _ in good})
-            row["retry"] = {"cohort": retry, "rejected": {}}
-            g2, r2, d2 = self._exchange(rnd, state, retry, config, row["retry"], attempt=1)
+            again = self._retry_cohort(rnd, active, cohort, {c for c, _ in good})
+            retry, g2, d2 = self._exchange(rnd, state, again, config, attempt=1)
             good = sorted(good + g2, key=lambda p: p[0])
-            row["retry"]["rejected"] = r2
             down += d2
-        replies = [r for _, r in good]
-        bytes_up = sum(_array_bytes(m) for m in replies)
-        n_rejected = len(rejected) + len(row.get("retry", {}).get("rejected", {}))
-        row.update(
+        bytes_up = sum(_array_bytes(r) for _, r in good)
+        state.bytes_total += down + bytes_up
+        record = RoundRecord(
+            round=rnd,
+            train=first,
+            curriculum=curriculum,
+            selection_why=why,
+            failures=len(first.rejected) + (len(retry.rejected) if retry is not None else 0),
+            retry=retry,
             bytes_down=down,
             bytes_up=bytes_up,
             clients_trained=len(good),
-            failures=n_rejected,
-            rejected=rejected,
             late_dropped=self.grid.late_dropped,
         )
-        state.bytes_total += down + bytes_up
         if len(good) < self.s.min_replies:
-            all_rejected = {**rejected, **row.get("retry", {}).get("rejected", {})}
+            all_rejected = {**first.rejected, **(retry.rejected if retry is not None else {})}
             return self._too_few(
                 rnd,
-                row,
+                record,
                 f"{len(good)} valid replies, fewer than federation.min_replies="
                 f"{self.s.min_replies}; rejected: {_first(all_rejected)}",
             )
-        row["update_norms"] = update_norms(replies, state.arrays)
+        return self._aggregate(rnd, state, record, good)
+
+    def _aggregate(
+        self, rnd: int, state: ServerState, record: RoundRecord, good: list[tuple[int, Message]]
+    ) -> RoundRecord:
+        """Aggregate the valid replies, step the LR controller, complete the record."""
+        replies = [r for _, r in good]
+        record = replace(record, update_norms=update_norms(replies, state.arrays))
         aggregated, metrics = self.strategy.aggregate_train(rnd, replies)
         if aggregated is None:
             return self._too_few(
-                rnd, row, f"strategy '{type(self.strategy).__name__}' produced no aggregate"
+                rnd, record, f"strategy '{type(self.strategy).__name__}' produced no aggregate"
             )
         state.arrays = self.lr.server_step(rnd, state.arrays, aggregated, replies)
+        train_loss, curriculum = None, dict(record.curriculum)
         if metrics is not None:
-            row["train_loss"] = float(metrics.get(wire.TRAIN_LOSS, float("nan")))
+            train_loss = float(metrics.get(wire.TRAIN_LOSS, float("nan")))
             for key in (wire.DIFFICULTY, wire.CURRICULUM_POOL):
                 if key in metrics:
-                    row["curriculum"][key] = float(metrics[key])
-        row["client_difficulties"] = [
+                    curriculum[key] = float(metrics[key])
+        difficulties = [
             float(r.content[wire.METRICS][wire.DIFFICULTY])
             for r in replies
             if wire.DIFFICULTY in r.content[wire.METRICS]
         ]
         self.selection.observe(rnd, {cid: dict(r.content[wire.METRICS]) for cid, r in good})
-        row["client_lrs"] = [
-            float(r.content[wire.METRICS].get("final-lr", float("nan"))) for r in replies
+        client_lrs = [
+            float(r.content[wire.METRICS].get(wire.FINAL_LR, float("nan"))) for r in replies
         ]
-        row.update(self.lr.scalars())
-        return row
+        result = TrainResult(train_loss, difficulties, client_lrs, dict(self.lr.scalars()))
+        return replace(record, curriculum=curriculum, result=result)
 
     def _exchange(
-        self,
-        rnd: int,
-        state: ServerState,
-        cohort: list[int],
-        config: ConfigRecord,
-        row: dict[str, Any],
-        attempt: int,
-    ) -> tuple[list[tuple[int, Message]], dict[int, str], int]:
-        """Inject faults, send one train round trip, validate; return (good, rejected, bytes)."""
+        self, rnd: int, state: ServerState, cohort: list[int], config: ConfigRecord, attempt: int
+    ) -> tuple[Attempt, list[tuple[int, Message]], int]:
+        """Inject faults, send one train round trip, validate; return (attempt, good, bytes)."""
+        selected = list(cohort)
         extras = None
+        faults = unavailable = None
         if self.faults is not None:
             extras = {cid: self.faults.fault_for(rnd, cid, attempt) for cid in cohort}
             kinds = [str(e[wire.FAULT]) for e in extras.values() if wire.FAULT in e]
-            row["faults"] = {k: kinds.count(k) for k in sorted(set(kinds))}
-            row["unavailable"] = [c for c in cohort if extras[c].get(wire.FAULT) == "unavailable"]
-            cohort = [c for c in cohort if c not in row["unavailable"]]
+            faults = {k: kinds.count(k) for k in sorted(set(kinds))}
+            unavailable = [c for c in cohort if extras[c].get(wire.FAULT) == "unavailable"]
+            cohort = [c for c in cohort if c not in unavailable]
         if not cohort:
-            return [], {}, 0
+            return Attempt(selected, {}, faults, unavailable), [], 0
         lr_arrays = self.lr.client_arrays(rnd)
         shared = {wire.LR_ARRAYS: lr_arrays} if lr_arrays is not None else None
         self.grid.set_cohort(cohort, extras, shared_records=shared)
@@ -195,12 +215,18 @@ class RoundLoop:
             else:
                 rejected[cid] = reason
         for cid in self.grid.missing:
-            rejected[cid] = "no reply before the round deadline"
-        row["missing"] = list(self.grid.missing)
+            rejected[cid] = DEADLINE
         injected = {c for c, e in (extras or {}).items() if wire.FAULT in e}
-        row["asked"] = len(cohort)
-        row["unexpected"] = sorted(c for c in rejected if c not in injected)  # run health
-        return good, rejected, bytes_down
+        done = Attempt(
+            cohort=selected,
+            rejected=rejected,
+            faults=faults,
+            unavailable=unavailable,
+            missing=list(self.grid.missing),
+            asked=len(cohort),
+            unexpected=sorted(c for c in rejected if c not in injected),  # run health
+        )
+        return done, good, bytes_down
 
     def _retry_cohort(
         self, rnd: int, active: list[int], cohort: list[int], answered: set[int]
@@ -213,16 +239,15 @@ class RoundLoop:
         rng = rng_for(self.exp.seed, "retry", rnd)
         return sorted(int(c) for c in rng.choice(np.asarray(sorted(pool)), size=k, replace=False))
 
-    def _too_few(self, rnd: int, row: dict[str, Any], why: str) -> dict[str, Any]:
+    def _too_few(self, rnd: int, record: RoundRecord, why: str) -> RoundRecord:
         """Apply ``federation.on_too_few`` (stop: raise; skip/retry: mark the round skipped)."""
         if self.s.on_too_few == "stop":
             raise RoundError(
                 f"round {rnd}: {why} (federation.on_too_few=stop; the last checkpoint can be "
                 "resumed with 'fedsim resume RUN_DIR')"
             )
-        row["skipped"] = why
         log.warning("round %d skipped: %s", rnd, why)
-        return row
+        return replace(record, skipped=why)
 
     def _check(self, reply: Message, state: ServerState) -> str | None:
         reason = check_train_reply(reply, self.hooks.reference_arrays(state.arrays))
@@ -232,16 +257,17 @@ class RoundLoop:
         return self.hooks.central_accuracies(self.exp, arrays)
 
     # ---------------------------------------------------------------------------------
-    def _evaluate(self, rnd: int, state: ServerState) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+    def _evaluate(
+        self, rnd: int, state: ServerState
+    ) -> tuple[CentralEval | None, ClientEval | None]:
+        central = None
         if rnd % self.s.central_every == 0 or rnd == self.s.num_rounds:
             accs = self._central(state.arrays)
             state.book.record_central(rnd, accs)
-            out["central_acc"] = float(np.mean(accs))
-            out["central_task_acc"] = [float(a) for a in accs]
+            central = CentralEval(float(np.mean(accs)), [float(a) for a in accs])
         cohort = self._eval_cohort(rnd)
         if not cohort:
-            return out
+            return central, None
         self.grid.set_cohort(cohort)
         config = ConfigRecord(dict(self.s.train_config))
         messages = list(self.strategy.configure_evaluate(rnd, state.arrays, config, self.grid))
@@ -254,16 +280,10 @@ class RoundLoop:
             else:
                 rejected[self.grid.client_of(reply)] = reason
         for cid in self.grid.missing:
-            rejected[cid] = "no evaluation reply before the round deadline"
+            rejected[cid] = EVAL_DEADLINE
         if rejected:
-            log.warning(
-                "round %d: %d evaluation replies rejected (%s)",
-                rnd,
-                len(rejected),
-                _first(rejected),
-            )
-        out["eval_asked"] = len(cohort)
-        out["eval_rejected"] = rejected
+            log.warning("round %d: %d evaluation replies rejected (%s)", rnd, len(rejected),
+                        _first(rejected))  # fmt: skip
         boundary = 0
         for reply in good:
             task_eval = reply.content[wire.TASK_EVAL]
@@ -277,13 +297,15 @@ class RoundLoop:
                 list(task_eval.get(wire.EVAL_ORDER, [])) if with_ids else None,
             )
         agg = self.strategy.aggregate_evaluate(rnd, good) if good else None
-        if agg is not None:
-            out["client_acc"] = float(agg.get(wire.EVAL_ACC, float("nan")))
-            out["client_eval_loss"] = float(agg.get(wire.EVAL_LOSS, float("nan")))
-        out["client_accs"] = [float(r.content[wire.METRICS][wire.EVAL_ACC]) for r in good]
-        out["eval_failures"] = len(replies) - len(good) + len(self.grid.missing)
-        out["boundary_rows"] = boundary
-        return out
+        return central, ClientEval(
+            asked=len(cohort),
+            rejected=rejected,
+            accs=[float(r.content[wire.METRICS][wire.EVAL_ACC]) for r in good],
+            failures=len(replies) - len(good) + len(self.grid.missing),
+            boundary_rows=boundary,
+            acc=None if agg is None else float(agg.get(wire.EVAL_ACC, float("nan"))),
+            loss=None if agg is None else float(agg.get(wire.EVAL_LOSS, float("nan"))),
+        )
 
     def _eval_cohort(self, rnd: int) -> list[int]:
         plan = self.exp.plan

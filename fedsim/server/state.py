@@ -6,7 +6,8 @@ on resume: the strategy (Flower optimiser moments; prototype/adapter banks trave
 ``arrays``), the LR controller, the client selection (e.g. the client curriculum's scores,
 sweeps and pool), the fault model, the virtual grid's deadline bookkeeping, the client store
 (task pointers, local prototypes, personal adapters, curricula state of each client) and the
-accuracy book. Random streams need no field: every draw is a fresh generator of
+accuracy book, plus the round records (``history``, :mod:`fedsim.server.round_record`). Random
+streams need no field: every draw is a fresh generator of
 (seed, purpose, round, client) (:mod:`fedsim.seeding`).
 
 A checkpoint (``RUN_DIR/checkpoint.npz``) is data only — JSON plus ``.npy`` arrays, see
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from flwr.app import ArrayRecord
+from flwr.serverapp.strategy import Strategy
 
 from fedsim.metrics.accuracy_book import AccuracyBook
 from fedsim.server.checkpoint_codec import (
@@ -33,7 +35,8 @@ from fedsim.server.checkpoint_codec import (
     read_meta,
     write_checkpoint,
 )
-from fedsim.server.strategy_state import load_strategy_state, strategy_state
+from fedsim.server.round_record import RoundRecord
+from fedsim.server.strategy_state import StrategyState, load_strategy_state, strategy_state
 from fedsim.stateful import Stateful
 from fedsim.transport.client_store import ClientStore
 
@@ -133,7 +136,7 @@ def checkpoint_round(path: str | Path) -> int | None:
 class Components:
     """The live server-side objects whose evolving state a :class:`ServerState` holds."""
 
-    strategy: Any  # a Flower Strategy; see fedsim.server.strategy_state
+    strategy: Strategy  # see fedsim.server.strategy_state
     lr_controller: Stateful
     selection: Stateful
     faults: Stateful
@@ -151,18 +154,39 @@ class Components:
 
 @dataclass
 class ServerState:
-    """Round, global arrays, every component's state, client store, accuracies, history."""
+    """Round, global arrays, every component's state, client store, accuracies, history.
+
+    Attributes
+    ----------
+    round : int
+        The last finished round (0 before the first).
+    arrays : ArrayRecord
+        The global arrays (model, or adapter / prototype banks).
+    book : AccuracyBook
+        Central and per-client accuracy matrices.
+    store : ClientStore
+        Client state by client id (task pointers, local prototypes, personal adapters, ...).
+    strategy_state : StrategyState
+        The strategy's evolving state (see :mod:`fedsim.server.strategy_state`).
+    lr_state, selection_state, faults_state, deadline_state : dict
+        The ``state_dict()`` of the LR controller, the client selection, the fault model and
+        the virtual grid's deadline bookkeeping (each component defines its own).
+    history : list of RoundRecord
+        One record per finished round.
+    bytes_total : int
+        Array bytes sent and received so far.
+    """
 
     round: int
     arrays: ArrayRecord
     book: AccuracyBook
     store: ClientStore = field(default_factory=ClientStore)
-    lr_state: dict = field(default_factory=dict)
-    strategy_state: dict = field(default_factory=dict)
-    selection_state: dict = field(default_factory=dict)
-    faults_state: dict = field(default_factory=dict)
-    deadline_state: dict = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
+    strategy_state: StrategyState = field(default_factory=StrategyState)
+    lr_state: dict[str, Any] = field(default_factory=dict)
+    selection_state: dict[str, Any] = field(default_factory=dict)
+    faults_state: dict[str, Any] = field(default_factory=dict)
+    deadline_state: dict[str, Any] = field(default_factory=dict)
+    history: list[RoundRecord] = field(default_factory=list)
     bytes_total: int = 0
 
     def capture(self, parts: Components) -> None:
@@ -181,7 +205,7 @@ class ServerState:
         parts.faults.load_state_dict(self.faults_state)
         parts.deadlines.load_state_dict(self.deadline_state)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Return the snapshot written to a checkpoint (data only)."""
         return {
             "round": self.round,
@@ -189,11 +213,11 @@ class ServerState:
             "book": self.book.state_dict(),
             "store": self.store.state_dict(),
             "lr_state": self.lr_state,
-            "strategy_state": self.strategy_state,
+            "strategy_state": self.strategy_state.to_dict(),
             "selection_state": self.selection_state,
             "faults_state": self.faults_state,
             "deadline_state": self.deadline_state,
-            "history": self.history,
+            "history": [record.to_dict() for record in self.history],
             "bytes_total": self.bytes_total,
         }
 
@@ -203,7 +227,7 @@ class ServerState:
         meta = {"round": int(self.round), "config_sha256": sha, "config": part}
         write_checkpoint(path, meta, self.to_dict())
 
-    def load_into(self, snap: dict) -> None:
+    def load_into(self, snap: dict[str, Any]) -> None:
         """Restore a snapshot returned by :func:`load_checkpoint` into this state."""
         try:
             self.round = int(snap["round"])
@@ -211,13 +235,13 @@ class ServerState:
             self.book.load_state_dict(snap["book"])
             self.store.load_state_dict(snap["store"])
             self.lr_state = snap["lr_state"]
-            self.strategy_state = snap["strategy_state"]
+            self.strategy_state = StrategyState.from_dict(snap["strategy_state"])
             self.selection_state = snap["selection_state"]
             self.faults_state = snap["faults_state"]
             self.deadline_state = snap["deadline_state"]
-            self.history = list(snap["history"])
+            self.history = [RoundRecord.from_dict(row) for row in snap["history"]]
             self.bytes_total = int(snap["bytes_total"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"checkpoint state is incomplete: {type(exc).__name__} {exc}"
             ) from None

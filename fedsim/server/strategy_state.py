@@ -4,23 +4,68 @@ A strategy that implements :class:`~fedsim.stateful.Stateful` is asked directly.
 Message-API strategies keep their state in attributes: the FedOpt family (FedAdam, FedYogi,
 FedAdagrad) in ``current_arrays``, ``m_t`` and ``v_t``, FedAvgM in ``current_arrays`` and
 ``momentum_vector``; those attributes are snapshotted as they are (numpy arrays,
-ArrayRecords), copied. fedsim's own strategies keep their banks (prototypes, adapters) in the
-global arrays, which the server state holds anyway. The checkpoint codec refuses anything
-that is not data.
+ArrayRecords), copied, into the typed fields of a :class:`StrategyState`. fedsim's own
+strategies keep their banks (prototypes, adapters) in the global arrays, which the server
+state holds anyway. The checkpoint codec refuses anything that is not data.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord
+from flwr.serverapp.strategy import Strategy
 
 from fedsim.stateful import Stateful
 
 #: Attributes in which flwr.serverapp strategies keep state across rounds.
 FLOWER_STATE_ATTRS = ("current_arrays", "m_t", "v_t", "momentum_vector")
+
+
+@dataclass
+class StrategyState:
+    """A strategy's evolving state: its own ``state_dict()``, or Flower's attributes.
+
+    Attributes
+    ----------
+    own : dict or None
+        The ``state_dict()`` of a :class:`~fedsim.stateful.Stateful` strategy.
+    current_arrays : ArrayRecord, dict of ndarray or None
+        The FedOpt family's (dict) or FedAvgM's (ArrayRecord) current global arrays.
+    m_t, v_t : dict of ndarray or None
+        The FedOpt family's first and second moments.
+    momentum_vector : list of ndarray or None
+        FedAvgM's server momentum.
+    """
+
+    own: dict[str, Any] | None = None
+    current_arrays: ArrayRecord | dict[str, np.ndarray] | None = None
+    m_t: dict[str, np.ndarray] | None = None
+    v_t: dict[str, np.ndarray] | None = None
+    momentum_vector: list[np.ndarray] | None = None
+
+    def attrs(self) -> dict[str, Any]:
+        """The Flower attributes that are set, by name."""
+        values = {name: getattr(self, name) for name in FLOWER_STATE_ATTRS}
+        return {name: value for name, value in values.items() if value is not None}
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpointed form (data: dicts, lists, numpy arrays, ArrayRecords)."""
+        return {"own": self.own} if self.own is not None else {"attrs": self.attrs()}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> StrategyState:
+        """Inverse of :meth:`to_dict` (an empty dict: no state)."""
+        if "own" in state:
+            return cls(own=state["own"])
+        attrs = state.get("attrs", {})
+        unknown = sorted(set(attrs) - set(FLOWER_STATE_ATTRS))
+        if unknown:
+            raise ValueError(f"unknown strategy state attribute(s) {unknown}")
+        return cls(**attrs)
 
 
 def _copy(value: Any) -> Any:
@@ -36,26 +81,24 @@ def _copy(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def strategy_state(strategy: Any) -> dict:
+def strategy_state(strategy: Strategy) -> StrategyState:
     """Return a snapshot (data only) of ``strategy``'s evolving state."""
     if isinstance(strategy, Stateful):
-        return {"own": strategy.state_dict()}
+        return StrategyState(own=strategy.state_dict())
     held = vars(strategy)
-    return {
-        "attrs": {
+    return StrategyState(
+        **{
             name: _copy(held[name])
             for name in FLOWER_STATE_ATTRS
             if held.get(name) is not None
         }
-    }
+    )
 
 
-def load_strategy_state(strategy: Any, state: dict) -> None:
+def load_strategy_state(strategy: Strategy, state: StrategyState) -> None:
     """Restore a snapshot made by :func:`strategy_state` into a freshly built strategy."""
-    if not state:
+    if state.own is not None:
+        strategy.load_state_dict(state.own)
         return
-    if "own" in state:
-        strategy.load_state_dict(state["own"])
-        return
-    for name, value in state.get("attrs", {}).items():
+    for name, value in state.attrs().items():
         setattr(strategy, name, _copy(value))

@@ -24,9 +24,8 @@ def pack(contents: list[RecordDict]) -> RecordDict:
         key for key, record in first.items()
         if all(c.get(key) is record for c in contents[1:])
     ] if len(contents) > 1 else [k for k in first.array_records]
-    out = RecordDict(
-        {wire.PACK: ConfigRecord({"size": len(contents), "shared-keys": shared or [""]})}
-    )
+    meta = {wire.PACK_SIZE: len(contents), wire.PACK_SHARED_KEYS: shared or [""]}
+    out = RecordDict({wire.PACK: ConfigRecord(meta)})
     for key in shared:
         out[key] = first[key]
     for i, content in enumerate(contents):
@@ -44,8 +43,8 @@ def is_packed(content: RecordDict) -> bool:
 def unpack(content: RecordDict) -> list[RecordDict]:
     """Split a pack into per-client contents (shared records are referenced, not copied)."""
     meta = content[wire.PACK]
-    size = int(meta["size"])
-    shared = [k for k in meta.get("shared-keys", [""]) if k]
+    size = int(meta[wire.PACK_SIZE])
+    shared = [k for k in meta.get(wire.PACK_SHARED_KEYS, [""]) if k]
     parts: list[dict] = [{key: content[key] for key in shared} for _ in range(size)]
     for key, record in content.items():
         if key == wire.PACK or key in shared or not key.startswith("p"):
@@ -57,10 +56,11 @@ def unpack(content: RecordDict) -> list[RecordDict]:
 
 def pack_replies(replies: list[RecordDict | str]) -> RecordDict:
     """Pack per-client replies; a string is that client's error reason."""
-    out = RecordDict({wire.PACK: ConfigRecord({"size": len(replies), "shared-keys": [""]})})
+    meta = {wire.PACK_SIZE: len(replies), wire.PACK_SHARED_KEYS: [""]}
+    out = RecordDict({wire.PACK: ConfigRecord(meta)})
     for i, reply in enumerate(replies):
         if isinstance(reply, str):
-            out[wire.packed(i, wire.PACK_ERROR)] = ConfigRecord({"reason": reply})
+            out[wire.packed(i, wire.PACK_ERROR)] = ConfigRecord({wire.PACK_REASON: reply})
         else:
             for key, record in reply.items():
                 out[wire.packed(i, key)] = record
@@ -70,7 +70,7 @@ def pack_replies(replies: list[RecordDict | str]) -> RecordDict:
 def reply_error(content: RecordDict) -> str | None:
     """The error reason of an unpacked per-client reply, if it is one."""
     rec = content.config_records.get(wire.PACK_ERROR)
-    return None if rec is None else str(rec["reason"])
+    return None if rec is None else str(rec[wire.PACK_REASON])
 
 
 __all__ = ["ArrayRecord", "is_packed", "pack", "pack_replies", "reply_error", "unpack"]

@@ -15,6 +15,7 @@ from fedsim.cli.resume import check_resumable
 from fedsim.errors import FedsimError
 from fedsim.metrics.accuracy_book import AccuracyBook
 from fedsim.server.checkpoint_codec import META, VERSION, CheckpointError, encode, read_meta
+from fedsim.server.round_record import Attempt, ClientEval, RoundRecord
 from fedsim.server.state import (
     CHECKPOINT_NAME,
     Components,
@@ -22,7 +23,7 @@ from fedsim.server.state import (
     checkpoint_round,
     load_checkpoint,
 )
-from fedsim.server.strategy_state import load_strategy_state, strategy_state
+from fedsim.server.strategy_state import StrategyState, load_strategy_state, strategy_state
 from fedsim.transport.client_store import ClientStore
 from scenarios.types import ScenarioPlan
 
@@ -35,7 +36,15 @@ def _state(rnd=3, fill=1.0):
     )
     arrays = ArrayRecord({"w": Array(np.full((4, 3), fill, np.float32))})
     st = ServerState(round=rnd, arrays=arrays, book=AccuracyBook(plan), store=ClientStore())
-    st.history = [{"round": r, "rejected": {1: "x"}, "t": (r, 0.5)} for r in range(1, rnd + 1)]
+    st.history = [
+        RoundRecord(
+            round=r,
+            train=Attempt(cohort=[1, 2], rejected={1: "x"}, missing=[], asked=2, unexpected=[1]),
+            client_eval=ClientEval(asked=1, rejected={}, accs=[0.5], failures=0, boundary_rows=1),
+            round_time_s=0.25 * r,
+        )
+        for r in range(1, rnd + 1)
+    ]
     st.lr_state = {"lr": 0.5, "v": {"w": np.arange(3.0)}, "m": np.float32(0.25)}
     st.selection_state = {"scores": {3: 0.7, 1: float("nan")}, "remaining": [2, 0]}
     st.store.put(
@@ -127,6 +136,10 @@ def test_a_checkpoint_is_tied_to_its_config_and_version(tmp_path):
     _rewrite_meta(path, lambda doc: doc.replace(f'"version":{VERSION}', '"version":99'))
     with pytest.raises(CheckpointError, match="format version 99, this fedsim reads"):
         load_checkpoint(path, config=CFG)
+    _state().save(path, config=CFG)
+    _rewrite_meta(path, lambda doc: doc.replace(f'"version":{VERSION}', f'"version":{VERSION - 1}'))
+    with pytest.raises(CheckpointError, match="written by an older fedsim: start the run again"):
+        load_checkpoint(path, config=CFG)
 
 
 def _rewrite_meta(path, edit):
@@ -145,8 +158,8 @@ def _rewrite_meta(path, edit):
 
 def test_save_refuses_what_is_not_data(tmp_path):
     st = _state()
-    st.strategy_state = {"attrs": {"hook": lambda x: x}}
-    with pytest.raises(CheckpointError, match=r"strategy_state\.attrs\.hook: values of type"):
+    st.strategy_state = StrategyState(m_t={"hook": lambda x: x})
+    with pytest.raises(CheckpointError, match=r"strategy_state\.attrs\.m_t\.hook: values of type"):
         st.save(tmp_path / CHECKPOINT_NAME)
     with pytest.raises(CheckpointError, match="dtype object"):
         encode({"a": np.array([object()], dtype=object)})
@@ -161,17 +174,21 @@ def test_flower_strategy_state_round_trips_through_a_checkpoint(tmp_path):
     avgm = FedAvgM(server_momentum=0.9)
     avgm.current_arrays = ArrayRecord({"w": Array(np.ones(2))})
     avgm.momentum_vector = [np.full(2, 3.0)]
-    st = _state()
-    st.strategy_state = {"adam": strategy_state(adam), "avgm": strategy_state(avgm)}
-    adam.m_t["w"][:] = 9  # the snapshot is a copy
-    st.save(tmp_path / CHECKPOINT_NAME)
-    snap = load_checkpoint(tmp_path / CHECKPOINT_NAME)["strategy_state"]
+    snaps = {}
+    for name, strategy in (("adam", adam), ("avgm", avgm)):
+        st = _state()
+        st.strategy_state = strategy_state(strategy)
+        adam.m_t["w"][:] = 9  # the snapshot is a copy
+        st.save(tmp_path / f"{name}.npz")
+        back = _state(rnd=0)
+        back.load_into(load_checkpoint(tmp_path / f"{name}.npz"))
+        snaps[name] = back.strategy_state
     fresh = FedAdam()
-    load_strategy_state(fresh, snap["adam"])
+    load_strategy_state(fresh, snaps["adam"])
     np.testing.assert_array_equal(fresh.m_t["w"], 0.1)
     np.testing.assert_array_equal(fresh.v_t["w"], 0.2)
     fresh = FedAvgM(server_momentum=0.9)
-    load_strategy_state(fresh, snap["avgm"])
+    load_strategy_state(fresh, snaps["avgm"])
     np.testing.assert_array_equal(fresh.current_arrays["w"].numpy(), 1.0)
     np.testing.assert_array_equal(fresh.momentum_vector[0], 3.0)
 

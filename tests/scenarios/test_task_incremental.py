@@ -69,8 +69,8 @@ def test_weights_learner_masks_the_active_tasks_head(tmp_path):
                       "scenario.max_arrival_delay=0", f"output.root={tmp_path}")
         exp = get_experiment(cfg)
         model = exp.make_model()
-        config = ConfigRecord({"local-epochs": 1, "batch-size": 8, wire.LR: 0.1,
-                               "optimizer": "sgd", "momentum": 0.0, "weight-decay": 0.0})
+        config = ConfigRecord({wire.LOCAL_EPOCHS: 1, wire.BATCH_SIZE: 8, wire.LR: 0.1,
+                               wire.OPTIMIZER: "sgd", wire.MOMENTUM: 0.0, wire.WEIGHT_DECAY: 0.0})
         reply = WeightsLearner().train(exp, 0, 1, ArrayRecord(model.state_dict()), config,
                                        ClientState())
         after = reply.arrays.to_torch_state_dict()

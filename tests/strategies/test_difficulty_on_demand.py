@@ -26,7 +26,7 @@ def train(exp, items: dict, counter: list[int] | None = None):
     ``counter`` gets one entry per forward of every model the learner builds: 0 in training
     mode, 1 in eval mode (the scoring pass).
     """
-    cfg = ConfigRecord({**train_config(exp.cfg), wire.LR: 0.05, "local-epochs": 1, **items})
+    cfg = ConfigRecord({**train_config(exp.cfg), wire.LR: 0.05, wire.LOCAL_EPOCHS: 1, **items})
     arrays = ArrayRecord(exp.make_model().state_dict())
     original = exp.make_model
     if counter is not None:

@@ -8,7 +8,6 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDic
 
 from fedsim import wire
 from fedsim.client.learners.prototypes import (
-    SENT_SLOTS,
     PrototypeLearner,
     pool_contributions,
     positions_to_send,
@@ -73,8 +72,8 @@ def run_round(s, exp, rnd, arrays, states, learner):
 
 
 def train_items() -> dict:
-    return {"local-epochs": 1, "batch-size": 16, "optimizer": "sgd", "momentum": 0.0,
-            "weight-decay": 0.0, wire.LR: 0.05}
+    return {wire.LOCAL_EPOCHS: 1, wire.BATCH_SIZE: 16, wire.OPTIMIZER: "sgd", wire.MOMENTUM: 0.0,
+            wire.WEIGHT_DECAY: 0.0, wire.LR: 0.05}
 
 
 def test_base_phase_slots_reach_the_bank_once_under_the_frozen_encoder(exp):
@@ -100,6 +99,6 @@ def test_base_phase_slots_reach_the_bank_once_under_the_frozen_encoder(exp):
     tasks = {t for c in (0, 1) for t in (sl.task_id for sl in exp.plan.streams[c].slots)}
     learned = {int(c) for t in tasks for c in exp.plan.tasks[t].classes}
     assert set(np.flatnonzero(counts)) == learned  # task 0's classes too
-    assert all(states[c].config[SENT_SLOTS] == [0, 1] for c in (0, 1))
+    assert all(states[c].config[wire.PROTO_SENT_SLOTS] == [0, 1] for c in (0, 1))
     again = run_round(s, exp, 2, arrays, states, learner)  # nothing counted twice
     np.testing.assert_array_equal(bank_from_arrays(again)[1], counts)

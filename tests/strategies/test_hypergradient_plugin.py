@@ -7,7 +7,7 @@ from flwr.app import Array, ArrayRecord
 from torch import nn
 
 from fedsim import wire
-from fedsim.client.plugins.hypergradient import BETA_KEY, HypergradientLR, hypergradient_plugin
+from fedsim.client.plugins.hypergradient import HypergradientLR, hypergradient_plugin
 from fedsim.client.training_loop import StepInfo, train_local
 
 
@@ -49,7 +49,7 @@ def test_client_rule_hand_computed():
     assert plug.next_lr(model, info(1, 4)) == pytest.approx(0.1089 * 0.995)
     move(model, [-29.7, 0.35])  # u=[-30,0]; x=-1.5; gamma=-0.5 (no lower bound) -> beta 0.1
     assert plug.next_lr(model, info(1, 5)) == pytest.approx(0.01)
-    assert plug.state_items() == {BETA_KEY: pytest.approx(0.1)}
+    assert plug.state_items() == {wire.HYPER_CL_BETA: pytest.approx(0.1)}
     for _ in range(60):  # growth capped at x1.1 per step, beta capped at 10
         model.w.data += torch.tensor([0.0, 1.0])
         plug.next_lr(model, info(1, 6))
@@ -73,11 +73,11 @@ def test_factory_reads_config_state_and_shared_update():
     model = Toy()
     assert hypergradient_plugin(model, {wire.LR: 0.1}, {}, {}) is None
     shared = {wire.LR_ARRAYS: ArrayRecord({"w": Array(np.array([3.0, 4.0], dtype=np.float32))})}
-    plug = hypergradient_plugin(model, config(), {BETA_KEY: 2.0}, shared)
+    plug = hypergradient_plugin(model, config(), {wire.HYPER_CL_BETA: 2.0}, shared)
     assert plug.initial_lr() == pytest.approx(0.1)  # persisted beta 2 * lr 0.05
     assert plug.x_scale == 0.02
     assert torch.allclose(plug._global[0], torch.tensor([3.0, 4.0]).double())
-    fresh = hypergradient_plugin(model, config(persist=False), {BETA_KEY: 2.0}, {})
+    fresh = hypergradient_plugin(model, config(persist=False), {wire.HYPER_CL_BETA: 2.0}, {})
     assert fresh.initial_lr() == pytest.approx(0.05)  # code behaviour: beta reset to 1
     assert torch.count_nonzero(fresh._global[0]) == 0  # no Delta_{t-1}: zeros (round 1)
     bad = {wire.LR_ARRAYS: ArrayRecord({"w": Array(np.zeros(3, dtype=np.float32))})}
@@ -98,4 +98,4 @@ def test_plugin_drives_the_one_local_loop():
     assert plug.adapted_steps == 6  # 2 epochs x (4 batches - the first)
     assert res.final_lr == pytest.approx(0.1 * plug.beta)
     assert res.final_lr != pytest.approx(0.1)
-    assert res.metrics[BETA_KEY] == pytest.approx(plug.beta)
+    assert res.metrics[wire.HYPER_CL_BETA] == pytest.approx(plug.beta)

@@ -7,10 +7,9 @@ from flwr.app import ConfigRecord
 from fedsim import wire
 from fedsim.client.learners import get_learner
 from fedsim.client.plugins.data_curriculum import DataCurriculum
-from fedsim.client.plugins.hypergradient import BETA_KEY, HypergradientLR
+from fedsim.client.plugins.hypergradient import HypergradientLR
 from fedsim.client.plugins.loop_assembly import LoopSupport, assemble_loop
 from fedsim.client.plugins.proximal import ProximalTerm
-from fedsim.client.plugins.task_curriculum import DECIDED
 from fedsim.client.state import ClientState
 from fedsim.experiment import get_experiment
 from fedsim.server.app import build_strategy, train_config
@@ -31,11 +30,11 @@ def exp():
 
 def round_config(**items) -> ConfigRecord:
     base = {
-        "local-epochs": 2,
-        "batch-size": 8,
-        "optimizer": "sgd",
-        "momentum": 0.0,
-        "weight-decay": 0.0,
+        wire.LOCAL_EPOCHS: 2,
+        wire.BATCH_SIZE: 8,
+        wire.OPTIMIZER: "sgd",
+        wire.MOMENTUM: 0.0,
+        wire.WEIGHT_DECAY: 0.0,
         wire.LR: LR,
     }
     return ConfigRecord({**base, **items})
@@ -59,12 +58,12 @@ def first_round(exp, cid: int = 0) -> int:
 
 def test_assembly_collects_every_configured_plugin_in_order(exp):
     cfg = round_config(**{wire.PROXIMAL_MU: 0.1}, **hyper_items(), **data_items())
-    state = ClientState(config={BETA_KEY: 2.0})
+    state = ClientState(config={wire.HYPER_CL_BETA: 2.0})
     loop = assemble_loop(exp, 0, first_round(exp), cfg, state, exp.make_model())
     assert [type(p) for p in loop.plugins] == [ProximalTerm, HypergradientLR, DataCurriculum]
     assert loop.hp["lr"] == pytest.approx(2.0 * LR)  # persisted beta * eta_l0
     assert loop.hp["epochs"] == 2 and loop.hp["batch_size"] == 8
-    assert loop.state_items()[BETA_KEY] == pytest.approx(2.0)
+    assert loop.state_items()[wire.HYPER_CL_BETA] == pytest.approx(2.0)
     plain = assemble_loop(exp, 0, first_round(exp), round_config(), ClientState(),
                           exp.make_model())
     assert plain.plugins == [] and plain.hp["lr"] == LR and plain.state_items() == {}
@@ -91,7 +90,8 @@ def test_fedproto_client_lr_moves_with_fedhyper_cl(exp):
     hyper = proto_train(exp, round_config(**hyper_items()))
     assert plain.metrics[wire.FINAL_LR] == LR
     assert hyper.metrics[wire.FINAL_LR] != pytest.approx(LR)
-    assert hyper.state.config[BETA_KEY] == pytest.approx(hyper.metrics[wire.FINAL_LR] / LR)
+    beta = hyper.state.config[wire.HYPER_CL_BETA]
+    assert beta == pytest.approx(hyper.metrics[wire.FINAL_LR] / LR)
 
 
 def test_fedproto_honours_the_data_curriculum_and_proximal_term(exp):
@@ -111,7 +111,7 @@ def test_fedproto_runtime_task_order_decides_and_is_kept(exp):
     chosen = {}
     for ordering in ("curriculum", "anti"):
         out = proto_train(exp, round_config(**task_items(ordering)))
-        decided = out.state.config[DECIDED]
+        decided = out.state.config[wire.CURRICULUM_DECIDED]
         assert len(decided) == 1
         slot = exp.plan.streams[0].slots[decided[0]]
         assert out.metrics[wire.TASK_ID] == slot.task_id
@@ -148,7 +148,7 @@ def test_adapter_learner_batch_order_changes_under_a_data_curriculum():
 def test_adapter_learner_lr_moves_with_fedhyper_cl():
     out = adapter_train(hyper_items())
     assert out.metrics[wire.FINAL_LR] != pytest.approx(0.1)
-    assert BETA_KEY in out.state.config
+    assert wire.HYPER_CL_BETA in out.state.config
 
 
 @pytest.mark.parametrize("kind", ["nan", "inf"])

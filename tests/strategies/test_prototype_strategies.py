@@ -149,11 +149,11 @@ def test_fedproto_rejects_client_model_of_another_embedding_dim(exp):
 
 def learner_config(**items):
     base = {
-        "local-epochs": 1,
-        "batch-size": 8,
-        "optimizer": "sgd",
-        "momentum": 0.0,
-        "weight-decay": 0.0,
+        wire.LOCAL_EPOCHS: 1,
+        wire.BATCH_SIZE: 8,
+        wire.OPTIMIZER: "sgd",
+        wire.MOMENTUM: 0.0,
+        wire.WEIGHT_DECAY: 0.0,
         wire.LR: 0.05,
     }
     return ConfigRecord({**base, **items})

@@ -23,7 +23,6 @@ from fedsim.adapters.evaluation import (
 )
 from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.model import parameter_counts
-from fedsim.adapters.stats import TOTAL_PARAMS, TRAINABLE_PARAMS
 from fedsim.client.plugins.loop_assembly import LoopSupport, assemble_loop, realised_stream
 from fedsim.client.plugins.task_curriculum import evaluation_view
 from fedsim.client.state import (
@@ -85,8 +84,8 @@ class AdapterLearner:
         trainable, total = parameter_counts(model)
         metrics = {
             **train_metrics(client_id, t, result.loss, result.num_examples, result.final_lr),
-            TRAINABLE_PARAMS: int(trainable),
-            TOTAL_PARAMS: int(total),
+            wire.TRAINABLE_PARAMS: int(trainable),
+            wire.TOTAL_PARAMS: int(total),
         }
         metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in result.metrics.items()})

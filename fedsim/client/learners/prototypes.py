@@ -56,7 +56,6 @@ from strategies.prototypes import (
     without_bank,
 )
 
-SENT_SLOTS = "proto-sent-slots"  # ClientState.config: slot positions already contributed
 SEND_MODES = ("never", "once-per-slot", "every-round")
 
 
@@ -158,7 +157,7 @@ class PrototypeLearner:
             plugins = [PrototypeLoss(means, counts, lam)] if lam > 0 else []
             result = loop.train(model, extra_plugins=plugins)
             loss, final_lr, extra = result.loss, result.final_lr, result.metrics
-        sent = [int(p) for p in state.config.get(SENT_SLOTS, [])]
+        sent = [int(p) for p in state.config.get(wire.PROTO_SENT_SLOTS, [])]
         due = positions_to_send(send, loop.stream, server_round, loop.position, sent)
         parts = [slot_contribution(exp, model, loop.stream.slots[p]) for p in due]
         contribution = pool_contributions(parts, int(model.embedding_dim))
@@ -171,13 +170,13 @@ class PrototypeLearner:
             state,
             loop.state_items(),
             ArrayRecord(cpu_state_dict(model)) if personal else state.arrays,
-            **{SENT_SLOTS: sorted(set(sent) | set(due))},
+            **{wire.PROTO_SENT_SLOTS: sorted(set(sent) | set(due))},
         )
         metrics = {
             **train_metrics(client_id, loop.slot.task_id, loss, len(loop.y), final_lr),
-            "proto-classes-sent": int(len(contribution.classes)),
-            "proto-slots-sent": int(len(due)),
-            "proto-distance": float(extra.get("proto-distance", float("nan"))),
+            wire.PROTO_CLASSES_SENT: int(len(contribution.classes)),
+            wire.PROTO_SLOTS_SENT: int(len(due)),
+            wire.PROTO_DISTANCE: float(extra.get(wire.PROTO_DISTANCE, float("nan"))),
         }
         metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in extra.items() if k not in metrics})

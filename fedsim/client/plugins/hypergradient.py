@@ -14,8 +14,6 @@ from fedsim.client.training_loop import StepInfo
 from fedsim.interfaces import BasePlugin
 from strategies.lr.hypergrad import client_beta
 
-BETA_KEY = "hyper-cl-beta"  # client-state item: the LR factor beta after the last round
-
 
 class HypergradientLR(BasePlugin):
     """Adapt the local LR after every optimizer step from successive local updates.
@@ -98,11 +96,11 @@ class HypergradientLR(BasePlugin):
 
     def metrics(self) -> dict[str, float]:
         """Report the final factor ``beta``."""
-        return {BETA_KEY: float(self.beta)}
+        return {wire.HYPER_CL_BETA: float(self.beta)}
 
     def state_items(self) -> dict[str, float]:
         """Client-state items to keep for the next round."""
-        return {BETA_KEY: float(self.beta)}
+        return {wire.HYPER_CL_BETA: float(self.beta)}
 
 
 def hypergradient_plugin(
@@ -121,7 +119,7 @@ def hypergradient_plugin(
         return None
     low, high = (float(v) for v in config[wire.HYPER_CL_BOUNDS])
     persist = bool(config.get(wire.HYPER_CL_PERSIST, True))
-    beta0 = float(state_config.get(BETA_KEY, 1.0)) if persist else 1.0
+    beta0 = float(state_config.get(wire.HYPER_CL_BETA, 1.0)) if persist else 1.0
     delta = shared.get(wire.LR_ARRAYS)
     update = None if delta is None else {k: a.numpy() for k, a in delta.items()}
     return HypergradientLR(

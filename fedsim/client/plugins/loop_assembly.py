@@ -37,7 +37,7 @@ from fedsim.client.plugins.data_curriculum import (
 )
 from fedsim.client.plugins.hypergradient import HypergradientLR, hypergradient_plugin
 from fedsim.client.plugins.proximal import ProximalTerm
-from fedsim.client.plugins.task_curriculum import DECIDED, stream_for
+from fedsim.client.plugins.task_curriculum import stream_for
 from fedsim.client.state import ClientState
 from fedsim.client.training_loop import TrainResult, train_local
 from fedsim.experiment import Experiment
@@ -49,12 +49,12 @@ from scenarios.types import ClientStream, TaskSlot
 def local_hparams(config: Mapping[str, Any]) -> dict[str, Any]:
     """Read the local-training hyper-parameters the server put in the round config."""
     return {
-        "epochs": int(config["local-epochs"]),
-        "batch_size": int(config["batch-size"]),
+        "epochs": int(config[wire.LOCAL_EPOCHS]),
+        "batch_size": int(config[wire.BATCH_SIZE]),
         "lr": float(config[wire.LR]),
-        "optimizer": str(config["optimizer"]),
-        "momentum": float(config["momentum"]),
-        "weight_decay": float(config["weight-decay"]),
+        "optimizer": str(config[wire.OPTIMIZER]),
+        "momentum": float(config[wire.MOMENTUM]),
+        "weight_decay": float(config[wire.WEIGHT_DECAY]),
     }
 
 
@@ -166,7 +166,7 @@ class LocalLoop:
         if self.hyper is not None:
             items.update(self.hyper.state_items())
         if self.decided:
-            items[DECIDED] = list(self.decided)
+            items[wire.CURRICULUM_DECIDED] = list(self.decided)
         return items
 
 

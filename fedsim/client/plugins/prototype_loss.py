@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fedsim import wire
 from fedsim.client.training_loop import StepInfo
 from fedsim.interfaces import BasePlugin
 
@@ -54,4 +55,4 @@ class PrototypeLoss(BasePlugin):
 
     def metrics(self) -> dict[str, float]:
         """Report the mean distance term (before lambda)."""
-        return {"proto-distance": self._sum / self._steps} if self._steps else {}
+        return {wire.PROTO_DISTANCE: self._sum / self._steps} if self._steps else {}

@@ -8,9 +8,10 @@ loss of the received global model on the client's training data of that task, an
 easiest (``curriculum``), the hardest (``anti``) or a random one.
 
 The decisions (plan positions in realised order) live in the client's state under
-:data:`DECIDED`; they travel with the message in simulation and come back to the server's
-client store, and every later train or evaluate message of the client uses the realised
-stream, so the client's accuracy matrix is in the order the client really met its tasks.
+:data:`fedsim.wire.CURRICULUM_DECIDED`; they travel with the message in simulation and come
+back to the server's client store, and every later train or evaluate message of the client
+uses the realised stream, so the client's accuracy matrix is in the order the client really
+met its tasks.
 """
 
 from __future__ import annotations
@@ -25,8 +26,6 @@ from fedsim.client.plugins.data_curriculum import example_losses
 from fedsim.seeding import rng_for
 from scenarios.curricula.runtime_order import candidates, choose_next, realised_stream
 from scenarios.types import ClientStream
-
-DECIDED = "curriculum.decided-positions"  # client-state item: plan positions, realised order
 
 
 def task_scores(exp, stream: ClientStream, positions: list[int], model: nn.Module) -> dict:
@@ -63,12 +62,12 @@ def stream_for(
     config : flwr.app.ConfigRecord
         The round config (``curriculum.task-order`` switches the run-time ordering on).
     state_config : dict
-        The client's state items (holding :data:`DECIDED`).
+        The client's state items (holding :data:`wire.CURRICULUM_DECIDED`).
     model : torch.nn.Module, optional
         The received global model; decisions are only taken when given (training).
     """
     plan_stream = exp.plan.streams[client_id]
-    decided = [int(p) for p in state_config.get(DECIDED, [])]
+    decided = [int(p) for p in state_config.get(wire.CURRICULUM_DECIDED, [])]
     ordering = config.get(wire.CURRICULUM_TASK_ORDER)
     if ordering is None:
         return plan_stream, decided

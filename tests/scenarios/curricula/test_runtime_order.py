@@ -8,7 +8,7 @@ import torch
 from flwr.app import ConfigRecord
 
 from fedsim import wire
-from fedsim.client.plugins.task_curriculum import DECIDED, stream_for
+from fedsim.client.plugins.task_curriculum import stream_for
 from scenarios.curricula.curriculum import Curriculum
 from scenarios.curricula.runtime_order import candidates, choose_next, realised_stream
 from scenarios.types import ClientStream, ScenarioPlan, Task, TaskSlot
@@ -88,7 +88,7 @@ def test_client_picks_easiest_or_hardest_with_the_global_model(ordering, first):
     stream, decided = stream_for(exp, 0, 1, cfg, {}, ConstantModel())
     assert decided == [first] and stream.slots[0].task_id == first
     # evaluation (no model) only replays the decisions kept in the state
-    again, same = stream_for(exp, 0, 2, cfg, {DECIDED: decided})
+    again, same = stream_for(exp, 0, 2, cfg, {wire.CURRICULUM_DECIDED: decided})
     assert same == decided and again.slots[0].task_id == first
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
+from fedsim import wire
 from fedsim.metrics import continual as metrics
 from fedsim.server.state import load_checkpoint
 from tests.conftest import cli_env
@@ -41,7 +42,7 @@ def test_runtime_task_order_in_a_real_run(tmp_path):
     store = load_checkpoint(run_dir / "checkpoint.npz")["store"]["config"]
     assert sorted(store) == [0, 1, 2]
     for cfg in store.values():
-        assert sorted(cfg["curriculum.decided-positions"]) == [0, 1, 2]
+        assert sorted(cfg[wire.CURRICULUM_DECIDED]) == [0, 1, 2]
     # the realised order is in the config the run recorded and the client matrices are full
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["curriculum"]["name"] == (
         "tasks_runtime"
@@ -53,7 +54,7 @@ def test_runtime_task_order_in_a_real_run(tmp_path):
     b_all = np.asarray(summary["central_matrix"][0], dtype=float)
     fwts = []
     for cid, matrix in summary["client_matrices"].items():
-        decided = store[int(cid)]["curriculum.decided-positions"]
+        decided = store[int(cid)][wire.CURRICULUM_DECIDED]
         plan_order = summary["client_orders"][cid]
         assert len(plan_order) == 3 and -1 not in plan_order
         a = np.array([[np.nan if v is None else v for v in row] for row in matrix])
