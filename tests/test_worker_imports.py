@@ -3,7 +3,8 @@
 A fresh interpreter, in which importing ``hydra``, ``omegaconf`` or ``fedsim.config.compose`` (the
 only reader of ``configs/``) fails and is recorded, runs a client's training both ways a worker
 does: ``train_one`` on the resolved config (a Ray actor in simulation) and the ClientApp that
-``flwr run`` loads on a SuperNode, which gets the config from the ServerApp's discovery query.
+``flwr run`` loads on a SuperNode, which gets the config from the ServerApp's discovery query;
+then it imports every module of the worker-side packages (learners, plugins, data, scenarios).
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ reply = client_app(train, node)
 out["node_error"] = reply.error.reason if reply.has_error() else None
 out["node"] = None if reply.has_error() else dict(reply.content[wire.METRICS])
 out["node_state"] = wire.CLIENT_STATE in node.state
+import importlib, pkgutil  # every module a worker may load: learners, plugins, data, scenarios
+
+for package in ("fedsim.client", "fedsim.data", "fedsim.models", "fedsim.faults", "scenarios"):
+    root = importlib.import_module(package)
+    for info in pkgutil.walk_packages(root.__path__, package + "."):
+        importlib.import_module(info.name)
 out["tried"] = tried
 print("RESULT " + json.dumps(out))
 """
