@@ -1,36 +1,127 @@
-"""The one place that turns ``_target_`` specs into objects (DESIGN.md rule 8)."""
+"""The one place that turns ``_target_`` specs into objects (DESIGN.md rule 8).
+
+It runs on the driver and on every worker (Ray actors, SuperNodes), so it imports neither Hydra
+nor OmegaConf: a spec is a plain mapping that Hydra composed and resolved on the driver. It
+supports exactly what ``configs/`` uses - ``_target_`` (``"package.module.Name"``) plus plain
+keyword arguments, merged with the call's own keyword arguments (which win) - and refuses the rest
+of Hydra's ``instantiate`` syntax (``_partial_``, ``_args_``, ``_convert_``, ``_recursive_``, any
+other ``_name_`` key, a nested ``_target_`` object, an unresolved ``${...}`` interpolation) with a
+:class:`~fedsim.errors.ConfigError` naming the group and the key.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
+from fedsim.config.plain import TARGET, plain_copy
 from fedsim.errors import ConfigError, FedsimError
+
+INFO_KEYS = ("name",)  # informational keys of a spec, not passed to the target
 
 
 def build(spec: Mapping[str, Any], group: str, /, **kwargs: Any) -> Any:
-    """Instantiate ``spec`` (a mapping with ``_target_``) with extra keyword arguments.
+    """Call ``spec['_target_']`` with the spec's other keys plus ``kwargs``; return the result.
 
-    The informational key ``name`` is dropped. Errors raised by the target (e.g. a
-    scenario's ``ValueError``) become a :class:`~fedsim.errors.ConfigError` naming ``group``.
+    Parameters
+    ----------
+    spec : Mapping
+        A ``_target_`` mapping from ``configs/<group>/``; ``name`` is dropped. Its values are
+        copied, so the target cannot change the config.
+    group : str
+        The config group (``"model"``, ``"strategy"``...), named in every error.
+    **kwargs
+        Run-time arguments (labels, seeds, sizes); they replace spec keys of the same name.
+
+    Raises
+    ------
+    ConfigError
+        The spec has no ``_target_``, uses a feature the resolver refuses, names something that
+        cannot be imported or called, or the target raised ``ValueError``/``TypeError`` (or any
+        other ``Exception``); a :class:`~fedsim.errors.FedsimError` of the target propagates.
     """
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
-    if not isinstance(spec, Mapping) or "_target_" not in spec:
+    if not isinstance(spec, Mapping) or TARGET not in spec:
         raise ConfigError(group, "needs a '_target_' entry (pick one of the configs/ group files)")
-    params = {k: v for k, v in spec.items() if k != "name"}
+    target = locate(spec[TARGET], f"{group}.{TARGET}")
+    params: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key == TARGET or key in INFO_KEYS:
+            continue
+        if not isinstance(key, str):
+            raise ConfigError(group, f"key {key!r} is not a string")
+        if len(key) > 1 and key.startswith("_") and key.endswith("_"):
+            raise ConfigError(
+                f"{group}.{key}",
+                f"Hydra's instantiate option '{key}' is not supported "
+                "(a spec is '_target_' plus the target's keyword arguments)",
+            )
+        params[key] = plain_copy(value, f"{group}.{key}", spec=True)
+    params.update(kwargs)
+    return _call(target, params, group)
+
+
+def locate(path: Any, key: str) -> Any:
+    """Import the callable a dotted ``path`` names (``"package.module.Name"``).
+
+    Modules are imported front to back; the first name that is not a submodule is looked up as
+    an attribute, and so on (``"pkg.mod.Class.factory"`` works too).
+
+    Raises
+    ------
+    ConfigError
+        Naming ``key``: not a dotted name, a module that cannot be imported, a missing
+        attribute, or something that cannot be called (a module, a constant).
+    """
+    parts = path.split(".") if isinstance(path, str) else []
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        raise ConfigError(key, f"{path!r} is not a dotted name like 'package.module.Name'")
+    obj: Any = _import(parts[0], path, key)
+    for i, part in enumerate(parts[1:], start=1):
+        if hasattr(obj, part):
+            obj = getattr(obj, part)
+        elif isinstance(obj, ModuleType):
+            obj = _import(".".join(parts[: i + 1]), path, key)
+        else:
+            raise ConfigError(key, f"cannot find '{path}': '{'.'.join(parts[:i])}' has no '{part}'")
+    if isinstance(obj, ModuleType) or not callable(obj):
+        kind = type(obj).__name__
+        raise ConfigError(key, f"'{path}' is not a class or function (it is a {kind})")
+    return obj
+
+
+def _import(module: str, path: str, key: str) -> ModuleType:
+    """Import ``module`` (a prefix of ``path``); a ConfigError naming ``key`` if it fails."""
     try:
-        return instantiate(params, _convert_="all", **kwargs)
-    except InstantiationException as exc:
-        cause = exc.__cause__ or exc
-        if isinstance(cause, FedsimError):
-            raise cause from None
-        if isinstance(cause, ValueError | TypeError):
-            raise ConfigError(group, _first_line(cause)) from None
-        raise ConfigError(group, _first_line(exc)) from None
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            parent, _, name = module.rpartition(".")
+            where = f"'{parent}' has no '{name}'" if parent else f"no module named '{module}'"
+            raise ConfigError(key, f"cannot find '{path}': {where}") from None
+        raise ConfigError(key, f"cannot import '{module}' for '{path}': {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a broken module: say which, in one line
+        raise ConfigError(key, f"cannot import '{module}' for '{path}': {_line(exc)}") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+def _call(target: Any, params: dict[str, Any], group: str) -> Any:
+    """Call ``target(**params)``; turn its errors into one-line ConfigErrors naming ``group``."""
+    try:
+        return target(**params)
+    except FedsimError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(group, _last_line(str(exc)) or type(exc).__name__) from None
+    except Exception as exc:  # noqa: BLE001 - any failure of a component's constructor
+        raise ConfigError(group, _line(exc)) from None
+
+
+def _line(exc: BaseException) -> str:
+    """``Type: message`` of an exception, its last line only."""
+    return _last_line(f"{type(exc).__name__}: {exc}")
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""

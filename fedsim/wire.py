@@ -39,6 +39,7 @@ CURRICULUM_EXPERT_EPOCHS = "curriculum.expert-epochs"
 CURRICULUM_TASK_ORDER = "curriculum.task-order"  # run-time task order: curriculum | anti | random
 REPORT_DIFFICULTY = "fedsim.report-difficulty"  # bool: score the received model (client curriculum)
 WARM_UP = "fedsim.warm-up"  # query: build the experiment now (before the first deadline)
+EXPERIMENT_CONFIG = "fedsim.experiment-config"  # query: resolved config JSON (deployment)
 ADAPTER_LAYOUT = "fedsim.adapter-layout"  # JSON of an adapter strategy's layout (adapters)
 
 # Client-state ConfigRecord items (kept by client id, travel with the message in simulation)

@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "fedsim.stateful",
             "fedsim.interfaces",
             "fedsim.resolver",
+            "fedsim.config.plain",
             "fedsim.data",
             "fedsim.models",
             "fedsim.logging",

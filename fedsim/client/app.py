@@ -122,8 +122,16 @@ def build_client_app(config_source: ConfigSource) -> ClientApp:
 
     @app.query()
     def query(msg: Message, context: Context) -> Message:
-        """Tell the server which client this node serves (deployment engine)."""
-        if wire.WARM_UP in msg.content.config_records.get(wire.CONFIG, {}):
+        """Tell the server which client this node serves (deployment engine).
+
+        A query may hand the node the run's resolved experiment config (deployment: the
+        ServerApp's discovery query); it is kept in ``context.state`` for later messages.
+        """
+        config = msg.content.config_records.get(wire.CONFIG, ConfigRecord())
+        if wire.EXPERIMENT_CONFIG in config:
+            text = str(config[wire.EXPERIMENT_CONFIG])
+            context.state[wire.EXPERIMENT_CONFIG] = ConfigRecord({wire.EXPERIMENT_CONFIG: text})
+        if wire.WARM_UP in config:
             get_experiment(config_source(context))  # load data + plan before a deadline
         cid = _client_id(ConfigRecord(), context)
         return Message(

@@ -3,9 +3,11 @@
 ``server_app`` composes the experiment config with Hydra from Flower's run config
 (``experiment``, ``overrides``, ``output-root``, ``run-dir``, ``node-timeout``), writes the same run
 directory as a simulation (``config.yaml``, ``status.json``, ``tb/``, ``summary.json``), learns
-which SuperNode serves which client and runs :func:`fedsim.server.app.run_server` with client state
-kept on the nodes (``context.state``). ``client_app`` is the simulation's ClientApp with its config
-composed from the same run config plus the node's own ``--node-config`` (``data-root``).
+which SuperNode serves which client - handing each node the resolved config in that query - and
+runs :func:`fedsim.server.app.run_server` with client state kept on the nodes (``context.state``).
+``client_app`` is the simulation's ClientApp with the config the ServerApp sent plus the node's own
+``--node-config`` (``data-root``): a SuperNode imports neither Hydra nor the ``configs/`` tree
+(DESIGN.md rule 8); only the ServerApp, on the SuperLink's side, composes.
 """
 
 from __future__ import annotations
@@ -17,13 +19,9 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedsim.client.app import build_client_app
-from fedsim.deployment.run_config import client_config
+from fedsim.deployment.node_config import client_config
 
 log = logging.getLogger("fedsim.deployment")
-
-
-def _client_cfg(context: Context) -> dict[str, Any]:
-    return client_config(dict(context.run_config), dict(context.node_config))
 
 
 def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
@@ -48,7 +46,7 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
         write_config(run_dir, cfg)
         mark(run_dir, "running", engine="deployment", flwr_run_id=int(context.run_id))
         num_clients = get_experiment(cfg).plan.num_clients
-        node_of_client = discover_clients(grid, num_clients, timeout)
+        node_of_client = discover_clients(grid, num_clients, timeout, cfg)
         print(f"fedsim: {num_clients} clients on SuperNodes {node_of_client}", flush=True)
         summary = run_server(
             cfg, grid, run_dir, state_in_message=False, node_of_client=node_of_client
@@ -70,4 +68,4 @@ def main(grid: Grid, context: Context) -> None:
     run_deployment(grid, context)
 
 
-client_app = build_client_app(_client_cfg)
+client_app = build_client_app(client_config)

@@ -1,8 +1,10 @@
 """Which SuperNode serves which client: ask every connected node once (a ``query`` message).
 
 On the deployment engine a node is one client; its ``--node-config`` names the client id
-(``client-id=K`` or ``partition-id=K``) and the ClientApp's query handler reports it. The
-ServerApp waits until every client of the plan has a node, then hands the mapping to the
+(``client-id=K`` or ``partition-id=K``) and the ClientApp's query handler reports it. The same
+query hands the node the run's resolved experiment config, which the ClientApp keeps in
+``context.state`` (:mod:`fedsim.deployment.node_config`). The ServerApp waits until every client
+of the plan has a node, then hands the mapping to the
 :class:`~fedsim.transport.virtual_grid.VirtualGrid`.
 """
 
@@ -10,11 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
+from typing import Any
 
 from flwr.app import ConfigRecord, Message, MessageType, RecordDict
 from flwr.serverapp import Grid
 
 from fedsim import wire
+from fedsim.deployment.node_config import config_items
 from fedsim.errors import FedsimError
 
 log = logging.getLogger(__name__)
@@ -25,11 +30,13 @@ class NodeDiscoveryError(FedsimError):
     """Not every client got a SuperNode in time, or two nodes claim the same client."""
 
 
-def _ask(grid: Grid, node_ids: list[int], timeout: float) -> dict[int, int | str]:
-    """Send a query to each node; return node id -> client id (or the error text)."""
+def _ask(
+    grid: Grid, node_ids: list[int], timeout: float, items: dict[str, str]
+) -> dict[int, int | str]:
+    """Send a query (``items`` in its config) to each node; return node -> client id (or error)."""
     messages = [
         Message(
-            content=RecordDict({wire.CONFIG: ConfigRecord({})}),
+            content=RecordDict({wire.CONFIG: ConfigRecord(dict(items))}),
             dst_node_id=node,
             message_type=MessageType.QUERY,
         )
@@ -49,8 +56,12 @@ def _ask(grid: Grid, node_ids: list[int], timeout: float) -> dict[int, int | str
     return answers
 
 
-def discover_clients(grid: Grid, num_clients: int, timeout_s: float) -> dict[int, int]:
+def discover_clients(
+    grid: Grid, num_clients: int, timeout_s: float, cfg: Mapping[str, Any] | None = None
+) -> dict[int, int]:
     """Wait until clients ``0..num_clients-1`` each have a SuperNode; return client -> node.
+
+    ``cfg`` (the resolved experiment config) is sent to every node with the query, once.
 
     Raises
     ------
@@ -59,12 +70,13 @@ def discover_clients(grid: Grid, num_clients: int, timeout_s: float) -> dict[int
         ``timeout_s`` seconds (the message lists them).
     """
     deadline = time.monotonic() + timeout_s
+    items = config_items(cfg) if cfg is not None else {}
     answers: dict[int, int | str] = {}
     while True:
         pending = sorted(set(int(n) for n in grid.get_node_ids()) - set(answers))
         remaining = deadline - time.monotonic()
         if pending and remaining > 0:
-            got = _ask(grid, pending, timeout=remaining)
+            got = _ask(grid, pending, timeout=remaining, items=items)
             answers.update(got)
             for node, answer in got.items():
                 log.info("SuperNode %s serves client %s", node, answer)

@@ -1,14 +1,13 @@
 """The experiment config of a deployment run, composed with Hydra from Flower's run config.
 
 ``flwr run --run-config "experiment='quick' overrides='scenario.num_clients=2 seed=3'"`` reaches
-the ServerApp and every ClientApp as ``context.run_config``; both compose the same resolved
-config from it, exactly as ``fedsim +experiment=quick scenario.num_clients=2 seed=3`` would.
-A SuperNode adds only what is local to it through its node config (``data-root``).
+the ServerApp as ``context.run_config``; the ServerApp (driver side) composes the resolved config
+from it, exactly as ``fedsim +experiment=quick scenario.num_clients=2 seed=3`` would, and sends
+it to the SuperNodes (:mod:`fedsim.deployment.node_config`), which never compose.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Mapping
@@ -24,9 +23,6 @@ OUTPUT_ROOT = "output-root"
 RUN_DIR = "run-dir"
 NODE_TIMEOUT = "node-timeout"
 DEFAULT_NODE_TIMEOUT_S = 300.0
-
-# Node-config keys (flower-supernode --node-config)
-DATA_ROOT = "data-root"
 
 
 def hydra_overrides(run_config: Mapping[str, Any]) -> list[str]:
@@ -57,30 +53,6 @@ def compose_run_config(run_config: Mapping[str, Any]) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=True)
     except Exception as exc:  # noqa: BLE001 - Hydra raises several types
         raise ConfigError(f"run-config {OVERRIDES}", hydra_message(exc)) from None
-
-
-_CLIENT_CACHE: dict[str, dict[str, Any]] = {}
-
-
-def client_config(run_config: Mapping[str, Any], node_config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config a SuperNode's ClientApp uses: the run's config plus the node's local items.
-
-    ``data-root`` in the node config replaces ``data.root`` (the node's own copy of the data).
-    """
-    key = json.dumps([sorted(run_config.items()), sorted(node_config.items())], default=str)
-    cfg = _CLIENT_CACHE.get(key)
-    if cfg is None:
-        cfg = compose_run_config(run_config)
-        if DATA_ROOT in node_config:
-            data = cfg["data"]
-            if "root" not in data:
-                raise ConfigError(
-                    f"node-config {DATA_ROOT}",
-                    f"data source '{data.get('name', '?')}' reads no directory (no data.root)",
-                )
-            data["root"] = str(node_config[DATA_ROOT])
-        _CLIENT_CACHE[key] = cfg
-    return cfg
 
 
 def run_dir_for(cfg: Mapping[str, Any], run_config: Mapping[str, Any], run_id: int) -> Path:

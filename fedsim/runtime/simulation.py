@@ -92,11 +92,19 @@ def run_in_simulation(
     """Run the experiment with ``flwr.simulation.run_simulation``; return the summary.
 
     ``resume`` continues from ``run_dir/checkpoint.npz`` (see :func:`fedsim.server.app.run_server`).
+    The ClientApp that Ray ships to its actors holds a plain copy of ``cfg``: no Hydra or
+    OmegaConf object reaches an actor, which imports neither (DESIGN.md rule 8).
     """
     import warnings
 
+    from fedsim.config.plain import plain_config
     from fedsim.runtime.ray_start import abandon_ray_start, start_ray, take_ray_start
 
+    try:
+        cfg = plain_config(cfg)
+    except BaseException:
+        abandon_ray_start()
+        raise
     start_ray(cfg)  # no-op when the CLI started it already
     from flwr.app import Context
     from flwr.serverapp import Grid, ServerApp

@@ -4,7 +4,6 @@ import pytest
 
 from fedsim.deployment.federation import node_config_string, write_cli_config
 from fedsim.deployment.run_config import (
-    client_config,
     compose_run_config,
     hydra_overrides,
     node_timeout,
@@ -45,10 +44,32 @@ def test_bad_run_config_names_the_key():
 
 
 def test_node_data_root_needs_a_directory_source():
+    from flwr.app import ConfigRecord, Context, RecordDict
+
+    from fedsim import wire
+    from fedsim.deployment.node_config import client_config, config_items
+
+    def node(node_config, cfg):
+        state = RecordDict({wire.EXPERIMENT_CONFIG: ConfigRecord(config_items(cfg))})
+        return Context(run_id=1, node_id=1, node_config=node_config, state=state, run_config={})
+
     with pytest.raises(ConfigError, match="data-root"):
-        client_config({"overrides": "seed=1"}, {"partition-id": 0, "data-root": "/data"})
-    cfg = client_config({"overrides": "seed=1"}, {"partition-id": 0})
-    assert cfg["seed"] == 1
+        client_config(node({"partition-id": 0, "data-root": "/data"}, compose("seed=1")))
+    cfg = client_config(node({"partition-id": 0}, compose("seed=1")))
+    assert cfg == compose("seed=1")
+    mnist = compose("data=mnist", "data.root=/server/copy")
+    cfg = client_config(node({"partition-id": 0, "data-root": "/node/copy"}, mnist))
+    assert cfg["data"]["root"] == "/node/copy" and cfg["seed"] == mnist["seed"]
+
+
+def test_node_without_the_servers_config_says_so():
+    from flwr.app import Context, RecordDict
+
+    from fedsim.deployment.node_config import MissingExperimentConfigError, client_config
+
+    empty = Context(run_id=1, node_id=1, node_config={}, state=RecordDict(), run_config={})
+    with pytest.raises(MissingExperimentConfigError, match="first query message"):
+        client_config(empty)
 
 
 def test_run_dir_is_absolute(tmp_path, monkeypatch):
