@@ -16,6 +16,7 @@ from fedsim.faults.report import fault_summary, rejected_ids, rejected_markdown,
 from fedsim.logging.layout import write_layout
 from fedsim.logging.tags import CL_METRICS, tag
 from fedsim.logging.tensorboard import TensorBoardSink
+from fedsim.server.client_metrics import peak_memory
 from fedsim.server.state import ServerState
 
 
@@ -110,6 +111,8 @@ class Reporter:
             values[tag("curriculum", name)] = value
         if row.get("selection_why"):
             self.sink.text(tag("curriculum_why"), row["selection_why"], rnd)
+        for name, value in row.get("baselines", {}).items():
+            values[tag("baseline", name)] = value
         values.update(round_values(row))
         self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
         table = rejected_markdown(row)
@@ -209,6 +212,7 @@ def final_outputs(
         "bytes_total": total_bytes,
         "bytes_per_round": total_bytes / max(state.round, 1),
         "rejected_replies": sum(r.get("failures", 0) for r in state.history),
+        "client_memory_bytes": peak_memory(state.history),
         **fault_summary(state.history),
         "history": [
             {k: v for k, v in r.items() if k not in _NOT_IN_SUMMARY}

@@ -22,6 +22,7 @@ from fedsim import wire
 from fedsim.errors import RoundError
 from fedsim.experiment import Experiment
 from fedsim.seeding import rng_for
+from fedsim.server.client_metrics import baseline_values
 from fedsim.server.reply_checks import check_eval_reply, check_train_reply
 from fedsim.server.state import ServerState
 from fedsim.server.update_norms import update_norms
@@ -157,6 +158,7 @@ class RoundLoop:
             for r in replies
             if wire.DIFFICULTY in r.content[wire.METRICS]
         ]
+        row["baselines"] = baseline_values(replies)
         observe = getattr(self.selection, "observe", None)
         if callable(observe):
             observe(rnd, {cid: dict(r.content[wire.METRICS]) for cid, r in good})

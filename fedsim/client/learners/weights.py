@@ -8,6 +8,7 @@ from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
 from fedsim.client.learners.base import ClientState, EvalReply, TrainReply
+from fedsim.client.plugins.baselines import model_arrays
 from fedsim.client.plugins.loop_assembly import assemble_loop
 from fedsim.client.plugins.task_curriculum import evaluation_view
 from fedsim.client.training_loop import evaluate
@@ -101,7 +102,9 @@ class WeightsLearner:
                 "rounds-trained": int(state.config.get("rounds-trained", 0)) + 1,
                 **loop.state_items(),
             },
-            arrays=ArrayRecord(cpu_state_dict(model)) if local_scoring else state.arrays,
+            arrays=loop.state_arrays(
+                ArrayRecord(cpu_state_dict(model)) if local_scoring else model_arrays(state.arrays)
+            ),
         )
         metrics = {
             wire.TRAIN_LOSS: float(result.loss),
@@ -111,6 +114,7 @@ class WeightsLearner:
             "final-lr": float(result.final_lr),
         }
         metrics.update(difficulty)
+        metrics.update(loop.baselines.metrics)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
         reply = ArrayRecord(cpu_state_dict(model))  # back to the CPU before the wire
         return TrainReply(arrays=reply, metrics=metrics, state=new_state)
