@@ -133,7 +133,7 @@ def _to_model(exp: Experiment, arrays: Mapping[str, np.ndarray], like: nn.Module
 
 def _lwf(exp, config, state_arrays, model, stream, position, ended, parts) -> None:
     if ended is not None:
-        kept = {k: v.numpy() for k, v in cpu_state_dict(model).items()}
+        kept = {k: v.numpy().copy() for k, v in cpu_state_dict(model).items()}
     else:
         kept = _kept(state_arrays, TEACHER)
     parts.metrics[wire.MEMORY_OLD_MODEL] = float(sum(v.nbytes for v in kept.values()))
