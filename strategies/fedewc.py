@@ -27,7 +27,10 @@ class FedEWC(FedAvg):
     Parameters
     ----------
     ewc_lambda : float
-        Penalty weight ``lambda >= 0``.
+        Penalty weight ``lambda >= 0``. The penalty's curvature is ``lambda F``: plain SGD
+        with learning rate ``eta`` diverges where ``eta * lambda * F_i > 2`` (with the
+        default ``train.lr = 0.1`` and ``F_i`` up to ~1 per task, ``lambda = 5`` is safe for a
+        few tasks; lower ``gamma`` for long streams).
     gamma : float
         Decay of the running Fisher, ``>= 0`` (1: every past task's Fisher summed).
     fisher_samples : int
@@ -39,7 +42,7 @@ class FedEWC(FedAvg):
     def __init__(
         self,
         *,
-        ewc_lambda: float = 100.0,
+        ewc_lambda: float = 5.0,
         gamma: float = 1.0,
         fisher_samples: int = 0,
         **kwargs: Any,

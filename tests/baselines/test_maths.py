@@ -128,11 +128,15 @@ def test_herding_on_a_toy_2d_set():
 def test_class_balanced_memory_never_exceeds_its_budget():
     kept = {(0, 0): [1, 2, 3, 4, 5], (0, 1): [6, 7, 8, 9, 10]}
     new = {(1, 2): [11, 12, 13, 14, 15]}
-    out = herding_update(kept, new, 7)
-    assert out == {(0, 0): [1, 2], (0, 1): [6, 7], (1, 2): [11, 12]}
-    assert sum(map(len, out.values())) <= 7
+    out = herding_update(kept, new, 7)  # 7 = 3 groups x 2 + 1: the first group keeps 3
+    assert out == {(0, 0): [1, 2, 3], (0, 1): [6, 7], (1, 2): [11, 12]}
+    assert herding_update(kept, new, 6) == {(0, 0): [1, 2], (0, 1): [6, 7], (1, 2): [11, 12]}
     assert herding_update({}, {}, 7) == {}
-    assert herding_update(kept, new, 2) == {}  # 2 // 3 groups = 0 exemplars each
+    assert herding_update(kept, new, 2) == {(0, 0): [1], (0, 1): [6]}  # fewer slots than groups
+    assert herding_update(kept, new, 0) == {}
+    assert herding_update(kept, {(0, 1): [20]}, 4) == {(0, 0): [1, 2], (0, 1): [20]}  # recurs
+    for budget in range(20):
+        assert sum(map(len, herding_update(kept, new, budget).values())) == min(budget, 15)
 
 
 # --- reservoir ---------------------------------------------------------------------------

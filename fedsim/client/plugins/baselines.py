@@ -238,7 +238,8 @@ def _herd(exp, model, index, task, ended, capacity) -> tuple[list[int], list[int
     inputs = torch.from_numpy(x).to(model_device(model))
     feats = model.embed(transform(inputs) if transform is not None else inputs).cpu().numpy()
     classes = [int(c) for c in np.unique(labels)]
-    per_group = capacity // max(len(set(kept) | {(ended.task_id, c) for c in classes}), 1)
+    groups = max(len(set(kept) | {(ended.task_id, c) for c in classes}), 1)
+    per_group = -(-capacity // groups)  # the largest share herding_update can give a group
     new = {}
     for c in classes:
         rows = np.flatnonzero(labels == c)

@@ -76,18 +76,23 @@ def herding_update(
     new: Mapping[tuple[int, int], list[int]],
     capacity: int,
 ) -> dict[tuple[int, int], list[int]]:
-    """Class-balanced memory: ``capacity // G`` exemplars for each of the ``G`` groups.
+    """Class-balanced memory: ``capacity`` exemplars shared as evenly as possible by groups.
 
     ``groups`` (kept) and ``new`` map a ``(task id, class)`` group to its exemplars in herding
-    priority order; every group is cut to its first ``capacity // G`` entries (iCaRL's
-    ``m = K / t``), so the memory never exceeds ``capacity``. A group is a class of one task
-    (in domain-incremental streams the same class in another domain is another group).
+    priority order (a group of ``new`` replaces a kept one of the same key: a recurring task).
+    With ``G`` groups each keeps its first ``capacity // G`` entries (iCaRL's ``m = K / t``,
+    Algorithm 5) and the first ``capacity % G`` groups in ``(task, class)`` order one more, so
+    the memory is full whenever there are enough exemplars and never exceeds ``capacity``.
+    A group is a class of one task (in domain-incremental streams the same class in another
+    domain is another group).
     """
     merged = {**{k: list(v) for k, v in groups.items()}, **{k: list(v) for k, v in new.items()}}
-    if not merged:
+    keys = sorted(merged)
+    if not keys:
         return {}
-    per_group = capacity // len(merged)
-    return {k: v[:per_group] for k, v in sorted(merged.items()) if per_group > 0}
+    base, extra = divmod(int(capacity), len(keys))
+    sizes = {k: base + (1 if i < extra else 0) for i, k in enumerate(keys)}
+    return {k: merged[k][: sizes[k]] for k in keys if sizes[k] > 0}
 
 
 class ExperienceReplay(BasePlugin):
