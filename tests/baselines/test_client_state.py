@@ -39,13 +39,13 @@ def fresh(exp, seed: int) -> ArrayRecord:
     return ArrayRecord(exp.make_model().state_dict())
 
 
-def live(exp, items: dict, cid: int = 0, state: ClientState | None = None, extra=None):
-    """Train client ``cid`` once per slot, each time on a fresh 'global' model."""
+def live(exp, items: dict, cid: int = 0, state: ClientState | None = None, slots: int = 99):
+    """Train client ``cid`` once per slot (the first ``slots``), each on a fresh 'global' model."""
     state, out = state or ClientState(), []
-    for pos, slot in enumerate(exp.plan.streams[cid].slots):
+    for pos, slot in enumerate(exp.plan.streams[cid].slots[:slots]):
         rnd = slot.start_round
         received = fresh(exp, 100 + pos)
-        cfg = ConfigRecord({**BASE, **items, **(extra or {}), wire.SERVER_ROUND: rnd})
+        cfg = ConfigRecord({**BASE, **items, wire.SERVER_ROUND: rnd})
         reply = get_learner("weights").train(exp, cid, rnd, received, cfg, state)
         state = ClientState(config=dict(reply.state.config), arrays=reply.state.arrays)
         out.append((received, reply, state))
@@ -93,7 +93,7 @@ def test_ewc_fisher_is_estimated_on_the_ended_task_with_the_received_model(exp):
 @pytest.mark.parametrize("selection", ["reservoir", "herding"])
 def test_replay_memory_holds_earlier_tasks_within_budget(exp, selection):
     stream = exp.plan.streams[0]
-    for budget in (0, 7, 10, 1000):
+    for budget in (0, 7, 1000):
         steps = live(exp, replay(selection, budget))
         for pos, (_, reply, state) in enumerate(steps):
             index, task = state.config[INDEX], state.config[TASK]
@@ -198,11 +198,11 @@ def test_memory_metrics_are_aggregated_per_round_and_peaked_over_the_run():
 
 @pytest.mark.parametrize("scenario", ["task_incremental", "rotated_digits"])
 def test_every_baseline_acts_under_task_heads_and_domain_transforms(scenario):
-    exp = get_experiment(compose(f"scenario={scenario}", "scenario.num_clients=2",
+    exp = get_experiment(compose(f"scenario={scenario}", "scenario.num_clients=12",
                                  "train.epochs=1", "log.progress=false"))
     for items, key in ((LWF, wire.LWF_KD), (EWC, wire.EWC_PENALTY),
                        (replay("reservoir"), wire.REPLAY_LOSS),
                        (replay("herding"), wire.REPLAY_LOSS)):
-        steps = live(exp, items)
+        steps = live(exp, items, slots=3)
         assert steps[0][1].metrics[key] == 0.0
         assert all(np.isfinite(r.metrics[key]) and r.metrics[key] > 0 for _, r, _ in steps[1:])
