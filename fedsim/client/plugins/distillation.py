@@ -24,8 +24,10 @@ def kd_loss(
     ``L_old = - sum_i y'_o(i) log yhat'_o(i)`` with ``y'_o = softmax(z_teacher / T)`` and
     ``yhat'_o = softmax(z_student / T)`` (Li & Hoiem 2017, Eq. 2: ``y'^(i) = (y^(i))^(1/T) /
     sum_j (y^(j))^(1/T)``, which is the softmax of the logits divided by ``T``). No ``T^2``
-    factor: the paper writes none (Hinton et al. 2015 scale by ``T^2``; with the default
-    ``T = 2`` the weight ``lambda`` absorbs it).
+    factor: neither the paper nor the official code has one (lizhitwo/LearningWithoutForgetting,
+    ``vl_nnsoftmaxdiff.m``, mode ``MI``: cross-entropy of the tempered targets and
+    ``softmax(X / T)``, gradient ``(softmax - c) / T``); Hinton et al. 2015 scale by ``T^2``,
+    which with ``T = 2`` is a factor 4 that ``lambda`` absorbs.
 
     Parameters
     ----------
