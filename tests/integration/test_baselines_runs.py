@@ -73,3 +73,20 @@ def test_replay_buffer_holds_earlier_task_classes(tmp_path, selection):
     assert all(v > 0 for v in loss[2:])
     per_example = 8 * 8 * 4 + 8  # 8x8 float32 digit + int64 label
     assert summary["client_memory_bytes"][wire.MEMORY_BUFFER] <= budget * per_example
+
+
+@pytest.mark.parametrize(
+    "combo",
+    [
+        ["strategy=replay", "strategy.selection=herding", "lr=fedhyper_cl",
+         "selection=client_curriculum", "curriculum=tasks_runtime"],
+        ["strategy=fedewc", "lr=fedhyper_gm", "faults=crash", "scenario=heterogeneous",
+         "scenario.num_clients=5", "scenario.tasks_per_client=2"],
+    ],
+    ids=["replay-fedhyper_cl-client_curriculum-tasks_runtime", "fedewc-fedhyper_gm-crash-het"],
+)
+def test_baselines_compose_with_lr_selection_curriculum_and_faults(tmp_path, combo):
+    """Combinations the compatibility table says ``yes`` to run from config alone."""
+    summary, _ = finished(tmp_path, *combo)
+    assert summary["status"] == "completed"
+    assert any(h.get("baselines") for h in summary["history"])
