@@ -41,6 +41,15 @@ REPORT_DIFFICULTY = "fedsim.report-difficulty"  # bool: score the received model
 WARM_UP = "fedsim.warm-up"  # query: build the experiment now (before the first deadline)
 EXPERIMENT_CONFIG = "fedsim.experiment-config"  # query: resolved config JSON (deployment)
 ADAPTER_LAYOUT = "fedsim.adapter-layout"  # JSON of an adapter strategy's layout (adapters)
+# FCL baselines (fedsim/client/plugins/baselines.py); a baseline is on when its first key is sent
+LWF_LAMBDA = "fcl.lwf-lambda"  # FedLwF: weight of the distillation term
+LWF_TEMPERATURE = "fcl.lwf-temperature"  # FedLwF: softmax temperature T
+EWC_LAMBDA = "fcl.ewc-lambda"  # FedEWC: weight of the Fisher penalty
+EWC_GAMMA = "fcl.ewc-gamma"  # FedEWC: decay of the running Fisher (online EWC)
+EWC_SAMPLES = "fcl.ewc-samples"  # FedEWC: examples the Fisher is estimated on (0 = all)
+REPLAY_BUDGET = "fcl.replay-budget"  # replay: exemplars a client keeps
+REPLAY_SELECTION = "fcl.replay-selection"  # replay: one of REPLAY_SELECTIONS
+REPLAY_SELECTIONS = ("reservoir", "herding")
 
 # Client-state ConfigRecord items (kept by client id, travel with the message in simulation)
 ROUNDS_TRAINED = "rounds-trained"  # int: rounds this client has trained
@@ -70,6 +79,19 @@ TRAINABLE_PARAMS = "trainable-params"  # int: parameters the adapter client trai
 TOTAL_PARAMS = "total-params"  # int: all parameters of the adapter client's model
 # ... and a MetricRecord key of a strategy's aggregate (server side)
 PROTO_BANK_SIZE = "proto-bank-size"  # int: classes with a global prototype
+MEMORY_OLD_MODEL = "memory-bytes-old-model"  # FedLwF's teacher kept by the client
+MEMORY_FISHER = "memory-bytes-fisher"  # FedEWC's running Fisher and anchor
+MEMORY_BUFFER = "memory-bytes-buffer"  # replay: bytes of the exemplars' data (indices are kept)
+REPLAY_SIZE = "replay-size"  # exemplars in the memory
+REPLAY_CLASSES = "replay-classes"  # distinct classes in the memory
+LWF_KD = "lwf-kd-loss"  # mean distillation term L_old over the round's steps
+EWC_PENALTY = "ewc-penalty"  # mean EWC penalty over the round's steps
+REPLAY_LOSS = "replay-loss"  # mean memory-batch loss over the round's steps
+#: per-client reply metrics of the FCL baselines the round loop reports (mean and max)
+BASELINE_METRICS = (
+    MEMORY_OLD_MODEL, MEMORY_FISHER, MEMORY_BUFFER, REPLAY_SIZE, REPLAY_CLASSES,
+    LWF_KD, EWC_PENALTY, REPLAY_LOSS,
+)  # fmt: skip
 
 # Task-eval ConfigRecord keys
 EVAL_POSITIONS = "positions"

@@ -112,9 +112,9 @@ METRICS: dict[str, Metric] = {
     ),
     "client_memory": Metric(
         "client memory MB",
-        _peak("client_memory_bytes"),
-        "peak over rounds of the largest per-client memory a method keeps between rounds "
-        "(replay buffer, Fisher, old model, personal state)",
+        lambda s: (s.get("client_memory_bytes") or {}).get("total"),
+        "peak over the run of the largest per-client memory a method keeps between rounds "
+        "(old model, Fisher and anchor, replay exemplars), summed over kinds; n/a: keeps none",
         1e-6,
         3,
     ),

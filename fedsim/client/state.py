@@ -18,7 +18,9 @@ class ClientState:
     """State of one (virtual) client, kept by the server's store or by its node.
 
     ``config`` holds scalars (task pointer, local LR state, counters); ``arrays`` holds
-    tensors (personal adapters, local prototypes) as an ArrayRecord. ``shared`` holds the
+    tensors (personal adapters, local prototypes) as an ArrayRecord; the FCL baselines keep
+    theirs there under ``/``-prefixed names beside the model's (teacher, Fisher, anchor: see
+    :mod:`fedsim.client.plugins.baselines`). ``shared`` holds the
     extra ArrayRecords the server attached to this round's message (e.g. an LR controller's
     ``fedsim.lr-arrays``); it is not persisted.
     """

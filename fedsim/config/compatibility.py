@@ -111,6 +111,11 @@ STRATEGIES: dict[str, Callable[[Mapping[str, Any]], StrategyTraits]] = {
         "adapters", "adapters", "update", keeps_local_model=False
     ),
     "strategies.adapter_bank.AdapterBank": _adapter_bank,
+    # FCL baselines: FedAvg server; client state keeps the model under un-prefixed keys and
+    # the teacher / Fisher / memory beside it (fedsim/client/plugins/baselines.py)
+    "strategies.fedlwf.FedLwF": lambda spec: WEIGHTS,
+    "strategies.fedewc.FedEWC": lambda spec: WEIGHTS,
+    "strategies.replay.FedReplay": lambda spec: WEIGHTS,
 }
 #: Traits of a strategy class not listed above, by its ``client_learner``.
 LEARNER_DEFAULTS = {

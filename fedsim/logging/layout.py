@@ -49,6 +49,11 @@ def custom_scalars_layout() -> Layout:
             "cumulative bytes": _multiline(tag_regex("bytes_cum")),
             "mean update norm ||w_k - theta||": _multiline(tag_regex("update_norm")),
         },
+        "FCL baselines": {
+            "client memory bytes and each mechanism's term": _multiline(
+                family_regex("baseline")
+            ),
+        },
         "System": {
             "round wall time (s)": _multiline(tag_regex("round_time")),
             "clients trained / failed replies": _multiline(

@@ -22,7 +22,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
     ``late_dropped``, ``injected`` (fault kind ``name``), ``rejected_clients`` (text table
     per round), ``rejected_hist`` (histogram of rejected client ids);
     adapters: ``trainable_fraction``,
-    ``adapter_bytes_ratio``, ``adapter_usage`` (task ``name``).
+    ``adapter_bytes_ratio``, ``adapter_usage`` (task ``name``);
+    FCL baselines: ``baseline`` (``name`` = ``<reply metric>/mean`` or ``/max`` over a round's
+    clients: memory bytes of the old model / Fisher / replay buffer, each mechanism's term).
     """
     table = {
         "cl": "cl/{}",
@@ -61,6 +63,7 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "trainable_fraction": "adapters/trainable_fraction",
         "adapter_bytes_ratio": "adapters/payload_to_model_bytes",
         "adapter_usage": "adapters/usage_task_{}",
+        "baseline": "fcl/{}",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")

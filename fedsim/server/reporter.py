@@ -15,6 +15,7 @@ import numpy as np
 from fedsim.logging.layout import write_layout
 from fedsim.logging.tags import CL_METRICS, tag
 from fedsim.logging.tensorboard import TensorBoardSink
+from fedsim.server.client_metrics import peak_memory
 from fedsim.server.fault_report import (
     fault_summary,
     rejected_ids,
@@ -115,6 +116,9 @@ class Reporter:
             values[tag("curriculum", name)] = value
         if record.selection_why:
             self.sink.text(tag("curriculum_why"), record.selection_why, rnd)
+        baselines = record.result.baselines if record.result is not None else {}
+        for name, value in baselines.items():
+            values[tag("baseline", name)] = value
         values.update(round_values(record))
         self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
         table = rejected_markdown(record)
@@ -214,6 +218,7 @@ def final_outputs(
         "bytes_total": total_bytes,
         "bytes_per_round": total_bytes / max(state.round, 1),
         "rejected_replies": sum(r.failures for r in state.history),
+        "client_memory_bytes": peak_memory(state.history),
         **fault_summary(state.history),
         "history": [r.summary_dict() for r in state.history],
     }

@@ -23,6 +23,7 @@ from fedsim.errors import RoundError
 from fedsim.experiment import Experiment
 from fedsim.interfaces import ClientSelection, LRController, strategy_hooks
 from fedsim.seeding import rng_for
+from fedsim.server.client_metrics import baseline_values
 from fedsim.server.reply_checks import check_eval_reply, check_train_reply
 from fedsim.server.round_record import (
     DEADLINE,
@@ -180,7 +181,9 @@ class RoundLoop:
         client_lrs = [
             float(r.content[wire.METRICS].get(wire.FINAL_LR, float("nan"))) for r in replies
         ]
-        result = TrainResult(train_loss, difficulties, client_lrs, dict(self.lr.scalars()))
+        result = TrainResult(
+            train_loss, difficulties, client_lrs, dict(self.lr.scalars()), baseline_values(replies)
+        )
         return replace(record, curriculum=curriculum, result=result)
 
     def _exchange(

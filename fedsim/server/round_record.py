@@ -166,12 +166,17 @@ class TrainResult:
     client_difficulties: list[float]  # reported difficulty of each valid reply
     client_lrs: list[float]  # each valid reply's final local LR (NaN when not reported)
     lr: dict[str, float]  # the LR controller's scalars (``lr/server``, ``lr/client_mean``, ...)
+    #: per-client reply metrics of the FCL baselines, ``"<metric>/mean"`` and ``"/max"``
+    #: (:func:`fedsim.server.client_metrics.baseline_values`); empty for other methods
+    baselines: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Row items, in their row order."""
         out: dict[str, Any] = {} if self.train_loss is None else {"train_loss": self.train_loss}
         out["client_difficulties"] = list(self.client_difficulties)
         out["client_lrs"] = list(self.client_lrs)
+        if self.baselines:
+            out["baselines"] = dict(self.baselines)
         return {**out, **self.lr}
 
 
@@ -306,6 +311,7 @@ class RoundRecord:
                 client_difficulties=[float(v) for v in row.get("client_difficulties", [])],
                 client_lrs=[_float(v) for v in row["client_lrs"]],
                 lr={k: _float(v) for k, v in row.items() if k not in known},
+                baselines={str(k): _float(v) for k, v in row.get("baselines", {}).items()},
             )
         central = None
         if "central_acc" in row:
@@ -338,7 +344,7 @@ _ROW_KEYS = (
     "round", "cohort", "failures", "rejected", "curriculum", "selection_why", "faults",
     "unavailable", "missing", "asked", "unexpected", "retry", "bytes_down", "bytes_up",
     "clients_trained", "late_dropped", "update_norms", "skipped", "train_loss",
-    "client_difficulties", "client_lrs", "central_acc", "central_task_acc", "eval_asked",
-    "eval_rejected", "client_acc", "client_eval_loss", "client_accs", "eval_failures",
+    "client_difficulties", "client_lrs", "baselines", "central_acc", "central_task_acc",
+    "eval_asked", "eval_rejected", "client_acc", "client_eval_loss", "client_accs", "eval_failures",
     "boundary_rows", "round_time_s", "cl_running",
 )  # fmt: skip

@@ -58,6 +58,11 @@ FAMILIES = {
         "scenario.rounds_per_task=3",
         "seed=4",
     ],
+    # FCL baselines: Fisher + anchor tensors and exemplar index lists in the client store
+    "fedewc": ["strategy=fedewc", "strategy.fisher_samples=32", "seed=5"],
+    "replay_herding": [
+        "strategy=replay", "strategy.selection=herding", "strategy.budget=16", "seed=6",
+    ],
     # +experiment=fault_matrix: crashes, stragglers, NaN updates, sign-flipping clients and a
     # round deadline the stragglers miss (timeout and delay raised together, so a healthy
     # client on a loaded machine never comes near the deadline; stragglers still miss it)

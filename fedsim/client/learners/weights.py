@@ -7,6 +7,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord
 
 from fedsim import wire
+from fedsim.client.plugins.baselines import model_arrays
 from fedsim.client.plugins.loop_assembly import assemble_loop
 from fedsim.client.plugins.task_curriculum import evaluation_view
 from fedsim.client.state import (
@@ -109,12 +110,15 @@ class WeightsLearner:
         new_state = trained_state(
             state,
             loop.state_items(),
-            ArrayRecord(cpu_state_dict(model)) if local_scoring else state.arrays,
+            loop.state_arrays(
+                ArrayRecord(cpu_state_dict(model)) if local_scoring else model_arrays(state.arrays)
+            ),
         )
         metrics = train_metrics(
             client_id, slot.task_id, result.loss, result.num_examples, result.final_lr
         )
         metrics.update(difficulty)
+        metrics.update(loop.baselines.metrics)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
         reply = ArrayRecord(cpu_state_dict(model))  # back to the CPU before the wire
         return TrainReply(arrays=reply, metrics=metrics, state=new_state)

@@ -11,8 +11,9 @@ round's ConfigRecord, the client's state and the model it is about to train; it 
   FedHyper-CL);
 * the **plugins** of :func:`fedsim.client.training_loop.train_local`: FedProx's proximal term
   (``proximal-mu``), FedHyper-CL's hypergradient LR (``fedsim.hyper-cl``), the data-level
-  curriculum (``curriculum.order``), plus any method plugin the learner adds (FedProto's
-  prototype distance).
+  curriculum (``curriculum.order``), the FCL baselines' distillation, EWC penalty and replay
+  (``fcl.*``, :mod:`fedsim.client.plugins.baselines`), plus any method plugin the learner
+  adds (FedProto's prototype distance).
 
 What a learner cannot honour it declares in :class:`LoopSupport`; the config-level
 compatibility table (:mod:`fedsim.config.compatibility`) refuses such combinations before
@@ -26,10 +27,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord
+from flwr.app import Array, ArrayRecord, ConfigRecord
 from torch import nn
 
 from fedsim import wire
+from fedsim.client.plugins.baselines import BaselineParts, baseline_parts, model_arrays
 from fedsim.client.plugins.data_curriculum import (
     DataCurriculum,
     curriculum_from_config,
@@ -95,6 +97,8 @@ class LocalLoop:
         Seed of torch's generator set right before training.
     hyper, curriculum
         The FedHyper-CL and data-curriculum plugins, when on.
+    baselines : BaselineParts
+        The FCL baselines' plugins (already in ``plugins``), state and memory metrics.
     """
 
     stream: ClientStream
@@ -109,6 +113,7 @@ class LocalLoop:
     plugins: list[LoopPlugin] = field(default_factory=list)
     hyper: HypergradientLR | None = None
     curriculum: DataCurriculum | None = None
+    baselines: BaselineParts = field(default_factory=BaselineParts)
 
     @property
     def slot(self) -> TaskSlot:
@@ -167,7 +172,16 @@ class LocalLoop:
             items.update(self.hyper.state_items())
         if self.decided:
             items[wire.CURRICULUM_DECIDED] = list(self.decided)
+        items.update(self.baselines.config)
         return items
+
+    def state_arrays(self, model_state: ArrayRecord | None) -> ArrayRecord | None:
+        """Client-state tensors to keep: ``model_state`` (or none) plus the baselines' tensors."""
+        if not self.baselines.arrays:
+            return model_state
+        kept = dict(model_state.items()) if model_state is not None else {}
+        kept.update({k: Array(v) for k, v in self.baselines.arrays.items()})
+        return ArrayRecord(kept)
 
 
 def assemble_loop(
@@ -234,7 +248,8 @@ def assemble_loop(
         raise ValueError(
             f"{wire.CURRICULUM_SCORING}=local: this learner keeps no previous local model"
         )
-    previous = state.arrays.to_torch_state_dict() if local_scoring and state.arrays else None
+    own = model_arrays(state.arrays)
+    previous = own.to_torch_state_dict() if local_scoring and own is not None else None
     curriculum = curriculum_from_config(
         config,
         received=model,
@@ -248,6 +263,10 @@ def assemble_loop(
     )
     if curriculum is not None:
         plugins.append(curriculum)
+    baselines = baseline_parts(
+        exp, client_id, config, state.config, state.arrays, model, stream, pos
+    )
+    plugins.extend(baselines.plugins)
     return LocalLoop(
         stream=stream,
         decided=decided,
@@ -261,6 +280,7 @@ def assemble_loop(
         plugins=plugins,
         hyper=hyper,
         curriculum=curriculum,
+        baselines=baselines,
     )
 
 
