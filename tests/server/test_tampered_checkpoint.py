@@ -17,7 +17,7 @@ from fedsim.server.checkpoint_codec import CheckpointError
 from fedsim.server.state import CHECKPOINT_NAME, load_checkpoint
 from tests.conftest import SMALL, cli_env, compose
 from tests.payload import Payload
-from tests.reliability.test_checkpoint import _state
+from tests.server.test_checkpoint import _state
 
 
 def _run_dir(tmp_path):

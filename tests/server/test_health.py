@@ -8,7 +8,7 @@ from flwr.app import ConfigRecord, Error, Message
 from fedsim import wire
 from fedsim.server.health import EXIT_CODES, assess
 from fedsim.server.reply_checks import check_eval_reply
-from tests.reliability.replies import _metadata, make_reply
+from tests.server.replies import _metadata, make_reply
 
 FED = {"degraded_policy": "degrade", "max_fraction_rejected": 0.05, "max_fraction_skipped": 0.0}
 
