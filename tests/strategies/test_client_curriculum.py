@@ -9,6 +9,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from strategies.client_curriculum import ClientCurriculum
+from tests.cli.invoke import run_fedsim
 from tests.conftest import SMALL, cli_env
 
 SCORES = {0: 0.9, 1: 0.1, 2: 0.5, 3: 0.3, 4: 0.7, 5: 0.2, 6: 0.8, 7: 0.4, 8: 0.6, 9: 1.0}
@@ -130,7 +131,7 @@ def test_client_curriculum_with_fedprox_and_data_curriculum_in_a_real_run(tmp_pa
     ],
 )
 def test_bad_pacing_parameters_one_line_exit_2(args, needle, tmp_path):
-    res = run_cli(*args, f"output.root={tmp_path / 'runs'}", cwd=tmp_path)
+    res = run_fedsim(*args, f"output.root={tmp_path / 'runs'}", cwd=tmp_path)
     assert res.returncode == 2, res.stderr[-2000:]
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("fedsim: error:"), res.stderr
