@@ -13,8 +13,9 @@ It can misbehave on purpose, the way a real engine does:
 * ``hold``: a predicate on an outgoing Flower message; its reply "misses the deadline" — it is
   not returned by that ``send_and_receive`` but is there for a later ``pull_messages``;
 * ``fail``: a predicate; that message's reply is an Error, as when the ClientApp raised;
-* ``stop_before_send``: the n-th ``send_and_receive`` raises :class:`EngineStoppedError` (a driver
-  killed mid-run), so a test can resume from the last checkpoint.
+* ``stop_before_send`` / ``stop_when``: the n-th ``send_and_receive``, or the first one at which
+  ``stop_when()`` is true, raises :class:`EngineStoppedError` (a driver killed mid-run), so a
+  test can resume from the last checkpoint.
 """
 
 from __future__ import annotations
@@ -113,6 +114,9 @@ class FakeGrid(Grid):
         Predicates on outgoing Flower messages: hold the reply back (late), or reply an Error.
     stop_before_send : int, optional
         Raise :class:`EngineStoppedError` instead of performing this send (1-based, counting sends).
+    stop_when : callable, optional
+        Raise :class:`EngineStoppedError` instead of the first send at which ``stop_when()`` holds
+        (e.g. "the checkpoint holds round 2").
     """
 
     def __init__(
@@ -124,6 +128,7 @@ class FakeGrid(Grid):
         hold: Predicate | None = None,
         fail: Predicate | None = None,
         stop_before_send: int | None = None,
+        stop_when: Callable[[], bool] | None = None,
     ) -> None:
         self.app = build_client_app(lambda _context: cfg)
         self.node_ids = [1000 + i for i in range(num_nodes)]
@@ -141,6 +146,7 @@ class FakeGrid(Grid):
         self.hold = hold
         self.fail = fail
         self.stop_before_send = stop_before_send
+        self.stop_when = stop_when
         self.sends = 0
         self.reordered = 0  # sends whose replies were returned out of order
         self.sent: list[Message] = []  # every Flower message pushed, in push order
@@ -188,7 +194,9 @@ class FakeGrid(Grid):
     ) -> Iterable[Message]:
         """Push, answer every message in-process; return the replies not held back."""
         self.sends += 1
-        if self.stop_before_send is not None and self.sends >= self.stop_before_send:
+        if (self.stop_before_send is not None and self.sends >= self.stop_before_send) or (
+            self.stop_when is not None and self.stop_when()
+        ):
             raise EngineStoppedError(f"fake engine stopped before send {self.sends}")
         replies = []
         for mid in self.push_messages(messages):
