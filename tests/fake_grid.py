@@ -27,6 +27,7 @@ from typing import Any
 from uuid import uuid4
 
 import numpy as np
+import torch
 from flwr.app import Context, Error, Message, RecordDict
 from flwr.serverapp import Grid
 from flwr.supercore.task_identity import TaskIdentity
@@ -97,6 +98,25 @@ def run_on_fake_grid(
     with task_identity():
         run_server(cfg, grid, run_dir, max_messages=max_messages, resume=resume)
     return json.loads((run_dir / "summary.json").read_text()), grid
+
+
+def run_experiment(root: Path, *overrides: str, **grid_options: Any) -> tuple[Path, dict]:
+    """Compose ``overrides``, validate like the command line, run on a :class:`FakeGrid`.
+
+    Returns ``(run_dir, summary)``; ``run_dir`` holds what a command-line run's does apart from
+    ``status.json``: ``config.yaml``, ``summary.json``, ``checkpoint.npz`` and ``tb/``.
+    """
+    from fedsim.config.validate import validate
+    from fedsim.runtime.run_dir import write_config
+    from tests.conftest import compose
+
+    cfg = compose(*overrides, f"output.root={root}")
+    validate(cfg)
+    run_dir = root / "run"
+    run_dir.mkdir(parents=True)
+    write_config(run_dir, cfg)
+    summary, _ = run_on_fake_grid(cfg, run_dir, **grid_options)
+    return run_dir, summary
 
 
 class FakeGrid(Grid):
@@ -216,10 +236,13 @@ class FakeGrid(Grid):
     def _answer(self, msg: Message) -> Message:
         if self.fail is not None and self.fail(msg):
             return self._error(msg, "fake engine: the node failed")
+        threads = torch.get_num_threads()  # the ClientApp sets 1 (an actor's share of a core)
         try:
             reply = self.app(msg, self.contexts[msg.metadata.dst_node_id])
         except Exception as exc:  # noqa: BLE001 - Flower reports a raising ClientApp as Error
             return self._error(msg, f"{type(exc).__name__}: {exc}")
+        finally:
+            torch.set_num_threads(threads)
         reply.metadata.__dict__["_message_id"] = str(uuid4())
         return reply
 
