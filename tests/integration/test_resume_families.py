@@ -1,9 +1,10 @@
 """kill -9 midway + `fedsim resume` equals an uninterrupted run, bit for bit, on Ray.
 
 Every family's resume is checked in-process on the fake grid
-(``tests/server/test_resume_families.py``); here two families go through the real thing:
-``fedrecon`` (then a finished run is refused) and ``fault_matrix_deadline`` (crashes,
-stragglers past a real round deadline, NaN updates, sign flips, retries).
+(``tests/server/test_resume_families.py``); here the richest family goes through the real
+thing: ``fault_matrix_deadline`` (crashes, stragglers past a real round deadline, NaN updates,
+sign flips, retries), and the finished run is then refused by a second ``fedsim resume``
+(in-process for a prepared run directory too: ``tests/cli/test_resume.py``).
 
 Each case starts the uninterrupted reference run and the run to be killed side by side (two
 real Flower simulations on Ray), SIGKILLs the second one's process group (the driver and the
@@ -84,7 +85,7 @@ def _resume(cut_dir: Path, cwd: Path) -> subprocess.Popen:
     )
 
 
-@pytest.mark.parametrize("family", ["fedrecon", "fault_matrix_deadline"])
+@pytest.mark.parametrize("family", ["fault_matrix_deadline"])
 def test_kill_minus_9_then_resume_equals_uninterrupted(tmp_path, family):
     args = [*BASE, *FAMILIES[family]]
     ref_root, cut_root = tmp_path / "ref", tmp_path / "cut"
@@ -118,7 +119,7 @@ def test_kill_minus_9_then_resume_equals_uninterrupted(tmp_path, family):
     if scalars or want["final_central_acc"] is not None:
         assert [s for s, _ in scalars] == list(range(1, want["rounds"] + 1))
     assert scalars == central_scalars(ref_dir)
-    if family == "fedrecon":  # a finished run directory is never resumed (overwritten)
+    if family == "fault_matrix_deadline":  # a finished run directory is never resumed
         again = _resume(cut_dir, tmp_path)
         _, err = again.communicate(timeout=300)
         assert again.returncode == 2 and "already completed" in err
