@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -45,7 +47,16 @@ def cli_env() -> dict:
 
 
 def compose(*overrides: str) -> dict:
-    """Compose the real Hydra config with overrides; return the resolved container."""
+    """Compose the real Hydra config with overrides; return the resolved container.
+
+    Each distinct override list is composed once per session (Hydra composition costs about
+    0.1 s); callers get their own deep copy, so mutating it cannot leak into another test.
+    """
+    return copy.deepcopy(_composed(tuple(overrides)))
+
+
+@functools.cache
+def _composed(overrides: tuple[str, ...]) -> dict:
     from omegaconf import OmegaConf
 
     from fedsim.config.compose import compose_config

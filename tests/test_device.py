@@ -138,7 +138,7 @@ def test_every_learner_asks_for_the_client_device(monkeypatch):
     import fedsim.client.learners.adapters as adapters_mod
     import fedsim.client.learners.prototypes as protos_mod
     import fedsim.client.learners.weights as weights_mod
-    from tests.strategies.test_loop_assembly import adapter_train, proto_train, round_config
+    from tests.client.plugins.test_loop_assembly import adapter_train, proto_train, round_config
 
     calls: list[str] = []
 

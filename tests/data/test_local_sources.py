@@ -1,7 +1,5 @@
 """Real loaders on small files written in the real on-disk formats."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -11,7 +9,8 @@ from fedsim.data.idx import IdxImageSource, read_idx
 from fedsim.data.omniglot import OmniglotSource
 from fedsim.errors import ConfigError, DataError
 from fedsim.experiment import get_experiment
-from tests.conftest import cli_env, compose
+from tests.cli.invoke import run_fedsim
+from tests.conftest import compose
 from tests.data.writers import cifar_like, mnist_like, omniglot_like
 
 
@@ -108,10 +107,7 @@ def test_config_groups_build_a_plan_on_local_files(tmp_path, group, writer, extr
 
 
 def test_cli_missing_root_is_one_line_exit_2(tmp_path):
-    res = subprocess.run(
-        [sys.executable, "-m", "fedsim", "describe", "data=mnist",
-         f"data.root={tmp_path / 'missing'}"],
-        capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
+    res = run_fedsim("describe", "data=mnist", f"data.root={tmp_path / 'missing'}", cwd=tmp_path)
     assert res.returncode == 2
     lines = [ln for ln in (res.stderr + res.stdout).splitlines() if ln.strip()]
     assert len(lines) == 1 and "data.root" in lines[0] and "MNIST/raw/" in lines[0], lines

@@ -8,6 +8,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fedsim.deployment.federation import LocalFederation
+from tests.cli.invoke import run_fedsim
 from tests.conftest import REPO, cli_env
 
 # The smallest experiment: 2 clients, 1 task of 2 digits, 2 rounds, 1 local epoch.
@@ -34,7 +35,8 @@ def deploy(*args, cwd, timeout=900):
 
 
 def test_bad_override_exits_2_before_starting_anything(tmp_path):
-    res = deploy("local", "--workdir", str(tmp_path / "w"), "train.lr=-1", cwd=tmp_path)
+    workdir = str(tmp_path / "w")
+    res = run_fedsim("deploy", "local", "--workdir", workdir, "train.lr=-1", cwd=tmp_path)
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().splitlines() == [
         "fedsim deploy: error: train.lr: must be > 0, got -1.0"

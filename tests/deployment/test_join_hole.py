@@ -10,6 +10,7 @@ from fedsim.deployment.certs import make_node_key
 from fedsim.deployment.federation import CONNECTION, LaunchDir, LocalFederation, write_cli_config
 from fedsim.deployment.processes import executable, flower_env, port_open
 from fedsim.deployment.split_superlink import FleetOnly, split_argv
+from tests.cli.invoke import run_fedsim
 from tests.deployment.test_deployment import TINY, deploy
 
 PUBLIC_HOST = "127.0.0.2"  # stands for the SuperLink's public address (loopback only)
@@ -143,7 +144,8 @@ def test_ca_holder_cannot_register_key_or_reach_control_api(tmp_path):
 
 
 def test_deploy_superlink_refuses_public_control_api(tmp_path):
-    res = deploy(
+    res = run_fedsim(  # in-process: refused before anything starts
+        "deploy",
         "superlink",
         "--fleet-host",
         PUBLIC_HOST,
@@ -152,7 +154,6 @@ def test_deploy_superlink_refuses_public_control_api(tmp_path):
         "--host",
         "0.0.0.0",
         cwd=tmp_path,
-        timeout=60,
     )
     assert res.returncode == 2
     assert res.stderr.strip().splitlines() == [

@@ -97,6 +97,7 @@ def test_flower_config_strings(tmp_path):
     assert insecure["superlink"]["fedsim-local"]["insecure"] is True
 
 
+@pytest.mark.integration  # runs Flower's `flwr build` CLI (a subprocess zipping the checkout)
 def test_flower_app_bundle_holds_the_apps_and_configs(tmp_path):
     """`flwr run` ships this checkout as a FAB; the apps import from it (configs included)."""
     import subprocess

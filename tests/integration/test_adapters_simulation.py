@@ -1,28 +1,20 @@
-"""A real adapter-bank simulation on Ray through the `fedsim` command; outputs read back."""
+"""A whole adapter-bank run (fake grid, real ServerApp body and ClientApp); outputs read back."""
 
-import json
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fedsim.server.state import load_checkpoint
 from tests.conftest import SMALL
-from tests.integration.test_simulation import run_cli
+from tests.fake_grid import run_experiment
 
 pytestmark = pytest.mark.integration
 
 
 def test_adapter_bank_run_sends_only_adapters(tmp_path):
-    res = run_cli(
-        *SMALL,
-        "strategy=adapter_split",
-        "strategy.backbone.epochs=5",
-        f"output.root={tmp_path}",
-        cwd=tmp_path,
+    run_dir, summary = run_experiment(
+        tmp_path, *SMALL, "strategy=adapter_split", "strategy.backbone.epochs=5"
     )
-    assert res.returncode == 0, res.stderr[-3000:]
-    (run_dir,) = [p.parent for p in tmp_path.rglob("summary.json")]
-    summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["rejected_replies"] == 0
     assert 0.3 < summary["final"]["acc"] <= 1.0
 

@@ -1,23 +1,20 @@
-"""Real Flower simulations (Ray) of combinations the compatibility table honours or refuses:
-Fed-Recon keeps its base phase, FedHyper-CL moves FedProto's client LR, a data curriculum
-paces the adapter learner, and a refused pair stops before Ray with one line."""
+"""Whole runs (fake grid, real ClientApp) of combinations the compatibility table honours or
+refuses: Fed-Recon keeps its base phase, FedHyper-CL moves FedProto's client LR, a data
+curriculum paces the adapter learner, and a refused pair stops before Ray with one line."""
 
-import json
 from pathlib import Path
 
 import pytest
 
+from tests.cli.invoke import run_fedsim
 from tests.conftest import SMALL
-from tests.integration.test_simulation import run_cli
+from tests.fake_grid import run_experiment
 
 pytestmark = pytest.mark.integration
 
 
 def finished(tmp_path: Path, *args: str) -> dict:
-    res = run_cli(f"output.root={tmp_path}", "log.progress=false", *args, cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    (path,) = tmp_path.rglob("summary.json")
-    return json.loads(path.read_text())
+    return run_experiment(tmp_path, "log.progress=false", *args)[1]
 
 
 def test_fedrecon_shared_order_frozen_encoder_forgets_nothing(tmp_path):
@@ -53,7 +50,7 @@ def test_adapter_learner_is_paced_by_a_data_curriculum(tmp_path):
 
 
 def test_refused_pair_stops_before_ray_with_one_line(tmp_path):
-    res = run_cli(f"output.root={tmp_path}", "strategy=fedrecon", "lr=fedhyper_gm", cwd=tmp_path)
+    res = run_fedsim(f"output.root={tmp_path}", "strategy=fedrecon", "lr=fedhyper_gm", cwd=tmp_path)
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert lines == [lines[0]] and lines[0].startswith(

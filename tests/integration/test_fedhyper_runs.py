@@ -1,12 +1,14 @@
-"""FedHyper composes with several strategies in real Flower/Ray runs; its LRs reach TensorBoard."""
+"""FedHyper composes with several strategies in whole runs; its LRs reach TensorBoard.
 
-import json
+Whole runs of the real ServerApp body and ClientApp on the fake grid (no Ray: nothing here is
+about the engine; ``test_simulation.py`` runs the engine).
+"""
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.conftest import SMALL
-from tests.integration.test_simulation import run_cli
+from tests.fake_grid import run_experiment
 
 pytestmark = pytest.mark.integration
 
@@ -24,11 +26,8 @@ IID = [
     [("fedavg", "fedhyper_full"), ("fedprox", "fedhyper_full"), ("fedadam", "fedhyper_g")],
 )
 def test_fedhyper_composes_with_strategy(strategy, controller, tmp_path):
-    res = run_cli(*SMALL, *IID, f"strategy={strategy}", f"lr={controller}",
-                  f"output.root={tmp_path}", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    (run_dir,) = [p.parent for p in tmp_path.rglob("summary.json")]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    run_dir, summary = run_experiment(tmp_path, *SMALL, *IID, f"strategy={strategy}",
+                                      f"lr={controller}")
     assert summary["rounds"] == 3 and summary["rejected_replies"] == 0
     hist = summary["history"]
     assert summary["final_central_acc"] > 0.5  # four digits, three rounds: it learns

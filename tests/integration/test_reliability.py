@@ -1,5 +1,8 @@
-"""Faults, deadlines and the min-replies policy in real Ray simulations.
+"""Faults, deadlines and the min-replies policy in whole runs.
 
+Fault kinds and the straggler deadline run the real ServerApp body and ClientApp on the fake grid
+(injection, rejection and the deadline are the server's; stragglers are simulated time); the
+``on_too_few=stop`` failure goes through the real command on Ray (exit code, status.json).
 kill -9 + resume, per family, is in ``test_resume_families.py``.
 """
 
@@ -14,6 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from fedsim.experiment import get_experiment
 from fedsim.faults.models import FaultModel
 from tests.conftest import SMALL, cli_env, compose
+from tests.fake_grid import run_experiment
 
 pytestmark = pytest.mark.integration
 
@@ -81,10 +85,7 @@ def test_each_fault_kind_is_injected_rejected_and_logged(tmp_path):
     expected, fm = expected_faults(FAULTY)
     kinds = set(expected.values())
     assert {"crash", "unavailable", "nan", "inf", "wrong_shape", "missing_key"} <= kinds
-    res = run_cli(*FAULTY, f"output.root={tmp_path}", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    run_dir = only_run_dir(tmp_path)
-    summary = json.loads((run_dir / "summary.json").read_text())
+    run_dir, summary = run_experiment(tmp_path, *FAULTY)
     rejected = {
         (e["round"], int(cid)): e["reason"]
         for cid, entries in summary["rejected_by_client"].items()
@@ -138,9 +139,7 @@ STRAGGLERS = [
 def test_straggler_misses_deadline_retry_and_late_reply_dropped(tmp_path):
     expected, _ = expected_faults(STRAGGLERS)
     assert expected == {(2, 0): "straggler"}
-    res = run_cli(*STRAGGLERS, f"output.root={tmp_path}", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
+    _, summary = run_experiment(tmp_path, *STRAGGLERS)
     row = {r["round"]: r for r in summary["history"]}[2]
     assert 0 in row["missing"]
     assert row["rejected"]["0"] == "no reply before the round deadline"

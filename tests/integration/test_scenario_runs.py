@@ -1,25 +1,16 @@
-"""Real Flower simulations of the domain- and task-incremental stream kinds (fedsim CLI on Ray)."""
-
-import json
-import subprocess
-import sys
+"""Whole runs of the domain- and task-incremental stream kinds (fake grid, real ClientApp)."""
 
 import numpy as np
 import pytest
 
-from tests.conftest import SMALL, cli_env
+from tests.conftest import SMALL
+from tests.fake_grid import run_experiment
 
 pytestmark = pytest.mark.integration
 
 
 def run(tmp_path, *overrides):
-    res = subprocess.run(
-        [sys.executable, "-m", "fedsim", *SMALL, *overrides, f"output.root={tmp_path}"],
-        capture_output=True, text=True, cwd=tmp_path, env=cli_env(), timeout=600,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    (summary,) = list(tmp_path.rglob("summary.json"))
-    return json.loads(summary.read_text())
+    return run_experiment(tmp_path, *SMALL, *overrides)[1]
 
 
 def sane(summary):

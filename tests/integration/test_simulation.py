@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.conftest import SMALL, cli_env
@@ -31,10 +32,24 @@ def load_events(tb_dir: Path) -> EventAccumulator:
     return acc
 
 
-def test_fedprox_run_writes_tensorboard_and_summary(tmp_path):
-    res = run_cli(*SMALL, "strategy=fedprox", f"output.root={tmp_path}", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def fedprox_sweep(tmp_path_factory):
+    """One multirun, two FedProx jobs: one Flower message per client, and two clients per message.
+
+    Shared by both tests below (was a single run plus a separate two-job sweep).
+    """
+    root = tmp_path_factory.mktemp("sweep")
+    res = run_cli(
+        "-m", *SMALL, "strategy=fedprox", "backend.max_messages=0,2", f"output.root={root}",
+        cwd=root,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
-    (run_dir,) = [p.parent for p in tmp_path.rglob("summary.json")]
+    return sorted(p.parent for p in root.rglob("summary.json"))
+
+
+@pytest.mark.parametrize("job", [0, 1])
+def test_fedprox_run_writes_tensorboard_and_summary(fedprox_sweep, job):
+    run_dir = fedprox_sweep[job]
     summary = json.loads((run_dir / "summary.json").read_text())
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "completed"
@@ -79,17 +94,14 @@ def test_fedprox_run_writes_tensorboard_and_summary(tmp_path):
     assert any(t.startswith("scenario/plan") for t in acc.Tags()["tensors"])
 
 
-def test_multirun_packed_and_unpacked_runs_give_identical_metrics(tmp_path):
+def test_multirun_packed_and_unpacked_runs_give_identical_metrics(fedprox_sweep):
     # Two independent runs with the same seed: one Flower message per client, and clients
     # packed two per message. Same seed => same metrics, whatever the transport.
-    res = run_cli(
-        "-m", *SMALL, "seed=5", "backend.max_messages=0,2", f"output.root={tmp_path}",
-        cwd=tmp_path,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    summaries = sorted(tmp_path.rglob("summary.json"))
-    assert len(summaries) == 2
-    a, b = (json.loads(p.read_text()) for p in summaries)
+    assert len(fedprox_sweep) == 2
+    packing = {yaml.safe_load((d / "config.yaml").read_text())["backend"]["max_messages"]
+               for d in fedprox_sweep}  # fmt: skip
+    assert packing == {0, 2}
+    a, b = (json.loads((d / "summary.json").read_text()) for d in fedprox_sweep)
     for key, value in a["final"].items():
         if value is None or math.isnan(value):
             assert b["final"][key] is None or math.isnan(b["final"][key])

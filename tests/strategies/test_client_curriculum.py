@@ -1,15 +1,14 @@
 """Client-level curriculum selection: hand-computed ranking and pacing; a real run with FedProx."""
 
-import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from strategies.client_curriculum import ClientCurriculum
-from tests.conftest import SMALL, cli_env
+from tests.cli.invoke import run_fedsim
+from tests.conftest import SMALL
+from tests.fake_grid import run_experiment
 
 SCORES = {0: 0.9, 1: 0.1, 2: 0.5, 3: 0.3, 4: 0.7, 5: 0.2, 6: 0.8, 7: 0.4, 8: 0.6, 9: 1.0}
 
@@ -75,31 +74,16 @@ def test_bad_parameters(kwargs, needle):
         ClientCurriculum(**kwargs)
 
 
-def run_cli(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "fedsim", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=cli_env(),
-        timeout=600,
-    )
-
-
-@pytest.mark.integration
+@pytest.mark.integration  # a whole run (fake grid, real ServerApp body and ClientApp)
 def test_client_curriculum_with_fedprox_and_data_curriculum_in_a_real_run(tmp_path):
-    res = run_cli(
+    run_dir, summary = run_experiment(
+        tmp_path,
         *SMALL,
         "strategy=fedprox",
         "selection=client_curriculum",
         "curriculum=data_curriculum",
         "federation.fraction_train=0.5",
-        f"output.root={tmp_path}",
-        cwd=tmp_path,
     )
-    assert res.returncode == 0, res.stderr[-3000:]
-    (run_dir,) = [p.parent for p in tmp_path.rglob("summary.json")]
-    summary = json.loads((run_dir / "summary.json").read_text())
     history = summary["history"]
     assert summary["rejected_replies"] == 0
     # round 1: budget 3 rounds * 2 = 6 updates, linear b = 0.2 -> int(0.2 * active) clients
@@ -130,7 +114,7 @@ def test_client_curriculum_with_fedprox_and_data_curriculum_in_a_real_run(tmp_pa
     ],
 )
 def test_bad_pacing_parameters_one_line_exit_2(args, needle, tmp_path):
-    res = run_cli(*args, f"output.root={tmp_path / 'runs'}", cwd=tmp_path)
+    res = run_fedsim(*args, f"output.root={tmp_path / 'runs'}", cwd=tmp_path)
     assert res.returncode == 2, res.stderr[-2000:]
     lines = [ln for ln in res.stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("fedsim: error:"), res.stderr

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.test_cli import run_cli
+from tests.cli.test_main import run_cli
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO, cli_env
 
 
@@ -16,6 +18,7 @@ def _bench(*args: str, tmp_path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.integration  # a benchmark subprocess timing three rounds
 def test_raw_loop_row_and_json(tmp_path):
     out = tmp_path / "r.json"
     res = _bench("--registered", "20", "--sampled", "5", "--models", "mlp", "--impls", "raw",
@@ -27,6 +30,12 @@ def test_raw_loop_row_and_json(tmp_path):
     assert row["first_round_extra_s"] == row["round_times"][0] - row["steady_round_s"]
 
 
-def test_baseline_impl_needs_a_checkout(tmp_path):
-    res = _bench("--impls", "fedsim-baseline", "--baseline", str(tmp_path), tmp_path=tmp_path)
-    assert res.returncode == 2 and "--baseline DIR" in res.stderr
+def test_baseline_impl_needs_a_checkout(tmp_path, monkeypatch, capsys):
+    """In-process: the argument check exits 2 before anything is timed."""
+    from benchmarks import run
+
+    argv = ["run", "--impls", "fedsim-baseline", "--baseline", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as info:
+        run.main()
+    assert info.value.code == 2 and "--baseline DIR" in capsys.readouterr().err

@@ -8,7 +8,7 @@ from fedsim import wire
 from fedsim.faults.client import InjectedCrashError, before_train, corrupt_arrays
 from fedsim.faults.models import FaultModel, NoFaults
 from fedsim.server.reply_checks import check_train_reply
-from tests.reliability.replies import make_reply
+from tests.server.replies import make_reply
 
 
 def test_same_seed_same_faults_and_rates_match():

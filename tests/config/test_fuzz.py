@@ -9,9 +9,9 @@ from fedsim.cli.main import precheck
 from fedsim.config.validate import validate
 from fedsim.errors import ConfigError
 from fedsim.server.reply_checks import check_train_reply
+from tests.config import bad_inputs
 from tests.conftest import SMALL, compose
-from tests.reliability import bad_inputs
-from tests.reliability.replies import _metadata, make_reply
+from tests.server.replies import _metadata, make_reply
 
 # (override, the key the one-line error must name)
 BAD_VALUES = [

@@ -1,8 +1,7 @@
-"""A real run with the run-time task curriculum: decisions reach the server's client store."""
+"""A whole run with the run-time task curriculum: decisions reach the server's client store.
 
-import json
-import subprocess
-import sys
+Fake grid, real ServerApp body and ClientApp (no Ray).
+"""
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import yaml
 from fedsim import wire
 from fedsim.metrics import continual as metrics
 from fedsim.server.state import load_checkpoint
-from tests.conftest import cli_env
+from tests.fake_grid import run_experiment
 
 pytestmark = pytest.mark.integration
 
@@ -25,19 +24,8 @@ def test_runtime_task_order_in_a_real_run(tmp_path):
         "train.epochs=1",
         "log.progress=false",
         "curriculum=tasks_runtime",
-        f"output.root={tmp_path}",
     ]
-    res = subprocess.run(
-        [sys.executable, "-m", "fedsim", *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=cli_env(),
-        timeout=600,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    (run_dir,) = [p.parent for p in tmp_path.rglob("summary.json")]
-    summary = json.loads((run_dir / "summary.json").read_text())
+    run_dir, summary = run_experiment(tmp_path, *args)
     assert summary["rounds"] == 3 and summary["rejected_replies"] == 0
     store = load_checkpoint(run_dir / "checkpoint.npz")["store"]["config"]
     assert sorted(store) == [0, 1, 2]

@@ -18,7 +18,7 @@ from fedsim.server.client_metrics import baseline_values, peak_memory
 from fedsim.server.round_record import Attempt, RoundRecord, TrainResult
 from scenarios.curricula.curriculum import Curriculum
 from tests.conftest import SMALL, compose
-from tests.reliability.replies import make_reply
+from tests.server.replies import make_reply
 
 BASE = {"local-epochs": 1, "batch-size": 8, "optimizer": "sgd", "momentum": 0.0,
         "weight-decay": 0.0, wire.LR: 0.05}  # fmt: skip

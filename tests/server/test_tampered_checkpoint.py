@@ -5,8 +5,6 @@ import io
 import json
 import pickle
 import struct
-import subprocess
-import sys
 import zipfile
 
 import numpy as np
@@ -15,9 +13,10 @@ from omegaconf import OmegaConf
 
 from fedsim.server.checkpoint_codec import CheckpointError
 from fedsim.server.state import CHECKPOINT_NAME, load_checkpoint
-from tests.conftest import SMALL, cli_env, compose
+from tests.cli.invoke import run_fedsim
+from tests.conftest import SMALL, compose
 from tests.payload import Payload
-from tests.reliability.test_checkpoint import _state
+from tests.server.test_checkpoint import _state
 
 
 def _run_dir(tmp_path):
@@ -32,13 +31,8 @@ def _run_dir(tmp_path):
 
 
 def _resume(run_dir):
-    return subprocess.run(
-        [sys.executable, "-m", "fedsim", "resume", str(run_dir)],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=300,
-    )
+    """``fedsim resume RUN_DIR``, in-process (:func:`tests.cli.invoke.run_fedsim`)."""
+    return run_fedsim("resume", str(run_dir), cwd=run_dir.parent)
 
 
 def _object_npy(marker) -> bytes:

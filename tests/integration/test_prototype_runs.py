@@ -1,6 +1,5 @@
-"""Prototype strategies in real Flower simulations on Ray, driven through the `fedsim` command."""
+"""Prototype strategies in whole runs (fake grid, real ServerApp body and ClientApp)."""
 
-import json
 from pathlib import Path
 
 import pytest
@@ -8,16 +7,13 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from fedsim.server.state import load_checkpoint
 from tests.conftest import SMALL
-from tests.integration.test_simulation import run_cli
+from tests.fake_grid import run_experiment
 
 pytestmark = pytest.mark.integration
 
 
 def finished_run(tmp_path: Path, *args: str) -> tuple[Path, dict]:
-    res = run_cli(*SMALL, f"output.root={tmp_path}", *args, cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-3000:]
-    (run_dir,) = [p.parent for p in tmp_path.rglob("summary.json")]
-    return run_dir, json.loads((run_dir / "summary.json").read_text())
+    return run_experiment(tmp_path, *SMALL, *args)
 
 
 def events(run_dir: Path) -> EventAccumulator:

@@ -11,7 +11,7 @@ case is sorted into one of:
 ``after_ray`` refused, but only after Ray's start was requested
 ``silent``    accepted: the simulation would have run
 
-Run ``python -m tests.reliability.bad_inputs`` to print the table (``-v``: every case).
+Run ``python -m tests.config.bad_inputs`` to print the table (``-v``: every case).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Bad input on the command line: one clear line, exit code 2, no finished-looking run dir."""
+"""Bad input on the command line: one clear line, exit code 2, no finished-looking run dir.
+
+The command runs in-process (:func:`tests.cli.invoke.run_fedsim`); one test runs the real
+``python -m fedsim`` to keep the console entry point's exit code and stderr honest.
+"""
 
 import os
 import subprocess
@@ -7,18 +11,8 @@ import sys
 import pytest
 import torch
 
+from tests.cli.invoke import run_fedsim as run_cli
 from tests.conftest import cli_env
-
-
-def run_cli(*args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "fedsim", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=cli_env(),
-        timeout=180,
-    )
 
 
 @pytest.mark.parametrize(
@@ -104,3 +98,14 @@ def test_cuda_without_cuda_is_refused_before_the_run(tmp_path):
     assert res.returncode == 2 and len(lines) == 1, res.stderr
     assert lines[0].startswith("fedsim: error: train.device: cuda requested")
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.json"))
+
+
+def test_python_dash_m_fedsim_bad_input_one_line_exit_2(tmp_path):
+    """The real entry point (a subprocess): exit code 2 and one stderr line, no traceback."""
+    res = subprocess.run(
+        [sys.executable, "-m", "fedsim", "train.lr=-0.1", f"output.root={tmp_path / 'runs'}"],
+        capture_output=True, text=True, cwd=tmp_path, env=cli_env(), timeout=180,
+    )
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert res.stderr.strip() == "fedsim: error: train.lr: must be > 0, got -0.1"
+    assert not (tmp_path / "runs").exists()

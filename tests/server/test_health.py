@@ -9,7 +9,7 @@ from fedsim import wire
 from fedsim.server.health import EXIT_CODES, assess
 from fedsim.server.reply_checks import check_eval_reply
 from fedsim.server.round_record import RoundRecord
-from tests.reliability.replies import _metadata, make_reply
+from tests.server.replies import _metadata, make_reply
 
 FED = {"degraded_policy": "degrade", "max_fraction_rejected": 0.05, "max_fraction_skipped": 0.0}
 
