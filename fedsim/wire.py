@@ -70,6 +70,7 @@ EVAL_ACC = "eval-acc"
 REPLY_CLIENT_ID = "client-id"
 TASK_ID = "task-id"
 FINAL_LR = "final-lr"  # the client's learning rate after its last local step
+TRAIN_SECONDS = "train-s"  # float: wall time of the client's local training (the ClientApp)
 DIFFICULTY = "difficulty"  # mean loss of the received global model on the client's task data
 CURRICULUM_POOL = "curriculum-pool"  # mean share of the task's data in the paced pool
 PROTO_DISTANCE = "proto-distance"  # float: mean FedProto prototype-distance term of the round

@@ -63,7 +63,7 @@ def content(in_message):
 
 out = {}
 reply = train_one(cfg, content(True), context({}))  # a Ray actor: state travels in the message
-out["sim"] = dict(reply[wire.METRICS])
+out["sim"] = {k: v for k, v in reply[wire.METRICS].items() if k != wire.TRAIN_SECONDS}
 out["sim_state"] = wire.CLIENT_STATE in reply
 
 from flwr.supercore.task_identity import TaskIdentity
@@ -80,7 +80,9 @@ items.pop(wire.CLIENT_ID)  # on a node, the node config names the client
 train = Message(content(False), dst_node_id=7, message_type=MessageType.TRAIN)
 reply = client_app(train, node)
 out["node_error"] = reply.error.reason if reply.has_error() else None
-out["node"] = None if reply.has_error() else dict(reply.content[wire.METRICS])
+out["node"] = None if reply.has_error() else {
+    k: v for k, v in reply.content[wire.METRICS].items() if k != wire.TRAIN_SECONDS
+}
 out["node_state"] = wire.CLIENT_STATE in node.state
 import importlib, pkgutil  # every module a worker may load: learners, plugins, data, scenarios
 

@@ -7,6 +7,7 @@ and its state lives in ``context.state`` (DESIGN.md rule 4).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -53,11 +54,13 @@ def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> 
         state.shared[wire.LR_ARRAYS] = content.array_records[wire.LR_ARRAYS]
     learner = get_learner(str(config.get(wire.CLIENT_LEARNER, "weights")))
     before_train(config, cid)  # injected faults: crash, straggler delay
+    started = time.perf_counter()  # after an injected straggler delay: compute time only
     reply = learner.train(
         exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
     )
+    metrics = {**reply.metrics, wire.TRAIN_SECONDS: time.perf_counter() - started}
     arrays = corrupt_arrays(config, content[wire.ARRAYS], reply.arrays)
-    out = RecordDict({wire.ARRAYS: arrays, wire.METRICS: MetricRecord(reply.metrics)})
+    out = RecordDict({wire.ARRAYS: arrays, wire.METRICS: MetricRecord(metrics)})
     state_cfg, state_arrays = reply.state.to_records()
     if in_message:
         out[wire.CLIENT_STATE] = state_cfg

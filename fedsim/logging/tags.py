@@ -36,6 +36,7 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "bytes_up": "comm/bytes_up",
         "bytes_cum": "comm/bytes_cumulative",
         "round_time": "system/round_time_s",
+        "client_train_time": "system/client_train_s",
         "clients": "system/clients_trained",
         "failures": "system/failed_replies",
         "lr_server": "lr/server",

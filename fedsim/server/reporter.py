@@ -92,6 +92,7 @@ class Reporter:
     def __call__(self, rnd: int, record: RoundRecord, state: ServerState) -> None:
         """Report one finished round (reads ``record``, never edits it)."""
         ev = record.client_eval
+        train_s = None if record.result is None else record.result.client_train_s
         values = {
             tag("train_loss"): record.train_loss,
             tag("central_acc"): None if record.central is None else record.central.acc,
@@ -101,6 +102,7 @@ class Reporter:
             tag("bytes_up"): record.bytes_up,
             tag("bytes_cum"): state.bytes_total,
             tag("round_time"): record.round_time_s,
+            tag("client_train_time"): train_s,
             tag("clients"): record.clients_trained,
             tag("failures"): record.failures,
             tag("lr_server"): record.lr.get("lr/server"),

@@ -181,8 +181,18 @@ class RoundLoop:
         client_lrs = [
             float(r.content[wire.METRICS].get(wire.FINAL_LR, float("nan"))) for r in replies
         ]
+        seconds = [
+            float(r.content[wire.METRICS][wire.TRAIN_SECONDS])
+            for r in replies
+            if wire.TRAIN_SECONDS in r.content[wire.METRICS]
+        ]
         result = TrainResult(
-            train_loss, difficulties, client_lrs, dict(self.lr.scalars()), baseline_values(replies)
+            train_loss,
+            difficulties,
+            client_lrs,
+            dict(self.lr.scalars()),
+            baseline_values(replies),
+            sum(seconds) / len(seconds) if seconds else None,
         )
         return replace(record, curriculum=curriculum, result=result)
 

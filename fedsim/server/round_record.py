@@ -169,6 +169,8 @@ class TrainResult:
     #: per-client reply metrics of the FCL baselines, ``"<metric>/mean"`` and ``"/max"``
     #: (:func:`fedsim.server.client_metrics.baseline_values`); empty for other methods
     baselines: dict[str, float] = field(default_factory=dict)
+    #: mean local training wall time of the valid replies (seconds; None: none reported)
+    client_train_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Row items, in their row order."""
@@ -177,6 +179,8 @@ class TrainResult:
         out["client_lrs"] = list(self.client_lrs)
         if self.baselines:
             out["baselines"] = dict(self.baselines)
+        if self.client_train_s is not None:
+            out["client_train_s"] = self.client_train_s
         return {**out, **self.lr}
 
 
@@ -312,6 +316,9 @@ class RoundRecord:
                 client_lrs=[_float(v) for v in row["client_lrs"]],
                 lr={k: _float(v) for k, v in row.items() if k not in known},
                 baselines={str(k): _float(v) for k, v in row.get("baselines", {}).items()},
+                client_train_s=(
+                    None if "client_train_s" not in row else _float(row["client_train_s"])
+                ),
             )
         central = None
         if "central_acc" in row:
@@ -339,12 +346,15 @@ class RoundRecord:
         )
 
 
+#: Row keys that measure wall-clock time: they differ between two runs of the same seed.
+TIMING_KEYS = ("round_time_s", "client_train_s")
+
 #: Every fixed row key; any other top-level key of a row is an LR-controller scalar.
 _ROW_KEYS = (
     "round", "cohort", "failures", "rejected", "curriculum", "selection_why", "faults",
     "unavailable", "missing", "asked", "unexpected", "retry", "bytes_down", "bytes_up",
     "clients_trained", "late_dropped", "update_norms", "skipped", "train_loss",
-    "client_difficulties", "client_lrs", "baselines", "central_acc", "central_task_acc",
-    "eval_asked", "eval_rejected", "client_acc", "client_eval_loss", "client_accs", "eval_failures",
-    "boundary_rows", "round_time_s", "cl_running",
+    "client_difficulties", "client_lrs", "baselines", "client_train_s", "central_acc",
+    "central_task_acc", "eval_asked", "eval_rejected", "client_acc", "client_eval_loss",
+    "client_accs", "eval_failures", "boundary_rows", "round_time_s", "cl_running",
 )  # fmt: skip

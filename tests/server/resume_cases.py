@@ -9,6 +9,8 @@ from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from fedsim.server.round_record import TIMING_KEYS
+
 BASE = [
     "scenario.num_clients=4",
     "scenario.num_tasks=2",
@@ -64,7 +66,7 @@ WALL_CLOCK = {"wall_time_s", "tensorboard_dir", "resumed_from_round"}
 
 def comparable(summary: dict) -> dict:
     out = {k: v for k, v in summary.items() if k not in WALL_CLOCK}
-    out["history"] = [{k: v for k, v in r.items() if k != "round_time_s"} for r in out["history"]]
+    out["history"] = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in out["history"]]
     return out
 
 

@@ -13,6 +13,7 @@ import pytest
 from flwr.app import MessageType
 
 from fedsim.errors import RoundError
+from fedsim.server.round_record import TIMING_KEYS
 from fedsim.server.state import CHECKPOINT_NAME, checkpoint_round
 from fedsim.transport import packing
 from tests.conftest import SMALL, compose
@@ -25,7 +26,7 @@ WALL_CLOCK = {"wall_time_s", "tensorboard_dir", "resumed_from_round"}
 def comparable(summary: dict) -> str:
     """The summary without wall-clock values, as canonical JSON (NaN compares equal)."""
     out = {k: v for k, v in summary.items() if k not in WALL_CLOCK}
-    out["history"] = [{k: v for k, v in r.items() if k != "round_time_s"} for r in out["history"]]
+    out["history"] = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in out["history"]]
     return json.dumps(out, sort_keys=True)
 
 
