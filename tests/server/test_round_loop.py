@@ -172,3 +172,17 @@ def test_checkpoint_each_round_and_resume_equals_uninterrupted(family, reference
     resumed, _ = run_on_fake_grid(cfg, run_dir, resume=True)
     assert resumed["resumed_from_round"] == 1
     assert comparable(resumed) == comparable(whole)
+
+
+def test_local_scoring_data_curriculum_aggregates(tmp_path):
+    """Under ``scoring=local`` some clients have a local model and some not yet: every reply
+    must still carry the same metric keys (Flower refuses to aggregate otherwise)."""
+    cfg = cfg_of(
+        tmp_path, "curriculum=data_curriculum", "curriculum.data.scoring=local",
+        "scenario.rounds_per_task=2",
+    )  # fmt: skip
+    summary, _ = run_on_fake_grid(cfg, tmp_path / "run")
+    assert summary["status"] == "completed"
+    assert sum(h["clients_trained"] for h in summary["history"]) > 0
+    assert all(h["failures"] == 0 and "skipped" not in h for h in summary["history"])
+    assert summary["rejected_replies"] == 0

@@ -160,7 +160,11 @@ class LocalLoop:
         that ranks clients by it), or a data curriculum already scored the examples with the
         received model (free to reuse; it feeds the TensorBoard curriculum histogram).
         """
-        free = self.curriculum is not None and self.curriculum.scored_by_received
+        # free only where every client scores with the received model ("global" scoring):
+        # under "local" scoring a client without a local model yet scores with the received
+        # one too, and a reply key that only some replies carry breaks Flower's aggregation
+        by_design = str(config.get(wire.CURRICULUM_SCORING, "global")) == "global"
+        free = self.curriculum is not None and self.curriculum.scored_by_received and by_design
         if not free and not bool(config.get(wire.REPORT_DIFFICULTY, False)):
             return {}
         return {wire.DIFFICULTY: self.difficulty(model)}
