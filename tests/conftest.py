@@ -67,3 +67,9 @@ def _composed(overrides: tuple[str, ...]) -> dict:
 @pytest.fixture
 def small_cfg(tmp_path) -> dict:
     return compose(*SMALL, f"output.root={tmp_path}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Whole runs first: on 2 workers (``-n 2``) the long Ray/SuperLink tests start at once
+    and the many short ones fill the gaps at the end (the order of tests within a tier is kept)."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
