@@ -10,6 +10,7 @@ labelled by the config keys whose values differ between groups, e.g.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,16 @@ def group_runs(runs: list[Run]) -> list[Group]:
         label = label_of(config, keys) or f"strategy={config.get('strategy.name', '?')}"
         groups.append(Group(label=label, runs=sorted(members, key=lambda r: str(r.seed))))
     return groups
+
+
+def mean_std_cell(stats: Mapping[str, float], scale: float = 1.0, digits: int = 4) -> str:
+    """``mean ± std`` of ``{"mean", "std", "n"}`` (just the mean for one value; n/a for none)."""
+    if not stats["n"] or not math.isfinite(stats["mean"]):
+        return "n/a"
+    mean = f"{stats['mean'] * scale:.{digits}f}"
+    if stats["n"] > 1:
+        return f"{mean} ± {stats['std'] * scale:.{digits}f}"
+    return mean
 
 
 def mean_std(values: list[float | None]) -> tuple[float, float, int]:

@@ -20,13 +20,12 @@ stopped). :func:`suite_table` reads every cell's ``summary.json`` into mean ± s
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedsim.analysis.groups import mean_std
+from fedsim.analysis.groups import mean_std, mean_std_cell
 from fedsim.analysis.suite_metrics import METRICS, Metric
 from fedsim.errors import ConfigError
 
@@ -221,12 +220,7 @@ def suite_table(suite: Suite, out: Path, extra: tuple[str, ...] = ()) -> dict[st
 
 
 def _fmt(stats: Mapping[str, float], metric: Metric) -> str:
-    if not stats["n"] or not math.isfinite(stats["mean"]):
-        return "n/a"
-    mean = f"{stats['mean'] * metric.scale:.{metric.digits}f}"
-    if stats["n"] > 1:
-        return f"{mean} ± {stats['std'] * metric.scale:.{metric.digits}f}"
-    return mean
+    return mean_std_cell(stats, metric.scale, metric.digits)
 
 
 def markdown(table: Mapping[str, Any]) -> str:

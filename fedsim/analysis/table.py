@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedsim.analysis.groups import Group, mean_std
+from fedsim.analysis.groups import Group, mean_std, mean_std_cell
 from fedsim.analysis.runs import Run
 
 
@@ -48,12 +48,8 @@ def group_stats(group: Group) -> dict[str, dict[str, float]]:
 
 
 def _cell(stats: dict[str, float], col: Column, runs: int) -> str:
-    if stats["n"] == 0:
-        return "n/a"
-    mean = f"{stats['mean'] * col.scale:.{col.digits}f}"
-    if runs > 1 and stats["n"] > 1:
-        return f"{mean} ± {stats['std'] * col.scale:.{col.digits}f}"
-    return mean
+    one = stats if runs > 1 else {**stats, "n": min(stats["n"], 1)}  # one seed: no ± 0
+    return mean_std_cell(one, col.scale, col.digits)
 
 
 def markdown_table(groups: list[Group]) -> str:

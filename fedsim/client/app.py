@@ -43,16 +43,22 @@ def _load_state(content: RecordDict, context: Context, in_message: bool) -> Clie
     )
 
 
-def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> RecordDict:
-    """Train one virtual client described by ``content``; return its reply content."""
+def _prepare(cfg: Mapping[str, Any], content: RecordDict, context: Context):
+    """What train and evaluate both start from: experiment, config, client, state, learner."""
     exp = get_experiment(cfg)
     config = content[wire.CONFIG]
     cid = _client_id(config, context)
     in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
     state = _load_state(content, context, in_message)
+    learner = get_learner(str(config.get(wire.CLIENT_LEARNER, "weights")))
+    return exp, config, cid, in_message, state, learner
+
+
+def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> RecordDict:
+    """Train one virtual client described by ``content``; return its reply content."""
+    exp, config, cid, in_message, state, learner = _prepare(cfg, content, context)
     if wire.LR_ARRAYS in content.array_records:
         state.shared[wire.LR_ARRAYS] = content.array_records[wire.LR_ARRAYS]
-    learner = get_learner(str(config.get(wire.CLIENT_LEARNER, "weights")))
     before_train(config, cid)  # injected faults: crash, straggler delay
     started = time.perf_counter()  # after an injected straggler delay: compute time only
     reply = learner.train(
@@ -74,12 +80,7 @@ def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> 
 
 def evaluate_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> RecordDict:
     """Evaluate one virtual client described by ``content``; return its reply content."""
-    exp = get_experiment(cfg)
-    config = content[wire.CONFIG]
-    cid = _client_id(config, context)
-    in_message = bool(config.get(wire.STATE_IN_MESSAGE, True))
-    state = _load_state(content, context, in_message)
-    learner = get_learner(str(config.get(wire.CLIENT_LEARNER, "weights")))
+    exp, config, cid, _, state, learner = _prepare(cfg, content, context)
     reply = learner.evaluate(
         exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
     )

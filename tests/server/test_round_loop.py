@@ -13,21 +13,16 @@ import pytest
 from flwr.app import MessageType
 
 from fedsim.errors import RoundError
-from fedsim.server.round_record import TIMING_KEYS
 from fedsim.server.state import CHECKPOINT_NAME, checkpoint_round
 from fedsim.transport import packing
 from tests.conftest import SMALL, compose
 from tests.fake_grid import EngineStoppedError, client_ids, run_on_fake_grid, server_round
+from tests.server import resume_cases
 
 FAST = [*SMALL, "train.epochs=1"]  # 4 clients, 2 tasks; 3 rounds, cohorts [0,3] [0-3] [1,2]
-WALL_CLOCK = {"wall_time_s", "tensorboard_dir", "resumed_from_round"}
-
-
 def comparable(summary: dict) -> str:
     """The summary without wall-clock values, as canonical JSON (NaN compares equal)."""
-    out = {k: v for k, v in summary.items() if k not in WALL_CLOCK}
-    out["history"] = [{k: v for k, v in r.items() if k not in TIMING_KEYS} for r in out["history"]]
-    return json.dumps(out, sort_keys=True)
+    return json.dumps(resume_cases.comparable(summary), sort_keys=True)
 
 
 def cfg_of(tmp_path, *overrides: str) -> dict:
