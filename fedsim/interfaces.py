@@ -73,6 +73,22 @@ class StrategyHooks:
         """
         return global_arrays
 
+    def summary_items(self) -> dict[str, Any]:
+        """JSON-ready items for ``summary.json`` under ``strategy`` (e.g. FOT's basis sizes).
+
+        Called once after the last round; the default (none) adds nothing.
+        """
+        return {}
+
+    def side_records(self) -> tuple[str, ...]:
+        """Names of ArrayRecords a train reply may carry beside the update; default none.
+
+        The generic checks accept them; the strategy checks their content in
+        :meth:`check_reply` and takes them out before Flower's aggregation (FOT's
+        representation factors).
+        """
+        return ()
+
     def check_reply(self, reply: Message) -> str | None:
         """Why ``reply`` cannot be aggregated (naming the client and key), or None if it can.
 

@@ -50,6 +50,9 @@ EWC_SAMPLES = "fcl.ewc-samples"  # FedEWC: examples the Fisher is estimated on (
 REPLAY_BUDGET = "fcl.replay-budget"  # replay: exemplars a client keeps
 REPLAY_SELECTION = "fcl.replay-selection"  # replay: one of REPLAY_SELECTIONS
 REPLAY_SELECTIONS = ("reservoir", "herding")
+FOT_SAMPLES = "fcl.fot-samples"  # FOT: examples of an ended task a client represents (0 = all)
+FOT_HEAD = "fcl.fot-head"  # FOT: bool, the head layer is projected too (single-head streams)
+FOT_REPRESENTATION = "fcl.fot-representation"  # reply ArrayRecord: per-layer factors B
 
 # Client-state ConfigRecord items (kept by client id, travel with the message in simulation)
 ROUNDS_TRAINED = "rounds-trained"  # int: rounds this client has trained
@@ -88,10 +91,13 @@ REPLAY_CLASSES = "replay-classes"  # distinct classes in the memory
 LWF_KD = "lwf-kd-loss"  # mean distillation term L_old over the round's steps
 EWC_PENALTY = "ewc-penalty"  # mean EWC penalty over the round's steps
 REPLAY_LOSS = "replay-loss"  # mean memory-batch loss over the round's steps
+FOT_BYTES_UP = "fot-bytes-up"  # bytes of the FOT representation a reply carries (0: none)
+FOT_TASKS = "fot-tasks"  # ended tasks the reply's FOT representation covers (0 or 1)
 #: per-client reply metrics of the FCL baselines the round loop reports (mean and max)
 BASELINE_METRICS = (
     MEMORY_OLD_MODEL, MEMORY_FISHER, MEMORY_BUFFER, REPLAY_SIZE, REPLAY_CLASSES,
     LWF_KD, EWC_PENALTY, REPLAY_LOSS,
+    FOT_BYTES_UP, FOT_TASKS,
 )  # fmt: skip
 
 # Task-eval ConfigRecord keys

@@ -67,6 +67,8 @@ def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> 
     metrics = {**reply.metrics, wire.TRAIN_SECONDS: time.perf_counter() - started}
     arrays = corrupt_arrays(config, content[wire.ARRAYS], reply.arrays)
     out = RecordDict({wire.ARRAYS: arrays, wire.METRICS: MetricRecord(metrics)})
+    for name, record in reply.extra.items():
+        out[name] = record
     state_cfg, state_arrays = reply.state.to_records()
     if in_message:
         out[wire.CLIENT_STATE] = state_cfg

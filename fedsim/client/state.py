@@ -42,11 +42,16 @@ class ClientState:
 
 @dataclass
 class TrainReply:
-    """What a learner returns from training: payload, scalar metrics and new state."""
+    """What a learner returns from training: payload, scalar metrics and new state.
+
+    ``extra`` holds further ArrayRecords for the reply, by record name (FOT's representation
+    factors, ``fcl.fot-representation``, in the round after a task end).
+    """
 
     arrays: ArrayRecord
     metrics: dict[str, float | int]
     state: ClientState
+    extra: dict[str, ArrayRecord] = field(default_factory=dict)
 
 
 @dataclass

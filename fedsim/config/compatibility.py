@@ -48,6 +48,8 @@ class StrategyTraits:
         The model a client trains depends on its task (per-task adapters).
     keeps_local_model : bool
         ``ClientState.arrays`` can hold the client's previous local model.
+    projected_updates : bool
+        The global update is projected away from a subspace that grows during the run (FOT).
     """
 
     learner: str
@@ -55,6 +57,7 @@ class StrategyTraits:
     reply: str
     per_task_adapters: bool = False
     keeps_local_model: bool = True
+    projected_updates: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class OptionNeeds:
         Rewrites replies as ``received + s (local - received)`` (adversarial clients).
     tensor_replies : bool
         Corrupts a reply's tensors (NaN, Inf, wrong shape, missing key).
+    server_momentum : bool
+        Adds earlier rounds' updates to the global step (FedHyper-GM's momentum).
     """
 
     server_step: bool = False
@@ -83,6 +88,7 @@ class OptionNeeds:
     local_scoring: bool = False
     update_replies: bool = False
     tensor_replies: bool = False
+    server_momentum: bool = False
 
 
 WEIGHTS = StrategyTraits("weights", "weights", "update")
@@ -116,6 +122,9 @@ STRATEGIES: dict[str, Callable[[Mapping[str, Any]], StrategyTraits]] = {
     "strategies.fedlwf.FedLwF": lambda spec: WEIGHTS,
     "strategies.fedewc.FedEWC": lambda spec: WEIGHTS,
     "strategies.replay.FedReplay": lambda spec: WEIGHTS,
+    "strategies.fot.FOT": lambda spec: StrategyTraits(
+        "weights", "weights", "update", projected_updates=True
+    ),
 }
 #: Traits of a strategy class not listed above, by its ``client_learner``.
 LEARNER_DEFAULTS = {
@@ -129,6 +138,7 @@ def _fedhyper(spec: Mapping[str, Any]) -> OptionNeeds:
     return OptionNeeds(
         server_step=str(spec.get("global_rule", "none")) != "none",
         update_schedule=bool(spec.get("server_local", False)),
+        server_momentum=str(spec.get("global_rule", "none")) == "gm",
     )
 
 
@@ -215,6 +225,12 @@ RULES = (
         lambda t: t.reply in ("prototypes-once", "nothing"),
         "reply corruption needs tensors in every reply, and these clients send tensors only "
         "in some rounds (each slot's prototypes once, or nothing)",
+    ),
+    Rule(
+        "server_momentum",
+        lambda t: t.projected_updates,
+        "server momentum adds earlier updates to the global step, and those were projected "
+        "against a smaller subspace: it re-introduces directions the projection removed",
     ),
 )
 

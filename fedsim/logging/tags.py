@@ -24,7 +24,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
     adapters: ``trainable_fraction``,
     ``adapter_bytes_ratio``, ``adapter_usage`` (task ``name``);
     FCL baselines: ``baseline`` (``name`` = ``<reply metric>/mean`` or ``/max`` over a round's
-    clients: memory bytes of the old model / Fisher / replay buffer, each mechanism's term).
+    clients: memory bytes of the old model / Fisher / replay buffer, each mechanism's term);
+    FOT: ``fot_basis_share`` (layer ``name``: basis width / input dimension),
+    ``fot_basis_bytes`` (the server's bases, float32).
     """
     table = {
         "cl": "cl/{}",
@@ -65,6 +67,8 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "adapter_bytes_ratio": "adapters/payload_to_model_bytes",
         "adapter_usage": "adapters/usage_task_{}",
         "baseline": "fcl/{}",
+        "fot_basis_share": "fot/basis_share/{}",
+        "fot_basis_bytes": "fot/basis_bytes",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")

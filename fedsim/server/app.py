@@ -226,6 +226,8 @@ def run_server(
     sink.close()
     summary["tensorboard_dir"] = str(run_dir / "tb")
     summary["resumed_from_round"] = resumed_from
+    if hooks.summary_items():
+        summary["strategy"] = hooks.summary_items()
     summary.update(assess(state.history, summary["final"].get("acc"), cfg["federation"]))
     write_json_atomic(run_dir / "summary.json", summary)
     return summary

@@ -26,14 +26,18 @@ def error_summary(reason: str, limit: int = 200) -> str:
     return line[:limit]
 
 
-def check_train_reply(reply: Message, reference: ArrayRecord | None) -> str | None:
+def check_train_reply(
+    reply: Message, reference: ArrayRecord | None, *, side_records: tuple[str, ...] = ()
+) -> str | None:
     """Return why a train reply is unusable (naming the key), or None when it is fine.
 
     Checks: no error; exactly the expected arrays (same keys, shapes) when ``reference`` is
     given; finite tensors; a MetricRecord with a positive integer ``num-examples``.
+    ``side_records`` names further ArrayRecords a strategy accepts beside the update (it
+    checks their content itself, e.g. FOT's representation factors).
     """
     try:
-        return _check(reply, reference)
+        return _check(reply, reference, side_records)
     except Exception as exc:  # noqa: BLE001 - a reply must never crash the server
         return f"unreadable reply ({type(exc).__name__}: {exc})"
 
@@ -50,7 +54,9 @@ def check_eval_reply(reply: Message) -> str | None:
     return None
 
 
-def _check(reply: Message, reference: ArrayRecord | None) -> str | None:
+def _check(
+    reply: Message, reference: ArrayRecord | None, side_records: tuple[str, ...] = ()
+) -> str | None:
     if reply.has_error():
         return f"error reply: {error_summary(reply.error.reason)}"
     content = reply.content
@@ -68,7 +74,7 @@ def _check(reply: Message, reference: ArrayRecord | None) -> str | None:
             ("ArrayRecord", content.array_records, wire.ARRAYS),
             ("MetricRecord", content.metric_records, wire.METRICS),
         ):
-            extra_records = sorted(set(records.keys()) - {key})
+            extra_records = sorted(set(records.keys()) - {key, *side_records})
             if extra_records:
                 return f"unexpected extra {kind} '{extra_records[0]}'"
         missing = set(reference.keys()) - set(arrays.keys())

@@ -263,7 +263,10 @@ class RoundLoop:
         return replace(record, skipped=why)
 
     def _check(self, reply: Message, state: ServerState) -> str | None:
-        reason = check_train_reply(reply, self.hooks.reference_arrays(state.arrays))
+        reason = check_train_reply(
+            reply, self.hooks.reference_arrays(state.arrays),
+            side_records=self.hooks.side_records(),
+        )
         return reason if reason is not None else self.hooks.check_reply(reply)
 
     def _central(self, arrays: ArrayRecord) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord
+from flwr.app import Array, ArrayRecord, ConfigRecord
 
 from fedsim import wire
 from fedsim.client.plugins.baselines import model_arrays
@@ -121,7 +121,11 @@ class WeightsLearner:
         metrics.update(loop.baselines.metrics)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
         reply = ArrayRecord(cpu_state_dict(model))  # back to the CPU before the wire
-        return TrainReply(arrays=reply, metrics=metrics, state=new_state)
+        extra = {}
+        if loop.baselines.send:  # FOT: the ended task's representation factors
+            sent = {k: Array(v) for k, v in loop.baselines.send.items()}
+            extra[wire.FOT_REPRESENTATION] = ArrayRecord(sent)
+        return TrainReply(arrays=reply, metrics=metrics, state=new_state, extra=extra)
 
     def evaluate(
         self,

@@ -12,7 +12,9 @@ task, and the baselines consolidate the *last task the client trained on* with i
 * FedLwF keeps that model as the teacher (one full model);
 * FedEWC estimates the diagonal empirical Fisher on that task's training data and folds it
   into the running Fisher; the anchor becomes that model's parameters;
-* replay offers that task's examples to the exemplar memory (reservoir or herding).
+* replay offers that task's examples to the exemplar memory (reservoir or herding);
+* FOT represents each projected layer's inputs on that task's data and *sends* the factors
+  with this round's update (:mod:`fedsim.client.plugins.orthogonal`; nothing is kept).
 
 A task the client never trained on (not selected while it was active) leaves nothing.
 
@@ -38,6 +40,7 @@ from torch import nn
 from fedsim import wire
 from fedsim.client.plugins.distillation import LwFDistillation
 from fedsim.client.plugins.ewc import EWCPenalty, consolidate, empirical_fisher
+from fedsim.client.plugins.orthogonal import task_representation
 from fedsim.client.plugins.replay import (
     ExperienceReplay,
     herding_order,
@@ -49,6 +52,7 @@ from fedsim.experiment import Experiment
 from fedsim.interfaces import LoopPlugin
 from fedsim.seeding import rng_for
 from scenarios.types import ClientStream, TaskSlot
+from strategies.subspace import projected_layers
 
 POSITION = "fcl.position"  # client state: the stream position it last trained on
 TEACHER, FISHER, ANCHOR = "lwf.teacher/", "ewc.fisher/", "ewc.anchor/"
@@ -70,17 +74,21 @@ class BaselineParts:
         Client-state tensors to keep, by prefixed name (numpy, CPU).
     metrics : dict
         Reply metrics: memory bytes of each part.
+    send : dict
+        Tensors to send with this round's reply (FOT's representation factors), by name.
     """
 
     plugins: list[LoopPlugin] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    send: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def enabled(config: Mapping[str, Any]) -> bool:
     """Whether the round config switches on any baseline."""
-    return any(k in config for k in (wire.LWF_LAMBDA, wire.EWC_LAMBDA, wire.REPLAY_BUDGET))
+    keys = (wire.LWF_LAMBDA, wire.EWC_LAMBDA, wire.REPLAY_BUDGET, wire.FOT_SAMPLES)
+    return any(k in config for k in keys)
 
 
 def model_arrays(arrays: ArrayRecord | None) -> ArrayRecord | None:
@@ -122,6 +130,8 @@ def baseline_parts(
         _ewc(exp, client_id, config, state_arrays, model, last, ended, parts)
     if wire.REPLAY_BUDGET in config:
         _replay(exp, client_id, config, state_config, model, last, ended, parts)
+    if wire.FOT_SAMPLES in config:
+        _fot(exp, client_id, config, model, last, ended, parts)
     return parts
 
 
@@ -185,6 +195,23 @@ def _ewc(exp, client_id, config, state_arrays, model, last, ended, parts) -> Non
     parts.metrics[wire.EWC_PENALTY] = 0.0
     if fisher:
         parts.plugins.append(EWCPenalty(fisher, anchor, float(config[wire.EWC_LAMBDA])))
+
+
+def _fot(exp, client_id, config, model, last, ended, parts) -> None:
+    parts.metrics[wire.FOT_BYTES_UP] = 0.0
+    parts.metrics[wire.FOT_TASKS] = 0.0
+    if ended is None:
+        return
+    samples, n = int(config[wire.FOT_SAMPLES]), len(ended.train_idx)
+    rows = None
+    if 0 < samples < n:
+        rows = np.sort(rng_for(exp.seed, "fot-samples", client_id, int(last)).choice(
+            n, size=samples, replace=False))
+    x, _, transform, _ = _slot_data(exp, ended, rows)
+    layers = projected_layers(model, head=bool(config[wire.FOT_HEAD]))
+    parts.send = task_representation(model, x, layers, transform=transform)
+    parts.metrics[wire.FOT_BYTES_UP] = float(sum(v.nbytes for v in parts.send.values()))
+    parts.metrics[wire.FOT_TASKS] = 1.0
 
 
 def _replay(exp, client_id, config, state_config, model, last, ended, parts) -> None:
