@@ -45,7 +45,7 @@ def test_every_config_option_implements_its_interface(group):
 
 def test_fedsim_strategies_declare_hooks_and_flower_ones_get_defaults():
     own = {"strategies.fedproto", "strategies.fedrecon", "strategies.adapter_avg"}
-    own |= {"strategies.adapter_bank"}
+    own |= {"strategies.adapter_bank", "strategies.fot"}
     for path in sorted((REPO / "configs" / "strategy").glob("*.yaml")):
         cls = target_class(path)
         assert issubclass(cls, StrategyHooks) == (cls.__module__ in own), path.name

@@ -99,7 +99,16 @@ def test_weight_strategies_honour_every_option(options):
     for s in weights:
         for g in GROUPS:
             for o, spec in opts[g].items():
-                assert refusal(opts["strategy"][s], spec) is None, (s, g, o)
+                # FOT's projected updates refuse server momentum (FedHyper-GM, -FULL) only
+                momentum = s == "fot" and g == "lr" and spec.get("global_rule") == "gm"
+                assert (refusal(opts["strategy"][s], spec) is None) != momentum, (s, g, o)
+
+
+def test_fot_refuses_server_momentum_in_one_line():
+    with pytest.raises(ConfigError, match="lr=fedhyper_gm cannot run with strategy=fot: server "
+                       "momentum"):
+        check_compatibility(compose("strategy=fot", "lr=fedhyper_gm"))
+    check_compatibility(compose("strategy=fot", "lr=fedhyper_g"))  # a scalar server LR is fine
 
 
 def test_overridden_option_values_change_the_decision():

@@ -90,3 +90,19 @@ def test_baselines_compose_with_lr_selection_curriculum_and_faults(tmp_path, com
     summary, _ = finished(tmp_path, *combo)
     assert summary["status"] == "completed"
     assert any(h.get("baselines") for h in summary["history"])
+
+
+def test_fot_extends_its_basis_at_the_task_end_and_composes(tmp_path):
+    """FOT on Ray with conv layers and a server LR: the clients send their representation
+    once, in the first round of task 2, and the server keeps a basis for every layer."""
+    summary, run_dir = finished(tmp_path, "strategy=fot", "model=cnn", "lr=fedhyper_g")
+    sent = per_round(summary, f"{wire.FOT_BYTES_UP}/mean")
+    tasks = per_round(summary, f"{wire.FOT_TASKS}/mean")
+    assert sent[:2] == [0.0, 0.0] and sent[2] > 0 and sent[3] == 0.0, sent
+    assert tasks[2] == 1.0  # every client (all in every round) reported its ended task
+    kept = summary["strategy"]
+    assert kept["fot_extensions"] == 1
+    assert set(kept["fot_basis_width"]) == {"features.0", "features.3", "features.7", "head"}
+    assert all(0 < w <= kept["fot_basis_dim"][k] for k, w in kept["fot_basis_width"].items())
+    tags = set(load_events(run_dir / "tb").Tags()["scalars"])
+    assert tag("fot_basis_bytes") in tags and tag("fot_basis_share", "features.0") in tags
