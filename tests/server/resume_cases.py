@@ -50,6 +50,8 @@ FAMILIES = {
     "replay_herding": [
         "strategy=replay", "strategy.selection=herding", "strategy.budget=16", "seed=6",
     ],
+    # FOT: the server's bases (strategy state) grow before and after the kill
+    "fot": ["strategy=fot", "scenario.num_tasks=4", "scenario.rounds_per_task=1", "seed=7"],
     # +experiment=fault_matrix: crashes, stragglers, NaN updates, sign-flipping clients and a
     # round deadline the stragglers miss (timeout and delay raised together, so a healthy
     # client on a loaded machine never comes near the deadline; stragglers still miss it)
@@ -106,6 +108,8 @@ def exercised(family: str, summary: dict) -> None:
     elif family == "client_and_data_curriculum":
         assert all("sweep" in r["selection_why"] for r in history)
         assert any(0 < r["curriculum"].get("curriculum-pool", 0) < 1 for r in history)
+    elif family == "fot":
+        assert summary["strategy"]["fot_extensions"] >= 2  # at least one after round KILL_AT
     elif family == "fedadam_fedhyper_gm":
         assert summary["faults_injected"].get("crash", 0) >= 1
         assert len({r.get("lr/server") for r in history} - {None}) > 1  # its state evolves

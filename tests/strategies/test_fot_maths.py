@@ -93,7 +93,7 @@ def test_factors_give_the_basis_of_the_stacked_activations():
 def test_basis_grows_across_tasks_and_stays_orthonormal():
     rng = np.random.default_rng(3)
     basis, widths = None, []
-    for task in range(4):
+    for _ in range(4):
         a = decaying(rng, 24, 10)
         ref = gpm_basis(a, 0.9, basis)
         new = extend_basis(basis, [a], 0.9)
