@@ -78,7 +78,7 @@ def task_representation(
     layers: Mapping[str, tuple[str, int]],
     *,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    chunk: int = 128,
+    chunk: int = 16,
 ) -> dict[str, np.ndarray]:
     """Every projected layer's factor ``B`` (``B B^T = A A^T``) of its inputs on ``x``.
 
@@ -87,7 +87,8 @@ def task_representation(
     leading dims flattened), a Conv2d's unfolded patches (examples x output positions).
     While ``A`` has fewer columns than rows they are kept and factored by a thin SVD, else
     the ``d x d`` Gram matrix ``A A^T`` is accumulated and eigendecomposed (conv layers'
-    many patches never sit in memory at once).
+    many patches never sit in memory at once; ``chunk`` examples per forward pass bound
+    the unfolded block, e.g. 16 CIFAR images in ResNet-18's first stage: 576 x 16,384).
     """
     modules = dict(model.named_modules())
     reps = {name: _Representation(d) for name, (_, d) in layers.items()}
