@@ -54,6 +54,12 @@ def custom_scalars_layout() -> Layout:
                 family_regex("baseline")
             ),
         },
+        "FOT": {
+            "basis width / input dimension, per layer": _multiline(
+                family_regex("fot_basis_share")
+            ),
+            "bases kept by the server (bytes)": _multiline(tag_regex("fot_basis_bytes")),
+        },
         "System": {
             "round wall time (s)": _multiline(tag_regex("round_time")),
             "clients trained / failed replies": _multiline(

@@ -226,8 +226,9 @@ def run_server(
     sink.close()
     summary["tensorboard_dir"] = str(run_dir / "tb")
     summary["resumed_from_round"] = resumed_from
-    if hooks.summary_items():
-        summary["strategy"] = hooks.summary_items()
+    strategy_items = hooks.summary_items()  # e.g. FOT's bases
+    if strategy_items:
+        summary["strategy"] = strategy_items
     summary.update(assess(state.history, summary["final"].get("acc"), cfg["federation"]))
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
