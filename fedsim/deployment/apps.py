@@ -19,7 +19,8 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedsim.client.app import build_client_app
-from fedsim.deployment.node_config import client_config
+from fedsim.deployment.node_config import client_config, query_items
+from fedsim.deployment.polling_grid import PollingGrid
 
 log = logging.getLogger("fedsim.deployment")
 
@@ -27,7 +28,8 @@ log = logging.getLogger("fedsim.deployment")
 def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
     """The ServerApp body: compose, validate, write the run directory, discover nodes, run."""
     from fedsim.config.validate import validate
-    from fedsim.deployment.discovery import discover_clients
+    from fedsim.deployment.discovery import discover_clients, send_config
+    from fedsim.deployment.node_config import task_orders
     from fedsim.deployment.run_config import compose_run_config, node_timeout, run_dir_for
     from fedsim.env import set_defaults
     from fedsim.experiment import get_experiment
@@ -35,6 +37,7 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
     from fedsim.server.app import run_server
 
     set_defaults()
+    grid = PollingGrid(grid)  # replies seen within ~0.1 s, not Flower's 3 s pull cycle
     run_config = dict(context.run_config)
     cfg = compose_run_config(run_config)
     run_dir = run_dir_for(cfg, run_config, int(context.run_id))
@@ -46,10 +49,23 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
         write_config(run_dir, cfg)
         mark(run_dir, "running", engine="deployment", flwr_run_id=int(context.run_id))
         num_clients = get_experiment(cfg).plan.num_clients
-        node_of_client = discover_clients(grid, num_clients, timeout, cfg)
+        streams: dict[int, tuple[int, str]] = {}
+        node_of_client = discover_clients(grid, num_clients, timeout, cfg, streams)
+        if streams:  # node-local task orders: merge them in, hand the nodes the final config
+            orders = task_orders(cfg, streams)  # refused unless scenario=node_local
+            cfg["scenario"]["orders"] = {**cfg["scenario"].get("orders", {}), **orders}
+            validate(cfg)
+            write_config(run_dir, cfg)
+            send_config(grid, list(node_of_client.values()), cfg, timeout)
+            print(f"fedsim: task orders from the SuperNodes {cfg['scenario']['orders']}", flush=True)
         print(f"fedsim: {num_clients} clients on SuperNodes {node_of_client}", flush=True)
         summary = run_server(
-            cfg, grid, run_dir, state_in_message=False, node_of_client=node_of_client
+            cfg,
+            grid,
+            run_dir,
+            state_in_message=False,
+            node_of_client=node_of_client,
+            strict_protocol=True,
         )
     except BaseException as exc:
         mark(run_dir, "failed", error=f"{type(exc).__name__}: {exc}", engine="deployment")
@@ -68,4 +84,4 @@ def main(grid: Grid, context: Context) -> None:
     run_deployment(grid, context)
 
 
-client_app = build_client_app(client_config)
+client_app = build_client_app(client_config, query_items)
