@@ -1,7 +1,8 @@
 """``fedsim deploy supernode``: a Flower SuperNode with a long-lived ClientApp executor.
 
-Starts ``flower-supernode ARGS --isolation process --port P`` (every argument is Flower's;
-``--port`` is the node's Runtime API, on loopback) and beside it one
+Starts ``flower-supernode ARGS --isolation process --port P`` (every argument is Flower's,
+``--idle-poll S`` too, :mod:`fedsim.deployment.fast_supernode`; ``--port`` is the node's
+Runtime API, on loopback) and beside it one
 :mod:`fedsim.deployment.warm_clientapp` executor serving that node, each in its own session.
 It returns when either ends (or on SIGTERM / Ctrl-C) and then stops both by PID, so a node
 never outlives its executor or the other way round. This is what a SuperNode machine runs
@@ -16,9 +17,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from fedsim.deployment.processes import Started, executable, flower_env, free_port, start, stop
+from fedsim.deployment.processes import Started, flower_env, free_port, start, stop
 
 POLL_S = 0.5
+FAST_SUPERNODE = (sys.executable, "-m", "fedsim.deployment.fast_supernode")
 
 
 def supernode_argv(args: Sequence[str], port: int) -> list[str]:
@@ -37,8 +39,8 @@ def supernode_argv(args: Sequence[str], port: int) -> list[str]:
         if arg == "--port":
             if i + 1 >= len(args) or not args[i + 1].isdigit():
                 raise ValueError("--port: give the Runtime API port as a number")
-            return [executable("flower-supernode"), *args, "--isolation", "process"]
-    return [executable("flower-supernode"), *args, "--port", str(port), "--isolation", "process"]
+            return [*FAST_SUPERNODE, *args, "--isolation", "process"]
+    return [*FAST_SUPERNODE, *args, "--port", str(port), "--isolation", "process"]
 
 
 def runtime_port(argv: Sequence[str]) -> int:
