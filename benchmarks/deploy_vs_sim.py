@@ -126,9 +126,15 @@ def main(argv: list[str] | None = None) -> None:
         print(row)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"command": " ".join(["python -m benchmarks.deploy_vs_sim", *(argv or sys.argv[1:])]),
-                   "experiment": experiment(args.rounds), "table": rows, "runs": runs,
-                   "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}  # fmt: skip
+        cmd = " ".join(["python -m benchmarks.deploy_vs_sim", *(argv or sys.argv[1:])])
+        payload = {
+            "command": cmd,
+            "experiment": experiment(args.rounds),
+            "table": rows,
+            "runs": runs,
+            "cpus": os.cpu_count(),
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
 
 

@@ -76,6 +76,8 @@ def node_local(
         from the stream each SuperNode reports (``--node-config stream=PATH``).
     num_classes : int, optional
         Size of the label space (default: largest class in ``tasks`` + 1).
+    name : str
+        The scenario's name (``scenario.name``: run directories, summaries).
 
     Returns
     -------
@@ -108,7 +110,7 @@ def node_local(
     for cid in range(int(num_clients)):
         order = _order_of(cid, orders or {}, len(layout))
         slots = tuple(
-            TaskSlot(task_id=t, start_round=1 + p * rpt, end_round=(p + 1) * rpt, train_idx=pools[t])
+            TaskSlot(t, start_round=1 + p * rpt, end_round=(p + 1) * rpt, train_idx=pools[t])
             for p, t in enumerate(order)
         )
         streams.append(ClientStream(client_id=cid, slots=slots))

@@ -57,7 +57,7 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
             validate(cfg)
             write_config(run_dir, cfg)
             send_config(grid, list(node_of_client.values()), cfg, timeout)
-            print(f"fedsim: task orders from the SuperNodes {cfg['scenario']['orders']}", flush=True)
+            print(f"fedsim: task orders of the SuperNodes {cfg['scenario']['orders']}", flush=True)
         print(f"fedsim: {num_clients} clients on SuperNodes {node_of_client}", flush=True)
         summary = run_server(
             cfg,

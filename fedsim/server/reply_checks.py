@@ -109,12 +109,14 @@ def require_same_metrics(
     union = set().union(*keys.values())
     for cid, mine in sorted(keys.items()):
         if mine != union:
-            node = (node_of_client or {}).get(cid)
-            lacks = sorted(union - mine)
+            nodes = node_of_client or {}
+            key = sorted(union - mine)[0]
+            other = min(c for c, theirs in keys.items() if key in theirs)
             raise ProtocolError(
-                f"SuperNode {node} (client {cid}) does not speak fedsim client protocol "
-                f"{wire.PROTOCOL_VERSION}: its {kind} reply lacks '{wire.METRICS}.{lacks[0]}', "
-                "which other clients send (docs/deployment.md, 'Foreign clients')"
+                f"SuperNode {nodes.get(cid)} (client {cid}) does not speak fedsim client protocol "
+                f"{wire.PROTOCOL_VERSION}: its {kind} reply lacks '{wire.METRICS}.{key}', which "
+                f"SuperNode {nodes.get(other)} (client {other}) sends (docs/deployment.md, "
+                "'Foreign clients')"
             )
 
 

@@ -31,7 +31,7 @@ TINY = (
 )
 
 
-def foreign_app(*, protocol: bool = True, task_eval: bool = True) -> ClientApp:
+def foreign_app(*, protocol=True, task_eval=True, extra=False) -> ClientApp:
     """A user's own ClientApp: returns the model unchanged and a fixed accuracy of 0.5."""
     app = ClientApp()
 
@@ -47,6 +47,8 @@ def foreign_app(*, protocol: bool = True, task_eval: bool = True) -> ClientApp:
         cid = int(context.node_config["partition-id"])
         metrics = MetricRecord({"num-examples": 10, "train-loss": 0.1, "client-id": cid,
                                 "task-id": 0, "final-lr": 0.05, "train-s": 0.01})  # fmt: skip
+        if extra:  # a key fedsim's own clients do not send
+            metrics["my-metric"] = 1.0
         content = RecordDict({"arrays": msg.content["arrays"], "metrics": metrics})
         return Message(content, reply_to=msg)
 
@@ -118,6 +120,20 @@ def test_an_evaluation_reply_without_task_eval_fails_naming_node_and_key(tmp_pat
 def test_a_node_that_does_not_declare_the_protocol_is_refused_at_discovery(tmp_path):
     cfg = compose(*TINY, f"output.root={tmp_path}")
     grid = MixedGrid(cfg, foreign_app(protocol=False))
-    with pytest.raises(NodeDiscoveryError, match=r"^SuperNode 1001 does not speak fedsim client "
-                       r"protocol 1: its query reply lacks 'config\.fedsim\.protocol'"):  # fmt: skip
+    expected = (
+        r"^SuperNode 1001 does not speak fedsim client protocol 1: its query reply lacks "
+        r"'config\.fedsim\.protocol'"
+    )
+    with pytest.raises(NodeDiscoveryError, match=expected):
         deploy_on(grid, cfg, tmp_path / "run")
+
+
+def test_a_train_reply_with_other_metric_keys_than_the_rest_fails_naming_the_odd_one(tmp_path):
+    cfg = compose(*TINY, f"output.root={tmp_path}")
+    with pytest.raises(ProtocolError) as err:
+        deploy_on(MixedGrid(cfg, foreign_app(extra=True)), cfg, tmp_path / "run")
+    assert str(err.value) == (
+        "SuperNode 1000 (client 0) does not speak fedsim client protocol 1: its train reply lacks "
+        "'metrics.my-metric', which SuperNode 1001 (client 1) sends (docs/deployment.md, "
+        "'Foreign clients')"
+    )
