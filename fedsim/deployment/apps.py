@@ -25,11 +25,25 @@ from fedsim.deployment.polling_grid import PollingGrid
 log = logging.getLogger("fedsim.deployment")
 
 
+def merge_node_streams(grid, cfg, run_dir, node_of_client, streams, timeout: float) -> None:
+    """Put the task orders the nodes reported into the config; hand the nodes the final one."""
+    from fedsim.config.validate import validate
+    from fedsim.deployment.discovery import send_config
+    from fedsim.deployment.node_config import task_orders
+    from fedsim.runtime.run_dir import write_config
+
+    orders = task_orders(cfg, streams)  # refused unless scenario=node_local
+    cfg["scenario"]["orders"] = {**cfg["scenario"].get("orders", {}), **orders}
+    validate(cfg)
+    write_config(run_dir, cfg)
+    send_config(grid, list(node_of_client.values()), cfg, timeout)
+    print(f"fedsim: task orders of the SuperNodes {cfg['scenario']['orders']}", flush=True)
+
+
 def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
     """The ServerApp body: compose, validate, write the run directory, discover nodes, run."""
     from fedsim.config.validate import validate
-    from fedsim.deployment.discovery import discover_clients, send_config
-    from fedsim.deployment.node_config import task_orders
+    from fedsim.deployment.discovery import discover_clients
     from fedsim.deployment.run_config import compose_run_config, node_timeout, run_dir_for
     from fedsim.env import set_defaults
     from fedsim.experiment import get_experiment
@@ -51,13 +65,8 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
         num_clients = get_experiment(cfg).plan.num_clients
         streams: dict[int, tuple[int, str]] = {}
         node_of_client = discover_clients(grid, num_clients, timeout, cfg, streams)
-        if streams:  # node-local task orders: merge them in, hand the nodes the final config
-            orders = task_orders(cfg, streams)  # refused unless scenario=node_local
-            cfg["scenario"]["orders"] = {**cfg["scenario"].get("orders", {}), **orders}
-            validate(cfg)
-            write_config(run_dir, cfg)
-            send_config(grid, list(node_of_client.values()), cfg, timeout)
-            print(f"fedsim: task orders of the SuperNodes {cfg['scenario']['orders']}", flush=True)
+        if streams:
+            merge_node_streams(grid, cfg, run_dir, node_of_client, streams, timeout)
         print(f"fedsim: {num_clients} clients on SuperNodes {node_of_client}", flush=True)
         summary = run_server(
             cfg,
