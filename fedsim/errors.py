@@ -29,3 +29,7 @@ class DataError(FedsimError):
 
 class RoundError(FedsimError):
     """A round could not complete under the configured policy (e.g. too few good replies)."""
+
+
+class ProtocolError(FedsimError):
+    """A client's reply does not follow fedsim's client protocol (``fedsim.wire``, version 1)."""

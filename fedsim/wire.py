@@ -64,6 +64,7 @@ PROTO_SENT_SLOTS = "proto-sent-slots"  # [int]: slot positions whose prototypes 
 NODE_CLIENT_ID = "client-id"  # int: the client this node serves
 NODE_PARTITION_ID = "partition-id"  # int: Flower's usual name for the same
 NODE_NUM_PARTITIONS = "num-partitions"  # int: number of partitions (clients)
+NODE_STREAM = "fedsim.stream"  # query reply: JSON class lists, the node's own task order
 
 # MetricRecord keys (client -> server)
 NUM_EXAMPLES = "num-examples"  # weighting key of Flower's FedAvg family
@@ -134,3 +135,22 @@ PROTO_MODELS = "proto.client-models"  # JSON list of model-config overrides, by 
 FAULT = "fedsim.fault"  # kind of fault the client must simulate this round
 FAULT_DELAY = "fedsim.fault-delay"  # straggler: simulated delay (s), vs the round deadline
 FAULT_SCALE = "fedsim.fault-scale"  # adversarial: factor applied to the client's update
+
+# The client protocol a (foreign) ClientApp must speak on the deployment engine
+# (docs/deployment.md, "Foreign clients"); bump PROTOCOL_VERSION when a required key changes.
+PROTOCOL = "fedsim.protocol"  # int, in the query reply's CONFIG record: the version spoken
+PROTOCOL_VERSION = 1
+#: required (record kind, record key, item key) of each reply; item key None: the record only
+QUERY_REPLY_KEYS = (("config", CONFIG, CLIENT_ID), ("config", CONFIG, PROTOCOL))
+# (every train / evaluate reply of a round must also carry the same MetricRecord keys: a
+# method's own metrics, e.g. FedProto's, are required of every client the method runs on)
+TRAIN_REPLY_KEYS = (
+    ("array", ARRAYS, None),
+    *(("metric", METRICS, k) for k in (NUM_EXAMPLES, TRAIN_LOSS, REPLY_CLIENT_ID, TASK_ID)),
+    *(("metric", METRICS, k) for k in (FINAL_LR, TRAIN_SECONDS)),
+)
+EVALUATE_REPLY_KEYS = (
+    *(("metric", METRICS, k) for k in (EVAL_ACC, EVAL_LOSS, NUM_EXAMPLES, REPLY_CLIENT_ID)),
+    ("config", TASK_EVAL, EVAL_POSITIONS),
+    ("config", TASK_EVAL, EVAL_ACCURACIES),
+)

@@ -27,6 +27,8 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
         table.add_row(label, "n/a" if value is None else f"{value:.4f}")
     if summary.get("final_central_acc") is not None:
         table.add_row("global model, all tasks", f"{summary['final_central_acc']:.4f}")
+    if summary.get("central_eval"):
+        table.add_row("central evaluation", str(summary["central_eval"]))
     table.add_row("bytes per round", f"{summary['bytes_per_round'] / 1e6:.3f} MB")
     table.add_row("rejected replies", str(summary.get("rejected_replies", 0)))
     state = str(summary.get("status", "completed"))

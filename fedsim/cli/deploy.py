@@ -7,6 +7,8 @@ Usage::
                          [--app DIR] [--output-root DIR] [OVERRIDES...]
     fedsim deploy certs  OUT_DIR --nodes N [--host NAME_OR_IP ...]
     fedsim deploy superlink --fleet-host HOST --fleet-port PORT [flower-superlink ARGS...]
+    fedsim deploy supernode [--log-dir DIR] [flower-supernode ARGS...]
+    fedsim deploy clientapp --runtime-api-address HOST:PORT [--parent-pid PID]
 
 ``local`` starts a SuperLink and one SuperNode per client on 127.0.0.1 (TLS and node
 authentication unless ``--insecure``), runs the experiment and stops them again. ``submit``
@@ -15,7 +17,9 @@ SuperLink's run status and the run directory's ``status.json``), 3 when it ended
 (``summary.json`` ``status``, see :mod:`fedsim.server.health`), 1 when it failed, 2 on bad input.
 ``superlink`` runs Flower's SuperLink with its Control and ServerAppIo APIs on the loopback
 ``--host``/``--port`` and only the Fleet API on ``--fleet-host``/``--fleet-port``
-(:mod:`fedsim.deployment.split_superlink`).
+(:mod:`fedsim.deployment.split_superlink`). ``supernode`` runs ``flower-supernode --isolation
+process`` with one long-lived ClientApp executor (:mod:`fedsim.deployment.supernode`,
+:mod:`fedsim.deployment.warm_clientapp`); ``clientapp`` is that executor alone.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     for name in ("local", "submit"):
         s = sub.add_parser(name)
         s.add_argument("--app", type=Path, default=None, help="Flower app dir (has pyproject.toml)")
-        s.add_argument("--node-timeout", type=float, default=300.0, help="s to wait for nodes")
+        s.add_argument("--node-timeout", default="300", help="s to wait for nodes (> 0)")
         s.add_argument("--quiet", action="store_true", help="do not echo the run's log")
         s.add_argument("overrides", nargs="*", help="Hydra overrides, as for `fedsim`")
     local = sub.choices["local"]
@@ -50,6 +54,23 @@ def _parser() -> argparse.ArgumentParser:
     local.add_argument("--insecure", action="store_true", help="no TLS, no node authentication")
     local.add_argument("--workdir", type=Path, default=None, help="certs, homes and logs")
     local.add_argument("--data-root", default=None, help="node-config data-root of every node")
+    local.add_argument(
+        "--node-data",
+        type=Path,
+        default=None,
+        help="node-local data: node K gets data-path=DIR/node-K (and stream=DIR/node-K/"
+        "stream.json if there is one)",
+    )
+    local.add_argument(
+        "--fleet-host", default="127.0.0.1", help="address of the public Fleet API listener"
+    )
+    local.add_argument(
+        "--isolation",
+        choices=("process", "subprocess"),
+        default="process",
+        help="process: one long-lived ClientApp executor per node (default); subprocess: "
+        "Flower's fresh flwr-clientapp per message",
+    )
     remote = sub.choices["submit"]
     remote.add_argument("--superlink", required=True, help="HOST:PORT of the SuperLink")
     group = remote.add_mutually_exclusive_group(required=True)
@@ -66,6 +87,34 @@ def _parser() -> argparse.ArgumentParser:
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
     print(f"fedsim deploy: error: {message}", file=sys.stderr)
     sys.exit(code)
+
+
+def node_timeout_arg(text: str) -> float:
+    """``--node-timeout`` as seconds; exit 2 (one line) unless it is a finite number > 0."""
+    import math
+
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not math.isfinite(seconds) or seconds <= 0:
+        _fail(f"--node-timeout: must be a number of seconds > 0, got {text!r}")
+    return seconds
+
+
+def node_data_items(root: Path, nodes: int) -> list[dict[str, str]]:
+    """``--node-data DIR``: node K's ``data-path`` (and ``stream``); exit 2 if one is missing."""
+    items = []
+    for k in range(nodes):
+        own = (root / f"node-{k}").resolve()
+        found = [p for p in (own, own.with_suffix(".npz")) if p.exists()]
+        if not found:
+            _fail(f"--node-data: no {own} (a directory of .npy files) nor {own}.npz")
+        item = {"data-path": str(found[0])}
+        if (own / "stream.json").is_file():
+            item["stream"] = str(own / "stream.json")
+        items.append(item)
+    return items
 
 
 def default_app_dir() -> Path:
@@ -152,6 +201,7 @@ def deploy_local(args: argparse.Namespace) -> int:
     from fedsim.deployment.federation import CONNECTION, LaunchDir, LocalFederation
     from fedsim.deployment.submit import FlwrCli
 
+    timeout = node_timeout_arg(args.node_timeout)
     cfg = precheck(args.overrides)
     from fedsim.experiment import get_experiment
 
@@ -162,12 +212,13 @@ def deploy_local(args: argparse.Namespace) -> int:
     root = Path(str(cfg["output"]["root"])).expanduser().resolve()
     run_dir = root / str(cfg["output"]["name"]) / time.strftime("%Y-%m-%d_%H-%M-%S-deploy")
     extra = {"data-root": args.data_root} if args.data_root else None
+    per_node = node_data_items(args.node_data, nodes) if args.node_data else None
     app_dir = args.app or default_app_dir()
     run_config = {
         "overrides": " ".join(_quote(o) for o in args.overrides),
         "output-root": str(root),
         "run-dir": str(run_dir),
-        "node-timeout": float(args.node_timeout),
+        "node-timeout": timeout,
     }
     _terminate_on_sigterm()
     launch = LaunchDir(args.workdir)
@@ -179,7 +230,15 @@ def deploy_local(args: argparse.Namespace) -> int:
         flush=True,
     )
     with launch:  # a temporary workdir (private keys) is removed if the run fails
-        with LocalFederation(workdir, nodes, insecure=args.insecure, node_config=extra) as fed:
+        with LocalFederation(
+            workdir,
+            nodes,
+            insecure=args.insecure,
+            node_config=extra,
+            isolation=args.isolation,
+            per_node=per_node,
+            fleet_host=args.fleet_host,
+        ) as fed:
             code = _run(FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config, args.quiet)
         if code != 0:
             launch.failed()
@@ -191,6 +250,7 @@ def deploy_submit(args: argparse.Namespace) -> int:
     from fedsim.deployment.federation import CONNECTION, write_cli_config
     from fedsim.deployment.submit import FlwrCli
 
+    timeout = node_timeout_arg(args.node_timeout)
     precheck(args.overrides)
     ca = None if args.insecure else args.root_certificates.resolve()
     if ca is not None and not ca.is_file():
@@ -199,7 +259,7 @@ def deploy_submit(args: argparse.Namespace) -> int:
     write_cli_config(home, args.superlink, ca)
     run_config: dict[str, Any] = {
         "overrides": " ".join(_quote(o) for o in args.overrides),
-        "node-timeout": float(args.node_timeout),
+        "node-timeout": timeout,
     }
     if args.output_root:
         run_config["output-root"] = args.output_root
@@ -218,8 +278,31 @@ def _quote(override: str) -> str:
     return shlex.quote(override)
 
 
+def _supernode(argv: list[str]) -> None:
+    from fedsim.deployment.supernode import run_supernode
+
+    logs = Path("logs")
+    if argv[:1] == ["--log-dir"] and len(argv) > 1:
+        logs, argv = Path(argv[1]), argv[2:]
+    try:
+        code = run_supernode(argv, logs.resolve())
+    except ValueError as exc:
+        _fail(f"supernode: {exc}")
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)
+
+
 def deploy_main(argv: list[str]) -> None:
     """Entry point of ``fedsim deploy``."""
+    if argv[:1] == ["supernode"]:  # flower-supernode's arguments, plus the warm executor
+        _supernode(argv[1:])
+        return
+    if argv[:1] == ["clientapp"]:
+        from fedsim.deployment.warm_clientapp import main as clientapp_main
+
+        clientapp_main(argv[1:])
+        return
     if argv[:1] == ["superlink"]:  # everything else goes to flower-superlink's own parser
         from fedsim.deployment.split_superlink import serve
 

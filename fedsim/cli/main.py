@@ -8,7 +8,7 @@ Usage::
     fedsim describe [overrides...]           # print the scenario plan, run nothing
     fedsim report RUN_DIR [RUN_DIR ...]      # compare finished runs (table + plots)
     fedsim tensorboard RUN_DIR [--port N]    # TensorBoard on 127.0.0.1
-    fedsim deploy local|submit|certs|superlink ...  # deployment engine (docs/deployment.md)
+    fedsim deploy local|submit|certs|superlink|supernode|clientapp ...  # deployment engine
     fedsim resume RUN_DIR                    # continue a killed run from its checkpoint
 """
 

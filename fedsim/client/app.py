@@ -114,8 +114,14 @@ def _dispatch(handler: Handler, cfg: Mapping[str, Any], msg: Message, context: C
     return Message(content=packing.pack_replies(replies), reply_to=msg)
 
 
-def build_client_app(config_source: ConfigSource) -> ClientApp:
-    """Return a ClientApp whose experiment config comes from ``config_source(context)``."""
+def build_client_app(
+    config_source: ConfigSource, query_items: Callable[[Context], Mapping[str, Any]] | None = None
+) -> ClientApp:
+    """Return a ClientApp whose experiment config comes from ``config_source(context)``.
+
+    ``query_items(context)`` adds items to the query reply (deployment: the node's own task
+    stream, :func:`fedsim.deployment.node_config.query_items`).
+    """
     app = ClientApp()
 
     @app.train()
@@ -140,8 +146,9 @@ def build_client_app(config_source: ConfigSource) -> ClientApp:
         if wire.WARM_UP in config:
             get_experiment(config_source(context))  # load data + plan before a deadline
         cid = _client_id(ConfigRecord(), context)
-        return Message(
-            content=RecordDict({wire.CONFIG: ConfigRecord({wire.CLIENT_ID: cid})}), reply_to=msg
-        )
+        answer = ConfigRecord({wire.CLIENT_ID: cid, wire.PROTOCOL: wire.PROTOCOL_VERSION})
+        if query_items is not None:
+            answer.update(query_items(context))
+        return Message(content=RecordDict({wire.CONFIG: answer}), reply_to=msg)
 
     return app

@@ -100,7 +100,23 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
     _check_cpus(cfg)
     _check_device(cfg)
     _check_reliability(cfg)
+    _check_node_local(cfg)
     check_compatibility(cfg)  # strategy x lr/curriculum/selection/faults (compatibility.py)
+
+
+NODE_LOCAL_DATA = "fedsim.data.node_arrays.NodeArraysSource"
+NODE_LOCAL_SCENARIO = "scenarios.node_local.node_local"
+
+
+def _check_node_local(cfg: Mapping[str, Any]) -> None:
+    """data=node_local (examples only on the nodes) plans with scenario=node_local only."""
+    if cfg["data"].get("_target_") == NODE_LOCAL_DATA:
+        if cfg["scenario"].get("_target_") != NODE_LOCAL_SCENARIO:
+            raise ConfigError(
+                "data",
+                "data=node_local (each node holds its own examples) needs scenario=node_local, "
+                f"got scenario={cfg['scenario'].get('name', '?')}",
+            )
 
 
 def _is_int(value: Any) -> bool:

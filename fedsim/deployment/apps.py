@@ -19,9 +19,25 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedsim.client.app import build_client_app
-from fedsim.deployment.node_config import client_config
+from fedsim.deployment.node_config import client_config, query_items
+from fedsim.deployment.polling_grid import PollingGrid
 
 log = logging.getLogger("fedsim.deployment")
+
+
+def merge_node_streams(grid, cfg, run_dir, node_of_client, streams, timeout: float) -> None:
+    """Put the task orders the nodes reported into the config; hand the nodes the final one."""
+    from fedsim.config.validate import validate
+    from fedsim.deployment.discovery import send_config
+    from fedsim.deployment.node_config import task_orders
+    from fedsim.runtime.run_dir import write_config
+
+    orders = task_orders(cfg, streams)  # refused unless scenario=node_local
+    cfg["scenario"]["orders"] = {**cfg["scenario"].get("orders", {}), **orders}
+    validate(cfg)
+    write_config(run_dir, cfg)
+    send_config(grid, list(node_of_client.values()), cfg, timeout)
+    print(f"fedsim: task orders of the SuperNodes {cfg['scenario']['orders']}", flush=True)
 
 
 def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
@@ -35,6 +51,7 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
     from fedsim.server.app import run_server
 
     set_defaults()
+    grid = PollingGrid(grid)  # replies seen within ~0.1 s, not Flower's 3 s pull cycle
     run_config = dict(context.run_config)
     cfg = compose_run_config(run_config)
     run_dir = run_dir_for(cfg, run_config, int(context.run_id))
@@ -46,10 +63,18 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
         write_config(run_dir, cfg)
         mark(run_dir, "running", engine="deployment", flwr_run_id=int(context.run_id))
         num_clients = get_experiment(cfg).plan.num_clients
-        node_of_client = discover_clients(grid, num_clients, timeout, cfg)
+        streams: dict[int, tuple[int, str]] = {}
+        node_of_client = discover_clients(grid, num_clients, timeout, cfg, streams)
+        if streams:
+            merge_node_streams(grid, cfg, run_dir, node_of_client, streams, timeout)
         print(f"fedsim: {num_clients} clients on SuperNodes {node_of_client}", flush=True)
         summary = run_server(
-            cfg, grid, run_dir, state_in_message=False, node_of_client=node_of_client
+            cfg,
+            grid,
+            run_dir,
+            state_in_message=False,
+            node_of_client=node_of_client,
+            strict_protocol=True,
         )
     except BaseException as exc:
         mark(run_dir, "failed", error=f"{type(exc).__name__}: {exc}", engine="deployment")
@@ -68,4 +93,4 @@ def main(grid: Grid, context: Context) -> None:
     run_deployment(grid, context)
 
 
-client_app = build_client_app(client_config)
+client_app = build_client_app(client_config, query_items)

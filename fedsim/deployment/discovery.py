@@ -21,6 +21,7 @@ from flwr.serverapp import Grid
 from fedsim import wire
 from fedsim.deployment.node_config import config_items
 from fedsim.errors import FedsimError
+from fedsim.server.reply_checks import missing_protocol_key
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0
@@ -31,7 +32,11 @@ class NodeDiscoveryError(FedsimError):
 
 
 def _ask(
-    grid: Grid, node_ids: list[int], timeout: float, items: dict[str, str]
+    grid: Grid,
+    node_ids: list[int],
+    timeout: float,
+    items: dict[str, str],
+    streams: dict[int, str] | None = None,
 ) -> dict[int, int | str]:
     """Send a query (``items`` in its config) to each node; return node -> client id (or error)."""
     messages = [
@@ -48,20 +53,46 @@ def _ask(
         if reply.has_error():
             answers[node] = f"error: {reply.error.reason}"
             continue
-        config = reply.content.config_records.get(wire.CONFIG)
-        if config is None or wire.CLIENT_ID not in config:
-            answers[node] = f"reply has no '{wire.CLIENT_ID}'"
-            continue
-        answers[node] = int(config[wire.CLIENT_ID])
+        missing = missing_protocol_key(reply, wire.QUERY_REPLY_KEYS)
+        if missing is not None:
+            raise NodeDiscoveryError(_foreign(node, f"its query reply lacks '{missing}'"))
+        version = reply.content[wire.CONFIG][wire.PROTOCOL]
+        if version != wire.PROTOCOL_VERSION:
+            raise NodeDiscoveryError(_foreign(node, f"it speaks version {version!r}"))
+        answer = reply.content[wire.CONFIG]
+        answers[node] = int(answer[wire.CLIENT_ID])
+        if streams is not None and wire.NODE_STREAM in answer:
+            streams[node] = str(answer[wire.NODE_STREAM])
     return answers
 
 
+def send_config(grid: Grid, node_ids: list[int], cfg: Mapping[str, Any], timeout: float) -> None:
+    """Hand the nodes an updated resolved config (after their streams were merged in)."""
+    answers = _ask(grid, sorted(node_ids), timeout, config_items(cfg))
+    bad = {n: a for n, a in answers.items() if not isinstance(a, int)}
+    if len(answers) < len(node_ids) or bad:
+        raise NodeDiscoveryError(f"SuperNodes did not take the updated config: {bad or 'timeout'}")
+
+
+def _foreign(node: int, why: str) -> str:
+    return (
+        f"SuperNode {node} does not speak fedsim client protocol {wire.PROTOCOL_VERSION}: "
+        f"{why} (docs/deployment.md, 'Foreign clients')"
+    )
+
+
 def discover_clients(
-    grid: Grid, num_clients: int, timeout_s: float, cfg: Mapping[str, Any] | None = None
+    grid: Grid,
+    num_clients: int,
+    timeout_s: float,
+    cfg: Mapping[str, Any] | None = None,
+    streams: dict[int, tuple[int, str]] | None = None,
 ) -> dict[int, int]:
     """Wait until clients ``0..num_clients-1`` each have a SuperNode; return client -> node.
 
     ``cfg`` (the resolved experiment config) is sent to every node with the query, once.
+    ``streams``, when given, is filled with client id -> (node id, the task stream JSON the
+    node reported, ``--node-config stream=PATH``) for the nodes that report one.
 
     Raises
     ------
@@ -72,11 +103,12 @@ def discover_clients(
     deadline = time.monotonic() + timeout_s
     items = config_items(cfg) if cfg is not None else {}
     answers: dict[int, int | str] = {}
+    node_streams: dict[int, str] = {}
     while True:
         pending = sorted(set(int(n) for n in grid.get_node_ids()) - set(answers))
         remaining = deadline - time.monotonic()
         if pending and remaining > 0:
-            got = _ask(grid, pending, timeout=remaining, items=items)
+            got = _ask(grid, pending, timeout=remaining, items=items, streams=node_streams)
             answers.update(got)
             for node, answer in got.items():
                 log.info("SuperNode %s serves client %s", node, answer)
@@ -92,7 +124,12 @@ def discover_clients(
             node_of_client[cid] = node
         missing = [c for c in range(num_clients) if c not in node_of_client]
         if not missing:
-            return {c: node_of_client[c] for c in range(num_clients)}
+            chosen = {c: node_of_client[c] for c in range(num_clients)}
+            if streams is not None:
+                streams.update(
+                    {c: (n, node_streams[n]) for c, n in chosen.items() if n in node_streams}
+                )
+            return chosen
         if time.monotonic() >= deadline:
             bad = {n: a for n, a in answers.items() if not isinstance(a, int)}
             detail = f"; unusable nodes: {bad}" if bad else ""

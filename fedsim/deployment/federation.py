@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from fedsim.deployment.processes import (
 from fedsim.errors import FedsimError
 
 CONNECTION = "fedsim-local"
+ISOLATIONS = ("process", "subprocess")
 START_TIMEOUT_S = 60.0
 
 
@@ -67,6 +68,13 @@ def write_cli_config(flwr_home: Path, address: str, ca_cert: Path | None) -> Pat
     path = flwr_home / "config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def supernode_command(isolation: str) -> list[str]:
+    """How to start a SuperNode: with the long-lived executor, Flower's, short idle poll."""
+    if isolation == "process":
+        return [sys.executable, "-m", "fedsim.deployment.fast_supernode"]
+    return [executable("flower-supernode")]
 
 
 class LaunchDir:
@@ -114,9 +122,17 @@ class LocalFederation:
         Plain HTTP and no node authentication (only when asked for).
     node_config : Mapping, optional
         Extra node-config items for every node (e.g. ``{"data-root": "/data"}``).
+    per_node : sequence of Mapping, optional
+        Extra node-config items of node ``k`` (``per_node[k]``; e.g. its own ``data-path``).
     fleet_host : str
         Address of the public Fleet API listener (its own port); the certificate names it.
         The Control and ServerAppIo APIs stay on ``127.0.0.1``.
+    isolation : str
+        ``"process"`` (default): each SuperNode runs ``--isolation process`` beside one
+        long-lived :mod:`fedsim.deployment.warm_clientapp` executor (torch and the experiment
+        stay loaded between messages), with a 0.25 s idle poll
+        (:mod:`fedsim.deployment.fast_supernode`); ``"subprocess"``: Flower's default, a fresh
+        ``flwr-clientapp`` process per message and Flower's 3 s idle poll.
     """
 
     def __init__(
@@ -127,13 +143,19 @@ class LocalFederation:
         insecure: bool = False,
         node_config: Mapping[str, Any] | None = None,
         fleet_host: str = "127.0.0.1",
+        isolation: str = "process",
+        per_node: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         if num_nodes < 0:
             raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
+        if isolation not in ISOLATIONS:
+            raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+        self.isolation = isolation
         self.workdir = Path(workdir).resolve()
         self.num_nodes = num_nodes
         self.insecure = insecure
         self.node_config = dict(node_config or {})
+        self.per_node = [dict(items) for items in (per_node or [])]
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"  # Control + ServerAppIo: loopback only
         self.fleet_host = fleet_host
@@ -143,6 +165,7 @@ class LocalFederation:
         self.certs: FederationCerts | None = None
         self.superlink: Started | None = None
         self.nodes: list[Started] = []
+        self.executors: list[Started] = []
         self.others: list[Started] = []
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -169,15 +192,16 @@ class LocalFederation:
         for k in range(self.num_nodes):
             if self.certs is not None:
                 self.register(self.certs.node_public(k))
-            self.nodes.append(self.start_node(k))
+            extra = self.per_node[k] if k < len(self.per_node) else None
+            self.nodes.append(self.start_node(k, extra=extra))
 
     def stop(self) -> None:
         """Stop every process started here (nodes first), by process group."""
-        for proc in [*self.others, *reversed(self.nodes)]:
+        for proc in [*self.others, *reversed(self.executors), *reversed(self.nodes)]:
             stop(proc)
         if self.superlink is not None:
             stop(self.superlink)
-        self.others, self.nodes, self.superlink = [], [], None
+        self.others, self.executors, self.nodes, self.superlink = [], [], [], None
 
     # -- pieces -------------------------------------------------------------------------
     def _start_superlink(self) -> Started:
@@ -238,21 +262,31 @@ class LocalFederation:
         items = {wire.NODE_PARTITION_ID: k, wire.NODE_NUM_PARTITIONS: self.num_nodes}
         items.update(self.node_config)
         items.update(extra or {})
-        argv = [executable("flower-supernode"), "--superlink", self.fleet_address]
-        argv += ["--port", str(free_port()), "--node-config", node_config_string(items)]
+        runtime_port = free_port()
+        argv = [*supernode_command(self.isolation), "--superlink", self.fleet_address]
+        argv += ["--port", str(runtime_port), "--node-config", node_config_string(items)]
+        argv += ["--isolation", self.isolation]
         if self.certs is None:
             argv.append("--insecure")
         else:
             key = private_key or self.certs.node_keys[k]
             argv += ["--root-certificates", str(self.certs.ca_cert)]
             argv += ["--auth-supernode-private-key", str(key)]
-        return start(
-            f"node-{k}",
-            argv,
-            env=flower_env(home),
-            cwd=home,
-            log=self.workdir / f"logs/node-{k}.log",
-        )
+        env = flower_env(home)
+        node = start(f"node-{k}", argv, env=env, cwd=home, log=self.workdir / f"logs/node-{k}.log")
+        if self.isolation == "process":
+            self.executors.append(self._start_executor(k, runtime_port, node, env, home))
+        return node
+
+    def _start_executor(
+        self, k: int, runtime_port: int, node: Started, env: dict[str, str], home: Path
+    ) -> Started:
+        """Start node ``k``'s long-lived ClientApp executor (it exits with the node)."""
+        argv = [sys.executable, "-m", "fedsim.deployment.warm_clientapp"]
+        argv += ["--runtime-api-address", f"127.0.0.1:{runtime_port}"]
+        argv += ["--parent-pid", str(node.pid)]
+        log = self.workdir / f"logs/clientapp-{k}.log"
+        return start(f"clientapp-{k}", argv, env=env, cwd=home, log=log)
 
     def start_unregistered_node(self, k: int) -> Started:
         """Start a SuperNode whose key was never registered (it must be refused)."""

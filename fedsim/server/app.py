@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,12 @@ def build_selection(cfg: Mapping[str, Any], exp) -> ClientSelection:
     return selection
 
 
+CENTRAL_SKIPPED = (
+    "skipped: the server holds no test set (data=node_local without data.path); "
+    "accuracies come from the clients' own evaluation"
+)
+
+
 def loop_settings(
     cfg: Mapping[str, Any], exp, selection: ClientSelection | None = None
 ) -> LoopSettings:
@@ -130,6 +137,7 @@ def loop_settings(
         min_replies=int(fed["min_replies"]),
         on_too_few=str(fed["on_too_few"]),
         central_every=int(ev["central_every"]),
+        central_eval=len(exp.data.y_test) > 0,
         client_boundary_eval=bool(ev["client_boundary"]),
         client_eval_fraction=float(ev["client_fraction"]),
         panel_size=ev.get("panel_size"),
@@ -146,6 +154,7 @@ def run_server(
     node_of_client: dict[int, int] | None = None,
     max_messages: int | None = None,
     resume: bool = False,
+    strict_protocol: bool = False,
 ) -> dict[str, Any]:
     """Run a whole experiment on ``grid``; write TensorBoard logs and return the summary.
 
@@ -154,7 +163,9 @@ def run_server(
     (refused if written under another config), every component's state is restored — strategy,
     LR controller, selection, fault model, deadline bookkeeping, client store, accuracies,
     history — and the run continues from the next round; TensorBoard events after the
-    checkpoint are purged.
+    checkpoint are purged. ``strict_protocol`` (deployment engine): a reply that lacks a key of
+    fedsim's client protocol fails the run with :class:`~fedsim.errors.ProtocolError` naming
+    the node and the key, instead of being dropped.
     """
     logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
     started = time.perf_counter()
@@ -214,7 +225,7 @@ def run_server(
         selection=selection,
         lr_controller=lr_controller,
         faults=faults,
-        settings=loop_settings(cfg, exp, selection),
+        settings=replace(loop_settings(cfg, exp, selection), strict_protocol=strict_protocol),
         report=report,
         checkpoint=save,
     )
@@ -222,8 +233,12 @@ def run_server(
         state = loop.run(state)
     finally:
         reporter.close()
+    if not loop.s.central_eval:
+        sink.text("eval/central", CENTRAL_SKIPPED)
     summary = final_outputs(state, sink, hparams_of(cfg), time.perf_counter() - started)
     sink.close()
+    if not loop.s.central_eval:
+        summary["central_eval"] = CENTRAL_SKIPPED
     summary["tensorboard_dir"] = str(run_dir / "tb")
     summary["resumed_from_round"] = resumed_from
     strategy_items = hooks.summary_items()  # e.g. FOT's bases

@@ -8,7 +8,10 @@ import numpy as np
 from flwr.app import ArrayRecord, Message
 
 from fedsim import wire
+from fedsim.errors import ProtocolError
 from fedsim.transport.arrays import to_numpy
+
+REPLY_KEYS = {"train": wire.TRAIN_REPLY_KEYS, "evaluate": wire.EVALUATE_REPLY_KEYS}
 
 
 def error_summary(reason: str, limit: int = 200) -> str:
@@ -52,6 +55,84 @@ def check_eval_reply(reply: Message) -> str | None:
     if metrics is None or wire.EVAL_ACC not in metrics:
         return f"missing metric '{wire.METRICS}.{wire.EVAL_ACC}'"
     return None
+
+
+def missing_protocol_key(reply: Message, keys) -> str | None:
+    """The first required key a reply lacks (``record`` or ``record.item``); None if complete.
+
+    ``keys`` is one of ``fedsim.wire``'s ``*_REPLY_KEYS``; an error reply lacks nothing (it is
+    a failure, not a protocol violation).
+    """
+    if reply.has_error():
+        return None
+    content = reply.content
+    kinds = {
+        "array": content.array_records,
+        "metric": content.metric_records,
+        "config": content.config_records,
+    }
+    for kind, record, item in keys:
+        records = kinds[kind]
+        if record not in records:
+            return record
+        if item is not None and item not in records[record]:
+            return f"{record}.{item}"
+    return None
+
+
+def require_protocol(reply: Message, kind: str, client_id: int, node_id: int | None) -> None:
+    """Raise :class:`ProtocolError` naming the node and the key a ``kind`` reply lacks.
+
+    Used on the deployment engine, where a node may run someone else's ClientApp: a reply
+    without a required key means the node does not speak the protocol, and dropping its
+    replies would let a run "complete" without them.
+    """
+    key = missing_protocol_key(reply, REPLY_KEYS[kind])
+    if key is None:
+        return
+    where = f"SuperNode {node_id} (client {client_id})" if node_id is not None else (
+        f"client {client_id}"
+    )
+    raise ProtocolError(
+        f"{where} does not speak fedsim client protocol {wire.PROTOCOL_VERSION}: its {kind} "
+        f"reply lacks '{key}' (docs/deployment.md, 'Foreign clients')"
+    )
+
+
+def require_same_metrics(
+    kind: str, replies: list[tuple[int, Message]], node_of_client: dict[int, int] | None
+) -> None:
+    """Raise :class:`ProtocolError` unless every reply carries the same metric keys.
+
+    Flower's aggregation refuses replies whose MetricRecords differ; on the deployment engine
+    the odd one out is named (node, client and the first key it lacks or adds).
+    """
+    if len(replies) < 2:
+        return
+    keys = {cid: set(r.content[wire.METRICS].keys()) for cid, r in replies}
+    union = set().union(*keys.values())
+    for cid, mine in sorted(keys.items()):
+        if mine != union:
+            nodes = node_of_client or {}
+            key = sorted(union - mine)[0]
+            other = min(c for c, theirs in keys.items() if key in theirs)
+            raise ProtocolError(
+                f"SuperNode {nodes.get(cid)} (client {cid}) does not speak fedsim client protocol "
+                f"{wire.PROTOCOL_VERSION}: its {kind} reply lacks '{wire.METRICS}.{key}', which "
+                f"SuperNode {nodes.get(other)} (client {other}) sends (docs/deployment.md, "
+                "'Foreign clients')"
+            )
+
+
+def check_protocol(
+    kind: str, replies: list[tuple[int, Message]], node_of_client: dict[int, int] | None
+) -> None:
+    """Every (non-error) ``kind`` reply has the protocol's keys and the same metric keys."""
+    nodes = node_of_client or {}
+    answered = [(cid, r) for cid, r in replies if not r.has_error()]
+    for cid, reply in answered:
+        require_protocol(reply, kind, cid, nodes.get(cid))
+    require_same_metrics(kind, answered, node_of_client)
 
 
 def _check(

@@ -24,7 +24,7 @@ from fedsim.experiment import Experiment
 from fedsim.interfaces import ClientSelection, LRController, strategy_hooks
 from fedsim.seeding import rng_for
 from fedsim.server.client_metrics import baseline_values
-from fedsim.server.reply_checks import check_eval_reply, check_train_reply
+from fedsim.server.reply_checks import check_eval_reply, check_protocol, check_train_reply
 from fedsim.server.round_record import (
     DEADLINE,
     EVAL_DEADLINE,
@@ -51,10 +51,12 @@ class LoopSettings:
     min_replies: int = 1
     on_too_few: str = "skip"  # skip | retry | stop
     central_every: int = 1
+    central_eval: bool = True  # False: the server has no test set (node-local data): skipped
     client_boundary_eval: bool = True
     client_eval_fraction: float = 0.0
     panel_size: int | None = None
     checkpoint_every: int = 1
+    strict_protocol: bool = False  # deployment: a reply lacking a protocol key fails the run
 
 
 class RoundLoop:
@@ -88,7 +90,7 @@ class RoundLoop:
     # ---------------------------------------------------------------------------------
     def run(self, state: ServerState) -> ServerState:
         """Run the remaining rounds; return the final state."""
-        if state.round == 0 and 0 not in state.book.central:
+        if self.s.central_eval and state.round == 0 and 0 not in state.book.central:
             state.book.record_central(0, self._central(state.arrays))
         if self.s.round_timeout is not None and state.round < self.s.num_rounds:
             self.grid.warm_up()
@@ -219,6 +221,7 @@ class RoundLoop:
         if lr_arrays is not None:
             bytes_down += len(messages) * lr_arrays.count_bytes()
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
+        self._check_protocol("train", replies)
         good, rejected = [], {}
         for reply in replies:
             cid = self.grid.client_of(reply)
@@ -269,6 +272,11 @@ class RoundLoop:
         )
         return reason if reason is not None else self.hooks.check_reply(reply)
 
+    def _check_protocol(self, kind: str, replies: list[Message]) -> None:
+        if self.s.strict_protocol:  # deployment: a node may run someone else's ClientApp
+            pairs = [(self.grid.client_of(r), r) for r in replies]
+            check_protocol(kind, pairs, self.grid.node_of_client)
+
     def _central(self, arrays: ArrayRecord) -> np.ndarray:
         return self.hooks.central_accuracies(self.exp, arrays)
 
@@ -277,7 +285,7 @@ class RoundLoop:
         self, rnd: int, state: ServerState
     ) -> tuple[CentralEval | None, ClientEval | None]:
         central = None
-        if rnd % self.s.central_every == 0 or rnd == self.s.num_rounds:
+        if self.s.central_eval and (rnd % self.s.central_every == 0 or rnd == self.s.num_rounds):
             accs = self._central(state.arrays)
             state.book.record_central(rnd, accs)
             central = CentralEval(float(np.mean(accs)), [float(a) for a in accs])
@@ -288,6 +296,7 @@ class RoundLoop:
         config = ConfigRecord(dict(self.s.train_config))
         messages = list(self.strategy.configure_evaluate(rnd, state.arrays, config, self.grid))
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
+        self._check_protocol("evaluate", replies)
         good, rejected = [], {}
         for reply in replies:
             reason = check_eval_reply(reply)

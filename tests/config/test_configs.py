@@ -25,6 +25,11 @@ def test_group_option_composes_and_builds(group, name, tmp_path):
         with pytest.raises(FedsimError, match=r"^data\.root: "):
             validate(cfg)
         return
+    if (group, name) == ("data", "node_local"):  # the examples live on the nodes
+        with pytest.raises(FedsimError, match=r"^data: .* needs scenario=node_local, got scen"):
+            validate(cfg)
+        validate(compose("data=node_local", "scenario=node_local", f"output.root={tmp_path}"))
+        return
     validate(cfg)
 
 

@@ -73,9 +73,12 @@ def test_local_deployment_tls_auth_two_rounds(tmp_path):
     assert len(central) == 2 and central[-1] == pytest.approx(summary["final_central_acc"])
     assert summary["final_central_acc"] > 0.6, "two digits, two rounds: the federation must learn"
     logs = tmp_path / "w" / "logs"
-    assert {p.name for p in logs.iterdir()} == {"superlink.log", "node-0.log", "node-1.log"}
+    names = {"superlink.log", "node-0.log", "node-1.log", "clientapp-0.log", "clientapp-1.log"}
+    assert {p.name for p in logs.iterdir()} == names
     for k in range(2):  # both clients trained on their own node, through the real wire path
         assert "Receiving: train message" in (logs / f"node-{k}.log").read_text()
+        # ... every message in the node's one long-lived executor (2 rounds + query + eval)
+        assert (logs / f"clientapp-{k}.log").read_text().count("task done") == 4
 
 
 @pytest.mark.integration

@@ -1,0 +1,86 @@
+"""The deployment ServerApp's Grid with a short reply poll.
+
+Flower 1.42's deployment Grid (``flwr.superlink.grid.http_grid``) pushes a round's messages,
+pulls once and then sleeps **3 s** between pulls, so every message round trip costs at least
+3 s however fast the clients answer. :class:`PollingGrid` wraps the Grid Flower gives the
+ServerApp and implements ``send_and_receive`` from the Grid's own public ``push_messages`` /
+``pull_messages`` with a short, growing interval (``POLL_MIN_S`` doubling up to
+``POLL_MAX_S``): a reply is seen within ~0.1 s of reaching the SuperLink. Everything else is
+delegated unchanged; the semantics (all replies, or those that came before ``timeout``) are
+Flower's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from flwr.app import Message
+from flwr.serverapp import Grid
+
+POLL_MIN_S = 0.05
+POLL_MAX_S = 0.4
+
+
+class PollingGrid(Grid):
+    """Delegate to ``inner``; ``send_and_receive`` polls for replies every 0.05-0.4 s.
+
+    Parameters
+    ----------
+    inner : flwr.serverapp.Grid
+        The Grid Flower gave the ServerApp.
+    poll_min_s, poll_max_s : float
+        First and largest pause between two pulls (the pause doubles while nothing comes).
+    """
+
+    def __init__(
+        self, inner: Grid, *, poll_min_s: float = POLL_MIN_S, poll_max_s: float = POLL_MAX_S
+    ) -> None:
+        if not 0 < poll_min_s <= poll_max_s:
+            raise ValueError(f"need 0 < poll_min_s <= poll_max_s, got {poll_min_s}, {poll_max_s}")
+        self.inner = inner
+        self.poll_min_s = poll_min_s
+        self.poll_max_s = poll_max_s
+
+    def set_run(self, run) -> None:  # noqa: D102
+        self.inner.set_run(run)
+
+    @property
+    def run(self):  # noqa: D102
+        return self.inner.run
+
+    def create_message(self, *args, **kwargs) -> Message:  # noqa: D102
+        return self.inner.create_message(*args, **kwargs)
+
+    def get_node_ids(self) -> Iterable[int]:  # noqa: D102
+        return self.inner.get_node_ids()
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # noqa: D102
+        return self.inner.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # noqa: D102
+        return self.inner.pull_messages(message_ids)
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        """Push ``messages``; pull replies until all came or ``timeout`` seconds passed."""
+        pending = set(self.inner.push_messages(messages))
+        end = None if timeout is None else time.monotonic() + timeout
+        replies: list[Message] = []
+        pause = self.poll_min_s
+        while pending:
+            got = list(self.inner.pull_messages(set(pending)))
+            replies.extend(got)
+            pending -= {m.metadata.reply_to_message_id for m in got}
+            if not pending:
+                break
+            if got:
+                pause = self.poll_min_s
+            now = time.monotonic()
+            if end is not None and now >= end:
+                break
+            wait = pause if end is None else min(pause, end - now)
+            time.sleep(wait)
+            pause = min(pause * 2, self.poll_max_s)
+        return replies

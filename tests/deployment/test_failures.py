@@ -1,0 +1,61 @@
+"""Deployments that fail end with one line, the right exit code, and no process left behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.cli.invoke import run_fedsim
+from tests.deployment.test_deployment import TINY, deploy
+
+
+def processes_under(workdir: Path) -> list[int]:
+    """PIDs of this user's processes whose ``FLWR_HOME`` lies under ``workdir``."""
+    found = []
+    marker = f"FLWR_HOME={workdir}".encode()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.parametrize("value", ["-1", "0", "abc", "nan"])
+def test_bad_node_timeout_exits_2_with_one_line_before_starting_anything(tmp_path, value):
+    workdir = tmp_path / "w"
+    res = run_fedsim("deploy", "local", "--workdir", str(workdir), "--node-timeout", value, *TINY,
+                     cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"fedsim deploy: error: --node-timeout: must be a number of seconds > 0, got '{value}'"
+    ]
+    assert not workdir.exists()
+
+
+def test_node_data_without_a_nodes_directory_exits_2(tmp_path):
+    res = run_fedsim("deploy", "local", "--workdir", str(tmp_path / "w"), "--node-data",
+                     str(tmp_path), *TINY, cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines()[-1].startswith(
+        "fedsim deploy: error: --node-data: no "
+    )
+
+
+@pytest.mark.integration
+def test_a_client_whose_node_never_connects_fails_the_run_and_leaves_no_process(tmp_path):
+    workdir = tmp_path / "w"
+    res = deploy("local", "--workdir", str(workdir), "--nodes", "1", "--node-timeout", "5",
+                 "--quiet", *TINY, f"output.root={tmp_path}/runs", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 1, res.stdout[-2000:] + res.stderr[-2000:]
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("fedsim deploy: error: flwr run ") and "finished:failed" in last
+    assert "1 of 2 clients have a SuperNode; missing client ids [1]" in last
+    (status_file,) = (tmp_path / "runs").rglob("status.json")
+    assert json.loads(status_file.read_text())["state"] == "failed"
+    assert processes_under(workdir.resolve()) == [], "the launcher left processes behind"
+    assert os.path.isdir(workdir), "a --workdir the user gave is kept (logs)"
