@@ -24,7 +24,10 @@ def tag(kind: str, name: str | int | None = None) -> str:
     adapters: ``trainable_fraction``,
     ``adapter_bytes_ratio``, ``adapter_usage`` (task ``name``);
     FCL baselines: ``baseline`` (``name`` = ``<reply metric>/mean`` or ``/max`` over a round's
-    clients: memory bytes of the old model / Fisher / replay buffer, each mechanism's term).
+    clients: memory bytes of the old model / Fisher / replay buffer, each mechanism's term);
+    privacy: ``privacy`` (``name`` = ``epsilon`` (largest over clients, or the central
+    client-level ε), ``epsilon_mean``, ``clip_norm``, ``noise_multiplier``,
+    ``clipped_fraction``).
     """
     table = {
         "cl": "cl/{}",
@@ -65,6 +68,7 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "adapter_bytes_ratio": "adapters/payload_to_model_bytes",
         "adapter_usage": "adapters/usage_task_{}",
         "baseline": "fcl/{}",
+        "privacy": "privacy/{}",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")

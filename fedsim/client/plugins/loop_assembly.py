@@ -37,6 +37,7 @@ from fedsim.client.plugins.data_curriculum import (
     curriculum_from_config,
     example_losses,
 )
+from fedsim.client.plugins.dp_sgd import DpSgd, dp_sgd_plugin
 from fedsim.client.plugins.hypergradient import HypergradientLR, hypergradient_plugin
 from fedsim.client.plugins.proximal import ProximalTerm
 from fedsim.client.plugins.task_curriculum import stream_for
@@ -114,6 +115,7 @@ class LocalLoop:
     hyper: HypergradientLR | None = None
     curriculum: DataCurriculum | None = None
     baselines: BaselineParts = field(default_factory=BaselineParts)
+    dp_sgd: DpSgd | None = None
 
     @property
     def slot(self) -> TaskSlot:
@@ -177,6 +179,8 @@ class LocalLoop:
         if self.decided:
             items[wire.CURRICULUM_DECIDED] = list(self.decided)
         items.update(self.baselines.config)
+        if self.dp_sgd is not None:
+            items.update(self.dp_sgd.state_items())
         return items
 
     def state_arrays(self, model_state: ArrayRecord | None) -> ArrayRecord | None:
@@ -271,6 +275,16 @@ def assemble_loop(
         exp, client_id, config, state.config, state.arrays, model, stream, pos
     )
     plugins.extend(baselines.plugins)
+    dp = dp_sgd_plugin(
+        model,
+        config,
+        state.config,
+        num_examples=len(y),
+        batch_size=hp["batch_size"],
+        seed=torch_seed_for(exp.seed, "dp-sgd-noise", server_round, client_id),
+    )
+    if dp is not None:
+        plugins.insert(0, dp)
     return LocalLoop(
         stream=stream,
         decided=decided,
@@ -285,6 +299,7 @@ def assemble_loop(
         hyper=hyper,
         curriculum=curriculum,
         baselines=baselines,
+        dp_sgd=dp,
     )
 
 
