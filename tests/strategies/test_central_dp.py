@@ -14,8 +14,16 @@ from flwr.serverapp.strategy import (
 from fedsim import wire
 from fedsim.server.strategy_state import load_strategy_state, strategy_state
 from strategies.central_dp import CentralDP
+from tests.fake_grid import task_identity
 
 KEYS = ("w", "b")
+
+
+@pytest.fixture(autouse=True)
+def _identity():
+    """Flower's Message needs the run identity the ServerApp runtime would set."""
+    with task_identity():
+        yield
 
 
 def arrays(values) -> ArrayRecord:
@@ -61,8 +69,8 @@ def run(strategy, reps, rnd: int = 1):
 def test_fixed_clipping_aggregate_equals_flowers_without_noise():
     ours = CentralDP(flwr_fedavg(), noise_multiplier=0.0, clip_norm=1.0, population=10)
     theirs = DifferentialPrivacyServerSideFixedClipping(flwr_fedavg(), 0.0, 1.0, 4)
-    got = run(ours, replies([0.1, 0.5, 2.0, 5.0]))
-    want = run(theirs, replies([0.1, 0.5, 2.0, 5.0]))
+    got = run(ours, replies([0.05, 0.1, 2.0, 5.0]))
+    want = run(theirs, replies([0.05, 0.1, 2.0, 5.0]))
     for a, b in zip(got, want, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     assert ours.privacy_scalars()["clipped_fraction"] == pytest.approx(0.5)

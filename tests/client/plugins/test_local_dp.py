@@ -10,8 +10,16 @@ from flwr.clientapp.mod import LocalDpMod
 from fedsim import wire
 from fedsim.client.plugins.local_dp import RELEASES_KEY, local_dp_arrays, local_dp_reply
 from fedsim.privacy.gaussian import local_dp_std
+from tests.fake_grid import task_identity
 
 KEYS = ("a", "b")
+
+
+@pytest.fixture(autouse=True)
+def _identity():
+    """Flower's Message needs the run identity the ServerApp runtime would set."""
+    with task_identity():
+        yield
 
 
 def record(values) -> ArrayRecord:
