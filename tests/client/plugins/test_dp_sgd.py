@@ -121,6 +121,7 @@ def dp_run(tmp_path_factory):
     return cfg, summary
 
 
+@pytest.mark.integration  # a whole run (fake grid, real ServerApp body and ClientApp)
 def test_reported_epsilon_is_over_every_client_and_never_decreases(dp_run):
     _, summary = dp_run
     privacy = summary["privacy"]
@@ -134,6 +135,7 @@ def test_reported_epsilon_is_over_every_client_and_never_decreases(dp_run):
     assert running == sorted(running) and running[-1] == privacy["epsilon"]
 
 
+@pytest.mark.integration  # a whole run (fake grid, real ServerApp body and ClientApp)
 def test_client_epsilon_is_its_rounds_composed_and_sitting_out_adds_nothing(dp_run):
     """Cohorts [0,3] [0-3] [1,2]: client 0 trains rounds 1 and 2 (tasks 0 and 1), not 3."""
     from fedsim.experiment import get_experiment
@@ -154,6 +156,7 @@ def test_client_epsilon_is_its_rounds_composed_and_sitting_out_adds_nothing(dp_r
     assert rows[1]["privacy"]["epsilon"] <= rows[2]["privacy"]["epsilon"]
 
 
+@pytest.mark.integration  # a whole run (fake grid, real ServerApp body and ClientApp)
 def test_resume_continues_the_accounting(dp_run, tmp_path):
     _, whole = dp_run
     cfg = compose(*FAST, f"output.root={tmp_path}")
