@@ -12,8 +12,9 @@ round's ConfigRecord, the client's state and the model it is about to train; it 
 * the **plugins** of :func:`fedsim.client.training_loop.train_local`: FedProx's proximal term
   (``proximal-mu``), FedHyper-CL's hypergradient LR (``fedsim.hyper-cl``), the data-level
   curriculum (``curriculum.order``), the FCL baselines' distillation, EWC penalty and replay
-  (``fcl.*``, :mod:`fedsim.client.plugins.baselines`), plus any method plugin the learner
-  adds (FedProto's prototype distance).
+  (``fcl.*``, :mod:`fedsim.client.plugins.baselines`), DP-SGD (``privacy.dp-sgd-sigma``,
+  :mod:`fedsim.client.plugins.dp_sgd`, first: it supplies the data term's gradient), plus any
+  method plugin the learner adds (FedProto's prototype distance).
 
 What a learner cannot honour it declares in :class:`LoopSupport`; the config-level
 compatibility table (:mod:`fedsim.config.compatibility`) refuses such combinations before
