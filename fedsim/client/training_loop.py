@@ -140,7 +140,7 @@ def train_local(
                 if extra is not None:
                     loss = loss + extra
             opt.zero_grad(set_to_none=True)
-            if loss.requires_grad:
+            if data_grads is None or loss.requires_grad:  # DP-SGD without extra terms: none
                 loss.backward()
             if data_grads is not None:
                 _add_grads(params, data_grads)
