@@ -23,29 +23,44 @@ def test_the_group_has_the_documented_options():
     ]
 
 
+@pytest.fixture(scope="module")
+def parts() -> tuple[dict, dict[str, dict], dict[str, dict]]:
+    """The default config, every strategy and every privacy option, each composed once."""
+    base = compose()
+    strategies = {n: compose(f"strategy={n}")["strategy"] for n in names("strategy")}
+    options = {n: compose(f"privacy={n}")["privacy"] for n in names("privacy")}
+    return base, strategies, options
+
+
+def cfg_of(parts, strategy: str, option: str) -> dict:
+    base, strategies, options = parts
+    return {**base, "strategy": strategies[strategy], "privacy": options[option]}
+
+
 @pytest.mark.parametrize("option", ["central_fixed", "central_adaptive", "local_dp", "dp_sgd"])
 @pytest.mark.parametrize("strategy", WEIGHTS)
-def test_weight_strategies_accept_update_privacy(strategy, option):
-    validate_values(compose(f"strategy={strategy}", f"privacy={option}"))
+def test_weight_strategies_accept_update_privacy(parts, strategy, option):
+    validate_values(cfg_of(parts, strategy, option))
 
 
 @pytest.mark.parametrize("option", ["central_fixed", "local_dp", "dp_sgd"])
 @pytest.mark.parametrize("strategy", ["fedproto", "fedrecon", "adapter_avg"])
-def test_non_weight_strategies_are_refused_naming_both(strategy, option):
+def test_non_weight_strategies_are_refused_naming_both(parts, strategy, option):
     with pytest.raises(ConfigError, match=f"privacy={option} cannot run with strategy={strategy}"):
-        check_privacy(compose(f"strategy={strategy}", f"privacy={option}"), opacus=True)
+        check_privacy(cfg_of(parts, strategy, option), opacus=True)
 
 
 @pytest.mark.parametrize("strategy", ["fedlwf", "fedewc", "replay"])
-def test_dp_sgd_refuses_data_dependent_loss_terms(strategy):
+def test_dp_sgd_refuses_data_dependent_loss_terms(parts, strategy):
     with pytest.raises(ConfigError, match="data-dependent terms"):
-        check_privacy(compose(f"strategy={strategy}", "privacy=dp_sgd"), opacus=True)
+        check_privacy(cfg_of(parts, strategy, "dp_sgd"), opacus=True)
 
 
-def test_prototype_noise_needs_a_prototype_strategy():
-    check_privacy(compose("strategy=fedrecon", "privacy=prototypes"))
+def test_prototype_noise_needs_a_prototype_strategy(parts):
+    check_privacy(cfg_of(parts, "fedrecon", "prototypes"))
+    check_privacy(cfg_of(parts, "fedproto", "prototypes"))
     with pytest.raises(ConfigError, match="prototype noise needs a prototype strategy"):
-        check_privacy(compose("strategy=fedavg", "privacy=prototypes"))
+        check_privacy(cfg_of(parts, "fedavg", "prototypes"))
 
 
 def test_dp_sgd_without_opacus_is_refused_in_one_line():
