@@ -17,8 +17,11 @@ counts unclipped ones, so C shrinks when most updates are clipped (tested:
 ``tests/strategies/test_central_dp.py``). The clipping and the noise scale are the same
 functions; a test checks the clipped aggregate against Flower's wrapper on the same replies.
 
-Client-level ε is accounted as the sampled Gaussian mechanism with ``q = n / population``
-per round (:mod:`fedsim.privacy.accountant`; reported when Opacus is installed).
+Client-level ε is accounted as one Gaussian release per round without amplification by
+sampling (q = 1, valid whatever the selection does; Flower's accounted mode makes the same
+choice), or, with ``amplification``, as the sampled Gaussian mechanism with
+``q = n / population`` (only valid when each round's cohort is a uniform sample of all
+clients) (:mod:`fedsim.privacy.accountant`; reported when Opacus is installed).
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ class CentralDP(Strategy, StrategyHooks, StrategyWrapper, PrivacySource):
     clip_norm : float
         C (the initial C when ``adaptive``).
     population : int
-        Number of clients (client-level sampling rate ``n / population``).
+        Number of clients (the sampling rate ``n / population`` with ``amplification``).
     delta : float
         δ of the reported ε.
     adaptive : bool
@@ -61,6 +64,8 @@ class CentralDP(Strategy, StrategyHooks, StrategyWrapper, PrivacySource):
     uniform_weights : bool
         Give every reply weight 1 in the wrapped aggregation (the sensitivity ``C / n``
         holds only then); False keeps the strategy's ``num-examples`` weighting.
+    amplification : bool
+        Account each round at rate ``n / population`` instead of 1.
     seed : int
         Run seed: the noise of round t is a function of (seed, t).
     """
@@ -79,6 +84,7 @@ class CentralDP(Strategy, StrategyHooks, StrategyWrapper, PrivacySource):
         count_std: float | None = None,
         expected_clients: float = 1.0,
         uniform_weights: bool = True,
+        amplification: bool = False,
         seed: int = 0,
     ) -> None:
         if noise_multiplier < 0:
@@ -99,6 +105,7 @@ class CentralDP(Strategy, StrategyHooks, StrategyWrapper, PrivacySource):
             adaptive_noise(self.z, expected_clients, count_std) if adaptive else (0.0, self.z)
         )
         self.uniform = bool(uniform_weights)
+        self.amplification = bool(amplification)
         self.seed = int(seed)
         self.current: ArrayRecord = ArrayRecord()
         self.history: list[accountant.GaussianSteps] = []
@@ -144,7 +151,8 @@ class CentralDP(Strategy, StrategyHooks, StrategyWrapper, PrivacySource):
             pairs = zip(keys, noisy, strict=True)
             aggregated = ArrayRecord({k: Array(np.asarray(v)) for k, v in pairs})
         self.history = accountant.add_steps(
-            self.history, accountant.GaussianSteps(self.z, n / self.population, 1)
+            self.history,
+            accountant.GaussianSteps(self.z, n / self.population if self.amplification else 1.0, 1),
         )
         self.last = {"clip_norm": used, "noise_multiplier": self.z, "clipped_fraction": fraction}
         return aggregated, metrics

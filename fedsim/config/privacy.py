@@ -82,6 +82,9 @@ def check_privacy(cfg: Mapping[str, Any], *, opacus: bool | None = None) -> None
             "privacy.epsilon",
             f"must be < 1 (the classic Gaussian mechanism's bound), got {spec['epsilon']}",
         )
+    for key in ("uniform_weights", "amplification"):
+        if mode == "central" and key in spec:
+            boolean({"privacy": spec}, f"privacy.{key}")
     _check_combination(cfg, spec, mode)
     if mode == "dp_sgd":
         if opacus is None:

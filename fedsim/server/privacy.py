@@ -78,6 +78,7 @@ def wrap_strategy(
         count_std=None if count_std is None else float(count_std),
         expected_clients=float(expected),
         uniform_weights=bool(spec.get("uniform_weights", True)),
+        amplification=bool(spec.get("amplification", False)),
         seed=seed,
     )
 

@@ -151,3 +151,22 @@ def test_the_wrapper_delegates_configure_train_and_remembers_the_arrays():
 
     msgs = list(ours.configure_train(1, arrays(GLOBAL), ConfigRecord({}), Grid()))
     assert len(msgs) == 2 and list(ours.current.keys()) == list(KEYS)
+
+
+def test_epsilon_is_unamplified_unless_asked():
+    pytest.importorskip("opacus")
+    from fedsim.privacy import accountant
+
+    def eps(amplification: bool) -> float:
+        dp = CentralDP(flwr_fedavg(), noise_multiplier=1.0, clip_norm=1.0, population=40,
+                       amplification=amplification)  # fmt: skip
+        dp.current = arrays(GLOBAL)
+        dp.aggregate_train(1, replies([1.0] * 4))
+        return dp.privacy_scalars()["epsilon"]
+
+    plain = accountant.epsilon([accountant.GaussianSteps(1.0, 1.0, 1)], 1e-5)
+    assert eps(False) == pytest.approx(plain)
+    assert eps(True) == pytest.approx(
+        accountant.epsilon([accountant.GaussianSteps(1.0, 0.1, 1)], 1e-5)
+    )
+    assert eps(True) < eps(False)
