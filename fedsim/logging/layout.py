@@ -54,6 +54,16 @@ def custom_scalars_layout() -> Layout:
                 family_regex("baseline")
             ),
         },
+        "Privacy": {
+            "epsilon (largest over clients, client mean)": _multiline(
+                tag_regex("privacy", "epsilon"), tag_regex("privacy", "epsilon_mean")
+            ),
+            "clip norm, noise multiplier, clipped fraction": _multiline(
+                tag_regex("privacy", "clip_norm"),
+                tag_regex("privacy", "noise_multiplier"),
+                tag_regex("privacy", "clipped_fraction"),
+            ),
+        },
         "System": {
             "round wall time (s)": _multiline(tag_regex("round_time")),
             "clients trained / failed replies": _multiline(
