@@ -104,6 +104,36 @@ class StrategyHooks:
 _DEFAULT_HOOKS = StrategyHooks()
 
 
+class StrategyWrapper(ABC):
+    """A strategy that wraps another one (central DP) and keeps state of its own.
+
+    The checkpoint holds both: :meth:`state_dict` for the wrapper, and the wrapped
+    strategy's state (``inner``) the way any strategy's is captured
+    (:mod:`fedsim.server.strategy_state`).
+    """
+
+    @property
+    @abstractmethod
+    def inner(self) -> object:
+        """The wrapped strategy."""
+
+    @abstractmethod
+    def state_dict(self) -> dict:
+        """The wrapper's own evolving state (data only)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` into a freshly built wrapper."""
+
+
+class PrivacySource(ABC):
+    """A server-side component that reports its privacy scalars after each aggregation."""
+
+    @abstractmethod
+    def privacy_scalars(self) -> dict[str, float]:
+        """``clip_norm``, ``noise_multiplier``, ``clipped_fraction``, ``epsilon`` (if known)."""
+
+
 def strategy_hooks(strategy: object) -> StrategyHooks:
     """The fedsim hooks of ``strategy``: itself when it declares them, else the defaults."""
     return strategy if isinstance(strategy, StrategyHooks) else _DEFAULT_HOOKS
@@ -276,6 +306,17 @@ class LoopPlugin(Protocol):
         """Return the learning rate for the next step (after ``optimizer.step()``), or None."""
         ...
 
+    def data_gradients(
+        self, model: nn.Module, info: StepInfo
+    ) -> list[torch.Tensor | None] | None:
+        """Return the batch's cross-entropy gradient, one per trainable parameter, or None.
+
+        None keeps back-propagation of the batch loss; a list replaces the cross-entropy's
+        gradient (DP-SGD: per-example clipped and noised), and the plugins' extra loss
+        terms are still back-propagated on top of it.
+        """
+        ...
+
     def metrics(self) -> dict[str, float]:
         """Return scalars to report after training."""
         ...
@@ -294,6 +335,12 @@ class BasePlugin:
 
     def next_lr(self, model: nn.Module, info: StepInfo) -> float | None:
         """Keep the learning rate."""
+        return None
+
+    def data_gradients(
+        self, model: nn.Module, info: StepInfo
+    ) -> list[torch.Tensor | None] | None:
+        """Back-propagate the batch loss as usual."""
         return None
 
     def metrics(self) -> dict[str, float]:

@@ -154,3 +154,15 @@ EVALUATE_REPLY_KEYS = (
     ("config", TASK_EVAL, EVAL_POSITIONS),
     ("config", TASK_EVAL, EVAL_ACCURACIES),
 )
+# Privacy (server -> client ConfigRecord items from configs/privacy, see docs/privacy.md)
+PRIVACY_DELTA = "privacy.delta"  # float: δ of every reported ε
+DP_SGD_SIGMA = "privacy.dp-sgd-sigma"  # float: DP-SGD noise multiplier z (its presence: DP-SGD on)
+DP_SGD_CLIP = "privacy.dp-sgd-clip"  # float: DP-SGD per-example clip norm C
+LOCAL_DP_CLIP = "privacy.local-clip"  # float: local DP clip norm of the update (its presence: on)
+LOCAL_DP_SENSITIVITY = "privacy.local-sensitivity"  # float: Δ of the local Gaussian mechanism
+LOCAL_DP_EPSILON = "privacy.local-epsilon"  # float: ε of one local release
+PROTO_NOISE_SIGMA = "privacy.proto-sigma"  # float: prototype noise multiplier (presence: on)
+PROTO_NOISE_CLIP = "privacy.proto-clip"  # float: feature-norm clip C of prototype sums
+# ... and reply metrics (client -> server)
+PRIVACY_EPSILON = "privacy-epsilon"  # float: this client's ε so far (at PRIVACY_DELTA)
+PRIVACY_CLIPPED = "privacy-clipped-fraction"  # float: share of clipped examples / updates

@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "fedsim.logging",
             "fedsim.metrics",
             "fedsim.transport",
+            "fedsim.privacy",
             "scenarios",
         ),
     ),

@@ -17,9 +17,11 @@ from flwr.clientapp import ClientApp
 
 from fedsim import wire
 from fedsim.client.learners import get_learner
+from fedsim.client.plugins.local_dp import local_dp_reply
 from fedsim.client.state import ClientState
 from fedsim.experiment import get_experiment
 from fedsim.faults.client import before_train, corrupt_arrays
+from fedsim.seeding import rng_for
 from fedsim.transport import packing
 
 ConfigSource = Callable[[Context], Mapping[str, Any]]
@@ -65,7 +67,15 @@ def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> 
         exp, cid, int(config[wire.SERVER_ROUND]), content[wire.ARRAYS], config, state
     )
     metrics = {**reply.metrics, wire.TRAIN_SECONDS: time.perf_counter() - started}
-    arrays = corrupt_arrays(config, content[wire.ARRAYS], reply.arrays)
+    arrays = reply.arrays
+    if wire.LOCAL_DP_CLIP in config:  # local DP: the update is privatised before it leaves
+        rng = rng_for(exp.seed, "local-dp", int(config[wire.SERVER_ROUND]), cid)
+        arrays, dp_metrics, items = local_dp_reply(
+            config, content[wire.ARRAYS], arrays, reply.state.config, rng
+        )
+        metrics.update(dp_metrics)
+        reply.state.config.update(items)
+    arrays = corrupt_arrays(config, content[wire.ARRAYS], arrays)
     out = RecordDict({wire.ARRAYS: arrays, wire.METRICS: MetricRecord(metrics)})
     for name, record in reply.extra.items():
         out[name] = record

@@ -28,6 +28,8 @@ class StepInfo:
     inputs: torch.Tensor
     targets: torch.Tensor
     logits: torch.Tensor
+    #: additive logit mask (0 for allowed classes, -inf otherwise) or None (task-incremental)
+    logit_mask: torch.Tensor | None = None
 
 
 @dataclass
@@ -129,13 +131,19 @@ def train_local(
                     mask[list(class_mask)] = 0.0
                 logits = logits + mask
             loss = nn.functional.cross_entropy(logits, targets)
-            info = StepInfo(epoch, steps, current_lr, inputs, targets, logits)
+            info = StepInfo(epoch, steps, current_lr, inputs, targets, logits, mask)
+            data_grads = _data_gradients(plugins, model, info)
+            if data_grads is not None:  # DP-SGD: the data term's gradient comes privatised
+                loss = loss.detach()
             for plugin in plugins:
                 extra = plugin.extra_loss(model, info)
                 if extra is not None:
                     loss = loss + extra
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            if data_grads is None or loss.requires_grad:  # DP-SGD without extra terms: none
+                loss.backward()
+            if data_grads is not None:
+                _add_grads(params, data_grads)
             opt.step()
             for plugin in plugins:
                 new_lr = plugin.next_lr(model, info)
@@ -156,6 +164,25 @@ def train_local(
         final_lr=current_lr,
         metrics=merged,
     )
+
+
+def _data_gradients(plugins: Sequence[LoopPlugin], model: nn.Module, info: StepInfo):
+    """The first plugin's replacement of the cross-entropy gradient, or None."""
+    for plugin in plugins:
+        grads = plugin.data_gradients(model, info)
+        if grads is not None:
+            return grads
+    return None
+
+
+def _add_grads(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor | None]) -> None:
+    """Add ``grads`` to each parameter's ``.grad`` (set when the extra terms left none)."""
+    if len(grads) != len(params):
+        raise ValueError(f"data_gradients returned {len(grads)} tensors for {len(params)} params")
+    for p, g in zip(params, grads, strict=True):
+        if g is None:
+            continue
+        p.grad = g.detach().clone() if p.grad is None else p.grad + g
 
 
 @torch.no_grad()

@@ -100,6 +100,7 @@ class FedsimConfig:
     selection: Any = MISSING
     curriculum: Any = MISSING
     faults: Any = MISSING
+    privacy: Any = MISSING
     train: TrainConfig = field(default_factory=TrainConfig)
     federation: FederationConfig = field(default_factory=FederationConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

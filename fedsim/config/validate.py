@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from fedsim.config.compatibility import check_compatibility
+from fedsim.config.privacy import check_privacy, privacy_of
 from fedsim.config.schema import (
     BackendConfig,
     EvalConfig,
@@ -102,6 +103,7 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
     _check_reliability(cfg)
     _check_node_local(cfg)
     check_compatibility(cfg)  # strategy x lr/curriculum/selection/faults (compatibility.py)
+    check_privacy(cfg)  # the privacy group (fedsim/config/privacy.py)
 
 
 NODE_LOCAL_DATA = "fedsim.data.node_arrays.NodeArraysSource"
@@ -245,6 +247,13 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
     except (ValueError, IndexError, TypeError) as exc:
         raise ConfigError("scenario", f"a client stream could not be built: {exc}") from None
     model = exp.make_model()
+    if privacy_of(cfg).get("mode") == "dp_sgd":
+        from fedsim.client.plugins.dp_sgd import refuse_batch_norm
+
+        try:
+            refuse_batch_norm(model)
+        except ValueError as exc:
+            raise ConfigError("model", str(exc)) from None
     for cid in cfg.get("log", {}).get("matrix_clients", ()):
         if not 0 <= int(cid) < exp.plan.num_clients:
             raise ConfigError(

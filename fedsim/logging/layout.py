@@ -60,6 +60,16 @@ def custom_scalars_layout() -> Layout:
             ),
             "bases kept by the server (bytes)": _multiline(tag_regex("fot_basis_bytes")),
         },
+        "Privacy": {
+            "epsilon (largest over clients, client mean)": _multiline(
+                tag_regex("privacy", "epsilon"), tag_regex("privacy", "epsilon_mean")
+            ),
+            "clip norm, noise multiplier, clipped fraction": _multiline(
+                tag_regex("privacy", "clip_norm"),
+                tag_regex("privacy", "noise_multiplier"),
+                tag_regex("privacy", "clipped_fraction"),
+            ),
+        },
         "System": {
             "round wall time (s)": _multiline(tag_regex("round_time")),
             "clients trained / failed replies": _multiline(

@@ -27,6 +27,9 @@ def tag(kind: str, name: str | int | None = None) -> str:
     clients: memory bytes of the old model / Fisher / replay buffer, each mechanism's term);
     FOT: ``fot_basis_share`` (layer ``name``: basis width / input dimension),
     ``fot_basis_bytes`` (the server's bases, float32).
+    privacy: ``privacy`` (``name`` = ``epsilon`` (largest over clients, or the central
+    client-level ε), ``epsilon_mean``, ``clip_norm``, ``noise_multiplier``,
+    ``clipped_fraction``).
     """
     table = {
         "cl": "cl/{}",
@@ -69,6 +72,7 @@ def tag(kind: str, name: str | int | None = None) -> str:
         "baseline": "fcl/{}",
         "fot_basis_share": "fot/basis_share/{}",
         "fot_basis_bytes": "fot/basis_bytes",
+        "privacy": "privacy/{}",
     }
     if kind not in table:
         raise KeyError(f"unknown tag kind '{kind}'")

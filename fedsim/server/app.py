@@ -31,6 +31,12 @@ from fedsim.logging.tensorboard import TensorBoardSink
 from fedsim.metrics.accuracy_book import AccuracyBook
 from fedsim.resolver import build
 from fedsim.server.health import assess
+from fedsim.server.privacy import (
+    privacy_items,
+    privacy_summary,
+    static_scalars,
+    wrap_strategy,
+)
 from fedsim.server.reporter import Reporter, final_outputs, write_json_atomic
 from fedsim.server.round_loop import LoopSettings, RoundLoop
 from fedsim.server.round_record import RoundRecord
@@ -90,6 +96,7 @@ def train_config(
         wire.CLIENT_LEARNER: str(cfg["strategy"].get("client_learner", "weights")),
         **curriculum_items(cfg),
         **(selection.client_config() if selection is not None else {}),
+        **privacy_items(cfg),
     }
 
 
@@ -142,6 +149,7 @@ def loop_settings(
         client_eval_fraction=float(ev["client_fraction"]),
         panel_size=ev.get("panel_size"),
         checkpoint_every=int(cfg["output"].get("checkpoint_every", 1)),
+        privacy=static_scalars(cfg),
     )
 
 
@@ -170,7 +178,9 @@ def run_server(
     logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
     started = time.perf_counter()
     exp = get_experiment(cfg)
-    strategy = build_strategy(cfg["strategy"])
+    strategy = wrap_strategy(
+        build_strategy(cfg["strategy"]), cfg, num_clients=exp.plan.num_clients, seed=exp.seed
+    )
     lr_controller = build_lr_controller(cfg, exp.make_model())
     selection = build_selection(cfg, exp)
     faults = build_faults(cfg, exp.seed, exp.plan.num_clients)
@@ -245,6 +255,8 @@ def run_server(
     if strategy_items:
         summary["strategy"] = strategy_items
     summary.update(assess(state.history, summary["final"].get("acc"), cfg["federation"]))
+    if (cfg.get("privacy") or {}).get("mode", "none") != "none":
+        summary["privacy"] = privacy_summary(cfg, state.history)
     write_json_atomic(run_dir / "summary.json", summary)
     return summary
 

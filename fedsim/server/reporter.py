@@ -121,6 +121,9 @@ class Reporter:
         baselines = record.result.baselines if record.result is not None else {}
         for name, value in baselines.items():
             values[tag("baseline", name)] = value
+        privacy = record.result.privacy if record.result is not None else {}
+        for name, value in privacy.items():
+            values[tag("privacy", name)] = value
         values.update(round_values(record))
         self.sink.scalars(rnd, {k: v for k, v in values.items() if v is not None})
         table = rejected_markdown(record)

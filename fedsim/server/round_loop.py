@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from fedsim.experiment import Experiment
 from fedsim.interfaces import ClientSelection, LRController, strategy_hooks
 from fedsim.seeding import rng_for
 from fedsim.server.client_metrics import baseline_values
+from fedsim.server.privacy import round_privacy
 from fedsim.server.reply_checks import check_eval_reply, check_protocol, check_train_reply
 from fedsim.server.round_record import (
     DEADLINE,
@@ -57,6 +58,8 @@ class LoopSettings:
     panel_size: int | None = None
     checkpoint_every: int = 1
     strict_protocol: bool = False  # deployment: a reply lacking a protocol key fails the run
+    #: C and z of the client-side privacy modes (:func:`fedsim.server.privacy.static_scalars`)
+    privacy: Mapping[str, float] = field(default_factory=dict)
 
 
 class RoundLoop:
@@ -188,6 +191,7 @@ class RoundLoop:
             for r in replies
             if wire.TRAIN_SECONDS in r.content[wire.METRICS]
         ]
+        privacy, client_eps = round_privacy(good, self.strategy, state.history, self.s.privacy)
         result = TrainResult(
             train_loss,
             difficulties,
@@ -195,6 +199,8 @@ class RoundLoop:
             dict(self.lr.scalars()),
             baseline_values(replies),
             sum(seconds) / len(seconds) if seconds else None,
+            privacy,
+            client_eps,
         )
         return replace(record, curriculum=curriculum, result=result)
 

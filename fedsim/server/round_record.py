@@ -19,7 +19,7 @@ DEADLINE = "no reply before the round deadline"
 #: The reason recorded for a client whose evaluation reply missed the round deadline.
 EVAL_DEADLINE = "no evaluation reply before the round deadline"
 #: Row keys left out of ``summary.json`` (per-client lists; kept in checkpoints).
-NOT_IN_SUMMARY = ("cohort", "client_accs", "client_lrs", "update_norms")
+NOT_IN_SUMMARY = ("cohort", "client_accs", "client_lrs", "update_norms", "client_epsilon")
 
 
 def _ids_out(reasons: Mapping[int, str]) -> dict[str, str]:
@@ -171,6 +171,11 @@ class TrainResult:
     baselines: dict[str, float] = field(default_factory=dict)
     #: mean local training wall time of the valid replies (seconds; None: none reported)
     client_train_s: float | None = None
+    #: privacy scalars (``epsilon``, ``epsilon_mean``, ``clip_norm``, ``noise_multiplier``,
+    #: ``clipped_fraction``; :mod:`fedsim.server.privacy`); empty without privacy
+    privacy: dict[str, float] = field(default_factory=dict)
+    #: each replying client's ε so far (per-client privacy modes)
+    client_epsilon: dict[int, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Row items, in their row order."""
@@ -181,6 +186,10 @@ class TrainResult:
             out["baselines"] = dict(self.baselines)
         if self.client_train_s is not None:
             out["client_train_s"] = self.client_train_s
+        if self.privacy:
+            out["privacy"] = dict(self.privacy)
+        if self.client_epsilon:
+            out["client_epsilon"] = {str(c): e for c, e in sorted(self.client_epsilon.items())}
         return {**out, **self.lr}
 
 
@@ -319,6 +328,10 @@ class RoundRecord:
                 client_train_s=(
                     None if "client_train_s" not in row else _float(row["client_train_s"])
                 ),
+                privacy={str(k): _float(v) for k, v in row.get("privacy", {}).items()},
+                client_epsilon={
+                    int(k): _float(v) for k, v in row.get("client_epsilon", {}).items()
+                },
             )
         central = None
         if "central_acc" in row:
@@ -354,7 +367,8 @@ _ROW_KEYS = (
     "round", "cohort", "failures", "rejected", "curriculum", "selection_why", "faults",
     "unavailable", "missing", "asked", "unexpected", "retry", "bytes_down", "bytes_up",
     "clients_trained", "late_dropped", "update_norms", "skipped", "train_loss",
-    "client_difficulties", "client_lrs", "baselines", "client_train_s", "central_acc",
+    "client_difficulties", "client_lrs", "baselines", "client_train_s", "privacy",
+    "client_epsilon", "central_acc",
     "central_task_acc", "eval_asked", "eval_rejected", "client_acc", "client_eval_loss",
     "client_accs", "eval_failures", "boundary_rows", "round_time_s", "cl_running",
 )  # fmt: skip

@@ -62,6 +62,8 @@ UNFINGERPRINTED_KEYS = ("output", "log", "backend", "hydra")
 def config_fingerprint(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """Return (SHA-256, compared part) of a resolved config minus :data:`UNFINGERPRINTED_KEYS`."""
     part = {k: v for k, v in cfg.items() if k not in UNFINGERPRINTED_KEYS}
+    if (part.get("privacy") or {}).get("mode") == "none":  # checkpoints from before the group
+        del part["privacy"]
     part = json.loads(json.dumps(part, sort_keys=True, default=str))
     canon = json.dumps(part, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode("utf-8")).hexdigest(), part

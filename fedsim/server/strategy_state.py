@@ -19,6 +19,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord
 from flwr.serverapp.strategy import Strategy
 
+from fedsim.interfaces import StrategyWrapper
 from fedsim.stateful import Stateful
 
 #: Attributes in which flwr.serverapp strategies keep state across rounds.
@@ -82,7 +83,14 @@ def _copy(value: Any) -> Any:
 
 
 def strategy_state(strategy: Strategy) -> StrategyState:
-    """Return a snapshot (data only) of ``strategy``'s evolving state."""
+    """Return a snapshot (data only) of ``strategy``'s evolving state.
+
+    A :class:`~fedsim.interfaces.StrategyWrapper` (central DP) keeps its own state and its
+    wrapped strategy's, captured the same way.
+    """
+    if isinstance(strategy, StrategyWrapper):
+        inner = strategy_state(strategy.inner).to_dict()
+        return StrategyState(own={"wrapper": strategy.state_dict(), "inner": inner})
     if isinstance(strategy, Stateful):
         return StrategyState(own=strategy.state_dict())
     held = vars(strategy)
@@ -97,6 +105,13 @@ def strategy_state(strategy: Strategy) -> StrategyState:
 
 def load_strategy_state(strategy: Strategy, state: StrategyState) -> None:
     """Restore a snapshot made by :func:`strategy_state` into a freshly built strategy."""
+    if isinstance(strategy, StrategyWrapper):
+        own = state.own or {}
+        if "wrapper" not in own:
+            raise ValueError("checkpoint has no state of the strategy wrapper (central DP)")
+        strategy.load_state_dict(own["wrapper"])
+        load_strategy_state(strategy.inner, StrategyState.from_dict(own["inner"]))
+        return
     if state.own is not None:
         strategy.load_state_dict(state.own)
         return

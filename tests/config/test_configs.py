@@ -15,9 +15,14 @@ GROUPS = sorted(
 )
 
 
+#: options that need a partner option to run (refused with the default strategy otherwise)
+PARTNERS = {("privacy", "prototypes"): ("strategy=fedrecon",)}
+
+
 @pytest.mark.parametrize("group, name", GROUPS, ids=[f"{g}={n}" for g, n in GROUPS])
 def test_group_option_composes_and_builds(group, name, tmp_path):
-    cfg = compose(f"{group}={name}", f"output.root={tmp_path}")
+    partners = PARTNERS.get((group, name), ())
+    cfg = compose(f"{group}={name}", *partners, f"output.root={tmp_path}")
     assert cfg[group].get("name", name)
     if group == "data" and "root" in cfg["data"] and cfg["data"]["root"] is None:
         # Sources reading the user's local files: without data.root they fail with one line

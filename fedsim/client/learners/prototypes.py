@@ -36,6 +36,11 @@ from fedsim import wire
 from fedsim.client.learners.weights import evaluate_seen_tasks
 from fedsim.client.plugins.loop_assembly import assemble_loop
 from fedsim.client.plugins.prototype_loss import PrototypeLoss
+from fedsim.client.plugins.prototype_noise import (
+    clipped_class_sums,
+    noisy_means,
+    release_steps,
+)
 from fedsim.client.plugins.task_curriculum import evaluation_view
 from fedsim.client.state import (
     ClientState,
@@ -47,6 +52,8 @@ from fedsim.client.state import (
 from fedsim.device import client_device, cpu_state_dict
 from fedsim.experiment import Experiment
 from fedsim.models.prototype_head import class_means
+from fedsim.privacy import accountant
+from fedsim.seeding import rng_for
 from scenarios.types import ClientStream, TaskSlot
 from strategies.prototypes import (
     Contribution,
@@ -100,10 +107,24 @@ def positions_to_send(
     return []
 
 
-def slot_contribution(exp: Experiment, model: nn.Module, slot: TaskSlot) -> Contribution:
-    """Class means of ``model``'s embeddings of one slot's training data (its transform)."""
+def slot_contribution(
+    exp: Experiment, model: nn.Module, slot: TaskSlot, noise: tuple | None = None
+) -> Contribution:
+    """Class means of ``model``'s embeddings of one slot's training data (its transform).
+
+    ``noise = (clip, z, rng)``: the noisy release of
+    :mod:`fedsim.client.plugins.prototype_noise` over the slot's task classes.
+    """
     x, y = exp.data.x_train[slot.train_idx], exp.data.y_train[slot.train_idx]
-    return Contribution(*class_means(model, x, y, transform=exp.transform_for(slot.task_id)))
+    transform = exp.transform_for(slot.task_id)
+    if noise is None:
+        return Contribution(*class_means(model, x, y, transform=transform))
+    clip, z, rng = noise
+    classes = sorted(int(c) for c in exp.plan.tasks[slot.task_id].classes)
+    sums, counts = clipped_class_sums(model, x, y, classes, clip, transform=transform)
+    return Contribution(
+        *noisy_means(sums, counts, classes, clip=clip, noise_multiplier=z, rng=rng)
+    )
 
 
 def pool_contributions(parts: list[Contribution], dim: int) -> Contribution:
@@ -159,8 +180,10 @@ class PrototypeLearner:
             loss, final_lr, extra = result.loss, result.final_lr, result.metrics
         sent = [int(p) for p in state.config.get(wire.PROTO_SENT_SLOTS, [])]
         due = positions_to_send(send, loop.stream, server_round, loop.position, sent)
-        parts = [slot_contribution(exp, model, loop.stream.slots[p]) for p in due]
+        noise, privacy = _noise_settings(exp, config, server_round, client_id)
+        parts = [slot_contribution(exp, model, loop.stream.slots[p], noise) for p in due]
         contribution = pool_contributions(parts, int(model.embedding_dim))
+        privacy_items, privacy_metrics = _account(config, state, len(due)) if privacy else ({}, {})
         payload = {}
         if bool(config.get(wire.PROTO_SEND_WEIGHTS, False)):
             payload.update({k: v for k, v in ArrayRecord(cpu_state_dict(model)).items()})
@@ -171,6 +194,7 @@ class PrototypeLearner:
             loop.state_items(),
             ArrayRecord(cpu_state_dict(model)) if personal else state.arrays,
             **{wire.PROTO_SENT_SLOTS: sorted(set(sent) | set(due))},
+            **privacy_items,
         )
         metrics = {
             **train_metrics(client_id, loop.slot.task_id, loss, len(loop.y), final_lr),
@@ -180,6 +204,7 @@ class PrototypeLearner:
         }
         metrics.update(difficulty)
         metrics.update({k: float(v) for k, v in extra.items() if k not in metrics})
+        metrics.update(privacy_metrics)
         return TrainReply(arrays=ArrayRecord(payload), metrics=metrics, state=new_state)
 
     def evaluate(
@@ -198,3 +223,29 @@ class PrototypeLearner:
             exp, classifier_for(model, arrays, config), client_id, server_round, view.stream,
             order=view.order, next_tasks=view.next_tasks,
         )
+
+
+def _noise_settings(
+    exp: Experiment, config: ConfigRecord, server_round: int, client_id: int
+) -> tuple[tuple | None, bool]:
+    """``((clip, z, rng), True)`` when the round asks for prototype noise, else ``(None, False)``.
+
+    Prototype noise is :mod:`fedsim.client.plugins.prototype_noise`.
+    """
+    if wire.PROTO_NOISE_SIGMA not in config:
+        return None, False
+    rng = rng_for(exp.seed, "proto-noise", server_round, client_id)
+    return (float(config[wire.PROTO_NOISE_CLIP]), float(config[wire.PROTO_NOISE_SIGMA]), rng), True
+
+
+def _account(
+    config: ConfigRecord, state: ClientState, releases: int
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """The client's history with ``releases`` more noisy releases; its ε as a reply metric."""
+    history = accountant.from_items(state.config)
+    for _ in range(releases):
+        step = release_steps(float(config[wire.PROTO_NOISE_SIGMA]))
+        history = accountant.add_steps(history, step)
+    delta = float(config[wire.PRIVACY_DELTA])
+    eps = accountant.epsilon(history, delta) if accountant.opacus_installed() else float("nan")
+    return accountant.to_items(history), {wire.PRIVACY_EPSILON: eps}

@@ -12,8 +12,9 @@ round's ConfigRecord, the client's state and the model it is about to train; it 
 * the **plugins** of :func:`fedsim.client.training_loop.train_local`: FedProx's proximal term
   (``proximal-mu``), FedHyper-CL's hypergradient LR (``fedsim.hyper-cl``), the data-level
   curriculum (``curriculum.order``), the FCL baselines' distillation, EWC penalty and replay
-  (``fcl.*``, :mod:`fedsim.client.plugins.baselines`), plus any method plugin the learner
-  adds (FedProto's prototype distance).
+  (``fcl.*``, :mod:`fedsim.client.plugins.baselines`), DP-SGD (``privacy.dp-sgd-sigma``,
+  :mod:`fedsim.client.plugins.dp_sgd`, first: it supplies the data term's gradient), plus any
+  method plugin the learner adds (FedProto's prototype distance).
 
 What a learner cannot honour it declares in :class:`LoopSupport`; the config-level
 compatibility table (:mod:`fedsim.config.compatibility`) refuses such combinations before
@@ -37,6 +38,7 @@ from fedsim.client.plugins.data_curriculum import (
     curriculum_from_config,
     example_losses,
 )
+from fedsim.client.plugins.dp_sgd import DpSgd, dp_sgd_plugin
 from fedsim.client.plugins.hypergradient import HypergradientLR, hypergradient_plugin
 from fedsim.client.plugins.proximal import ProximalTerm
 from fedsim.client.plugins.task_curriculum import stream_for
@@ -114,6 +116,7 @@ class LocalLoop:
     hyper: HypergradientLR | None = None
     curriculum: DataCurriculum | None = None
     baselines: BaselineParts = field(default_factory=BaselineParts)
+    dp_sgd: DpSgd | None = None
 
     @property
     def slot(self) -> TaskSlot:
@@ -177,6 +180,8 @@ class LocalLoop:
         if self.decided:
             items[wire.CURRICULUM_DECIDED] = list(self.decided)
         items.update(self.baselines.config)
+        if self.dp_sgd is not None:
+            items.update(self.dp_sgd.state_items())
         return items
 
     def state_arrays(self, model_state: ArrayRecord | None) -> ArrayRecord | None:
@@ -271,6 +276,16 @@ def assemble_loop(
         exp, client_id, config, state.config, state.arrays, model, stream, pos
     )
     plugins.extend(baselines.plugins)
+    dp = dp_sgd_plugin(
+        model,
+        config,
+        state.config,
+        num_examples=len(y),
+        batch_size=hp["batch_size"],
+        seed=torch_seed_for(exp.seed, "dp-sgd-noise", server_round, client_id),
+    )
+    if dp is not None:
+        plugins.insert(0, dp)
     return LocalLoop(
         stream=stream,
         decided=decided,
@@ -285,6 +300,7 @@ def assemble_loop(
         hyper=hyper,
         curriculum=curriculum,
         baselines=baselines,
+        dp_sgd=dp,
     )
 
 

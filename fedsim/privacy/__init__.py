@@ -1,0 +1,1 @@
+"""Differential privacy: the Gaussian mechanism's maths and the RDP accountant (core layer)."""
