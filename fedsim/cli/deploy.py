@@ -37,7 +37,7 @@ EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fedsim deploy", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="fedsim deploy", description=__doc__.split("\n\n")[0].replace("``", ""))
     sub = p.add_subparsers(dest="mode", required=True)
     for name in ("local", "submit"):
         s = sub.add_parser(name)

@@ -2,7 +2,8 @@
 
 Usage::
 
-    fedsim                                   # the default experiment
+    fedsim                                   # the default experiment (= fedsim run)
+    fedsim --help                            # commands, run options, config groups
     fedsim strategy=fedprox scenario.num_clients=50 seed=3
     fedsim -m strategy=fedavg,fedprox        # Hydra multirun
     fedsim describe [overrides...]           # print the scenario plan, run nothing
@@ -133,6 +134,14 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``fedsim`` console script."""
     set_defaults()
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "run":
+        args = args[1:]
+    if args and args[0] in ("-h", "--help", "help") or (
+        not (args and args[0] in SUBCOMMANDS or args[:1] == ["describe"])
+        and any(a in ("-h", "--help") for a in args)
+    ):
+        _print_help(args)
+        return
     if args and args[0] == "describe":
         from fedsim.cli.describe import describe_main
 
@@ -157,6 +166,20 @@ def main(argv: list[str] | None = None) -> None:
     _OUTCOMES.clear()
     task()
     _exit_for_outcomes(list(_OUTCOMES))
+
+
+def _print_help(args: list[str]) -> None:
+    """``fedsim --help``: commands, run options and the config groups (with --config-dir's)."""
+    from fedsim.cli.help import main_help
+
+    dirs = [config_dir()]
+    for i, arg in enumerate(args):
+        extra = arg.split("=", 1)[1] if arg.startswith("--config-dir=") else None
+        if arg in ("--config-dir", "-cd") and i + 1 < len(args):
+            extra = args[i + 1]
+        if extra and Path(extra).is_dir():
+            dirs.append(Path(extra))
+    print(main_help(dirs))
 
 
 def _exit_for_outcomes(states: list[str]) -> None:

@@ -16,7 +16,7 @@ from fedsim.config.plain import TARGET
 from fedsim.resolver import INFO_KEYS, accepted_keys, locate
 
 #: keys of a group read by the engine itself, never passed to the target
-ENGINE_KEYS = {"strategy": ("client_learner",)}
+ENGINE_KEYS = {"strategy": ("client_learner", "plugins")}
 
 
 def _key_of(override: str) -> str:

@@ -242,8 +242,14 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
 
     build_faults(cfg, exp.seed, exp.plan.num_clients)
     from fedsim.client.learners import get_learner
+    from fedsim.client.plugins.registered import load_plugin_factory
 
     get_learner(str(cfg["strategy"].get("client_learner", "weights")))
+    plugins = cfg["strategy"].get("plugins") or []
+    if not isinstance(plugins, list):
+        raise ConfigError("strategy.plugins", f"must be a list of names, got {plugins!r}")
+    for name in plugins:
+        load_plugin_factory(str(name))
 
 
 def _finite_numbers(node: Any, key: str) -> None:

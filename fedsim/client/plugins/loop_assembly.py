@@ -12,8 +12,9 @@ round's ConfigRecord, the client's state and the model it is about to train; it 
 * the **plugins** of :func:`fedsim.client.training_loop.train_local`: FedProx's proximal term
   (``proximal-mu``), FedHyper-CL's hypergradient LR (``fedsim.hyper-cl``), the data-level
   curriculum (``curriculum.order``), the FCL baselines' distillation, EWC penalty and replay
-  (``fcl.*``, :mod:`fedsim.client.plugins.baselines`), plus any method plugin the learner
-  adds (FedProto's prototype distance).
+  (``fcl.*``, :mod:`fedsim.client.plugins.baselines`), the plugins of a user's package named in
+  ``strategy.plugins`` (:mod:`fedsim.client.plugins.registered`), plus any method plugin the
+  learner adds (FedProto's prototype distance).
 
 What a learner cannot honour it declares in :class:`LoopSupport`; the config-level
 compatibility table (:mod:`fedsim.config.compatibility`) refuses such combinations before
@@ -39,6 +40,7 @@ from fedsim.client.plugins.data_curriculum import (
 )
 from fedsim.client.plugins.hypergradient import HypergradientLR, hypergradient_plugin
 from fedsim.client.plugins.proximal import ProximalTerm
+from fedsim.client.plugins.registered import registered_plugins
 from fedsim.client.plugins.task_curriculum import stream_for
 from fedsim.client.state import ClientState
 from fedsim.client.training_loop import TrainResult, train_local
@@ -271,6 +273,11 @@ def assemble_loop(
         exp, client_id, config, state.config, state.arrays, model, stream, pos
     )
     plugins.extend(baselines.plugins)
+    plugins.extend(
+        registered_plugins(
+            config, model=model, exp=exp, client_id=client_id, server_round=server_round
+        )
+    )
     return LocalLoop(
         stream=stream,
         decided=decided,
