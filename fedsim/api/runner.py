@@ -91,12 +91,17 @@ def config_from(config: Any, config_dir: Any = None) -> dict[str, Any]:
 
     from fedsim.config.schema import FedsimConfig
 
-    if config is None or (isinstance(config, Sequence) and not isinstance(config, str)):
+    if isinstance(config, str):
+        raise ConfigError(
+            "config", f"expected a list of 'key=value' strings, got one string (use ['{config}'])"
+        )
+    if config is None or isinstance(config, Sequence):
         return compose(list(config or []), config_dir=config_dir)
     if dataclasses.is_dataclass(config) and not isinstance(config, type):
         config = dataclasses.asdict(config)
     if not isinstance(config, Mapping):
-        raise ConfigError("config", f"expected overrides, a dict or FedsimConfig, got {type(config).__name__}")
+        kind = type(config).__name__
+        raise ConfigError("config", f"expected overrides, a dict or FedsimConfig, got {kind}")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(FedsimConfig), dict(config))
         return OmegaConf.to_container(merged, resolve=True, throw_on_missing=True)
