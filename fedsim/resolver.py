@@ -69,7 +69,8 @@ def build(spec: Mapping[str, Any], group: str, /, **kwargs: Any) -> Any:
         params[key] = plain_copy(value, f"{group}.{key}", spec=True)
     declared = accepted_keys(target)
     if declared is not None:
-        _refuse_undeclared(spec[TARGET], [k for k in params if k not in declared], declared, group)
+        unknown = [k for k in params if k not in declared]
+        _refuse_undeclared(spec[TARGET], unknown, declared, group)
         kwargs = {k: v for k, v in kwargs.items() if k in declared}
     params.update(kwargs)
     return _call(target, params, group)
@@ -119,8 +120,9 @@ def locate(path: Any, key: str, *, kind: str | None = None) -> Any:
     Raises
     ------
     ConfigError
-        Naming ``key``: not a dotted name (nor a registered name), a module that cannot be imported, a missing
-        attribute, or something that cannot be called (a module, a constant).
+        Naming ``key``: not a dotted name (nor a registered name), a module that cannot be
+        imported, a missing attribute, or something that cannot be called (a module, a
+        constant).
     """
     kind = kind or key.split(".")[0]
     if isinstance(path, str) and path.isidentifier() and kind in ENTRY_POINT_GROUPS:

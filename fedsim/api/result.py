@@ -50,8 +50,10 @@ class Result:
 
     @property
     def metrics(self) -> dict[str, float | None]:
-        """Final ACC, forgetting, BWT, FWT, AIA of the federation, plus the global model's
-        accuracy over all tasks at the last round (``central_acc``)."""
+        """Final ACC, forgetting, BWT, FWT, AIA of the federation, and ``central_acc``.
+
+        ``central_acc`` is the global model's mean accuracy over all tasks at the last round.
+        """
         final = self.summary.get("final", {})
         out = {k: final.get(k) for k in CL_METRICS}
         out["central_acc"] = self.summary.get("final_central_acc")
@@ -59,8 +61,10 @@ class Result:
 
     @property
     def accuracy_matrix(self) -> np.ndarray | None:
-        """The federation's accuracy matrix ``A[i, j]`` (mean over clients; row i: after the
-        client's task i, column j: its task j; NaN where not scored)."""
+        """The federation's accuracy matrix ``A[i, j]`` (mean over clients).
+
+        Row i: after the client's task i; column j: its task j; NaN where not scored.
+        """
         return _matrix(self.summary.get("federation_matrix"))
 
     @property

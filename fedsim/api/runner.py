@@ -110,7 +110,7 @@ def config_from(config: Any, config_dir: Any = None) -> dict[str, Any]:
 
 
 def default_run_dir(cfg: Mapping[str, Any]) -> Path:
-    """``<output.root>/<output.name>/<time>`` like the command line's (``-1``, ``-2``... if taken)."""
+    """``<output.root>/<output.name>/<time>`` as on the command line (``-1``... if taken)."""
     out = cfg["output"]
     base = Path(str(out["root"])).expanduser() / str(out["name"])
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S")

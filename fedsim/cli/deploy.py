@@ -37,7 +37,8 @@ EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fedsim deploy", description=__doc__.split("\n\n")[0].replace("``", ""))
+    about = __doc__.split("\n\n")[0].replace("``", "")
+    p = argparse.ArgumentParser(prog="fedsim deploy", description=about)
     sub = p.add_subparsers(dest="mode", required=True)
     for name in ("local", "submit"):
         s = sub.add_parser(name)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 #: subcommand -> one line (the order ``fedsim --help`` lists them in)
 DESCRIPTIONS = {
-    "run": "run an experiment (the default: `fedsim key=value ...` is `fedsim run key=value ...`)",
+    "run": "run an experiment (the default command: `fedsim key=value` = `fedsim run key=value`)",
     "describe": "print the scenario plan (tasks, client streams); runs nothing",
     "resume": "continue a killed or failed run from its checkpoint",
     "report": "compare finished runs: a markdown table and plots",
@@ -19,7 +19,7 @@ RUN_OPTIONS = """\
 run options (Hydra's, for `fedsim [run]`):
   key=value ...           override config keys: strategy=fedprox train.lr=0.05 seed=3
   -m, --multirun          run every combination of comma-separated values: -m seed=0,1,2
-  --config-dir DIR        also search DIR for config groups (DIR/strategy/mine.yaml -> strategy=mine)
+  --config-dir DIR        also search DIR for groups (DIR/strategy/mine.yaml: strategy=mine)
   --cfg job               print the composed config and exit
   --info                  Hydra's information (search path, defaults list)
   --hydra-help            Hydra's own help"""

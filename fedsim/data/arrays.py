@@ -43,7 +43,9 @@ def check_arrays(
     if (x_test is None) != (y_test is None):
         given, missing = ("x_test", "y_test") if y_test is None else ("y_test", "x_test")
         raise DataError(f"{where}: '{given}' given without '{missing}' (give both or neither)")
-    pairs = [("x", "y", x, y)] + ([("x_test", "y_test", x_test, y_test)] if x_test is not None else [])
+    pairs = [("x", "y", x, y)]
+    if x_test is not None:
+        pairs.append(("x_test", "y_test", x_test, y_test))
     for xn, yn, xs, ys in pairs:
         if xs.dtype.kind not in "biuf" or xs.ndim < 2:
             raise DataError(
@@ -192,7 +194,9 @@ class NpzSource:
                 arrays = {k: npz[k] for k in npz.files}
         except (OSError, ValueError) as exc:
             first = str(exc).strip().splitlines()[:1] or [type(exc).__name__]
-            raise DataError(f"data.path: '{path}' is not a readable .npz file ({first[0]})") from None
+            raise DataError(
+                f"data.path: '{path}' is not a readable .npz file ({first[0]})"
+            ) from None
         missing = [k for k in ("x", "y") if k not in arrays]
         if missing:
             raise DataError(

@@ -52,7 +52,7 @@ def test_a_key_the_own_target_does_not_declare_is_refused_by_name(user_pkg, tmp_
 def test_unknown_registered_names_list_what_is_installed(user_pkg, tmp_path):
     with pytest.raises(ConfigError, match=r"fedsim.strategies': damped_fedavg\)"):
         validate(compose(["strategy._target_=nosuch", f"output.root={tmp_path}"]))
-    with pytest.raises(ConfigError, match=r"^strategy.client_learner: unknown learner 'x'.*counting"):
+    with pytest.raises(ConfigError, match=r"^strategy.client_learner: unknown learner 'x'.*ting"):
         validate(compose(["strategy.client_learner=x", f"output.root={tmp_path}"]))
     with pytest.raises(ConfigError, match=r"^strategy.plugins: 'nope' is neither.*l2_pull"):
         validate(compose(["+strategy.plugins=[nope]", f"output.root={tmp_path}"]))

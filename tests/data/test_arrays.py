@@ -15,21 +15,35 @@ def blobs(n: int = 120, classes: int = 4, seed: int = 0):
     return rng.normal(size=(n, 5)).astype(np.float64), y
 
 
+X3, X2, Y01 = np.zeros((3, 2)), np.zeros((2, 2)), np.array([0, 1])
+TWO = {"x": X2, "y": Y01}
+
+
 @pytest.mark.parametrize(
     "arrays, needle",
     [
         ({"y": np.zeros(3, int)}, "has no array 'x' (found: y;"),
-        ({"x": np.zeros((3, 2))}, "has no array 'y'"),
-        ({"x": np.zeros((3, 2)), "y": np.array([0.0, 1.0, 0.0])}, "'y' must be a 1-D array of integer labels, got dtype float64"),
-        ({"x": np.array(["a", "b"]), "y": np.array([0, 1])}, "'x' must be a numeric array"),
-        ({"x": np.zeros((3, 2)), "y": np.array([0, 1])}, "'x' has 3 rows but 'y' has 2"),
-        ({"x": np.zeros((3, 2)), "y": np.array([0, 2, 0])}, "labels 'y' must be 0..C-1 with every class present; got 2 distinct labels from 0 to 2 (missing [1])"),
-        ({"x": np.zeros((3, 2)), "y": np.array([-1, 0, 1])}, "from -1 to 1"),
-        ({"x": np.zeros((2, 2)), "y": np.array([0, 1]), "x_test": np.zeros((1, 2))}, "'x_test' given without 'y_test'"),
-        ({"x": np.zeros((2, 2)), "y": np.array([0, 1]), "x_test": np.zeros((1, 2)), "y_test": np.array([2])}, "'y_test' must lie in 0..1"),
-        ({"x": np.zeros((2, 2)), "y": np.array([0, 1]), "x_test": np.zeros((1, 3)), "y_test": np.array([1])}, "'x_test' rows have shape (3,), 'x' rows (2,)"),
+        ({"x": X3}, "has no array 'y'"),
+        (
+            {"x": X3, "y": np.array([0.0, 1.0, 0.0])},
+            "'y' must be a 1-D array of integer labels, got dtype float64",
+        ),
+        ({"x": np.array(["a", "b"]), "y": Y01}, "'x' must be a numeric array"),
+        ({"x": X3, "y": Y01}, "'x' has 3 rows but 'y' has 2"),
+        (
+            {"x": X3, "y": np.array([0, 2, 0])},
+            "labels 'y' must be 0..C-1 with every class present; "
+            "got 2 distinct labels from 0 to 2 (missing [1])",
+        ),
+        ({"x": X3, "y": np.array([-1, 0, 1])}, "from -1 to 1"),
+        ({**TWO, "x_test": np.zeros((1, 2))}, "'x_test' given without 'y_test'"),
+        ({**TWO, "x_test": np.zeros((1, 2)), "y_test": np.array([2])}, "'y_test' must lie in 0..1"),
+        (
+            {**TWO, "x_test": np.zeros((1, 3)), "y_test": np.array([1])},
+            "'x_test' rows have shape (3,), 'x' rows (2,)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_files_are_one_line_naming_the_array(tmp_path, arrays, needle):
     path = tmp_path / "d.npz"
     np.savez(path, **arrays)
@@ -84,4 +98,5 @@ def test_an_arrays_run_builds_the_same_plan_as_the_source_it_came_from(tmp_path)
     assert own.plan.num_clients == ref.plan.num_clients
     for a, b in zip(own.plan.streams, ref.plan.streams, strict=True):
         assert [s.task_id for s in a.slots] == [s.task_id for s in b.slots]
-        assert all(np.array_equal(p.train_idx, q.train_idx) for p, q in zip(a.slots, b.slots))
+        pairs = zip(a.slots, b.slots, strict=True)
+        assert all(np.array_equal(p.train_idx, q.train_idx) for p, q in pairs)

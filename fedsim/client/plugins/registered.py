@@ -59,7 +59,7 @@ def registered_plugins(
     for name in plugin_names(config):
         factory = load_plugin_factory(name)
         declared = accepted_keys(factory)
-        kwargs = offered if declared is None else {k: v for k, v in offered.items() if k in declared}
+        kwargs = {k: v for k, v in offered.items() if declared is None or k in declared}
         plugin = factory(**kwargs)
         if not isinstance(plugin, LoopPlugin):
             raise ConfigError(
