@@ -21,6 +21,7 @@ def fedsim(*args: str, cwd=None) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
+@pytest.mark.integration  # eight `python -m fedsim` subprocesses (README: not in the fast tier)
 def test_every_command_is_listed_and_has_help():
     """One subprocess per command: each prints its usage and exits 0, never a traceback."""
     assert set(SUBCOMMANDS) | {"describe", "run"} == set(DESCRIPTIONS)
@@ -32,6 +33,15 @@ def test_every_command_is_listed_and_has_help():
         res = fedsim(command, "--help")
         assert res.returncode == 0 and "Traceback" not in res.stderr, (command, res.stderr)
         assert res.stdout.startswith("usage: fedsim"), (command, res.stdout[:200])
+
+
+def test_help_is_fedsims_own_in_process(tmp_path):
+    """The same checks without subprocesses, so the fast tier sees a broken --help too."""
+    top = run_fedsim("--help", cwd=tmp_path)
+    assert top.returncode == 0 and "powered by Hydra" not in top.stdout
+    for command in DESCRIPTIONS:
+        res = run_fedsim(command, "--help", cwd=tmp_path)
+        assert res.returncode == 0 and res.stdout.startswith("usage: fedsim"), command
 
 
 def test_top_help_lists_config_groups_including_an_own_config_dir(tmp_path):
