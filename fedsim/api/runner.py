@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from fedsim.api.result import Result
-from fedsim.data.arrays import ArraySource
+from fedsim.data.arrays import NPZ_TARGET, ArraySource, file_checksum
 from fedsim.errors import ConfigError, FedsimError
 
 log = logging.getLogger("fedsim")
@@ -132,6 +132,16 @@ def as_source(data: DataLike) -> ArraySource | None:
     )
 
 
+def record_checksum(cfg: dict[str, Any]) -> None:
+    """``data=arrays``: record the file's SHA-256 in ``data.checksum`` (unless already set)."""
+    data = cfg.get("data")
+    if not isinstance(data, dict) or data.get("_target_") != NPZ_TARGET or data.get("checksum"):
+        return
+    path = Path(str(data.get("path") or "")).expanduser()
+    if data.get("path") and path.is_file():
+        data["checksum"] = file_checksum(path)
+
+
 def prepare(cfg: dict[str, Any], run_dir: Path) -> None:
     """Validate ``cfg`` (Ray starts meanwhile), then write ``config.yaml`` and mark it running.
 
@@ -148,6 +158,7 @@ def prepare(cfg: dict[str, Any], run_dir: Path) -> None:
         raise ConfigError(
             "output.name", f"run directory '{run_dir}' already holds a run; not overwriting it"
         )
+    record_checksum(cfg)
     try:
         validate_values(cfg)
         start_ray(cfg)  # Ray starts while the data, plan and model are dry-built
@@ -228,7 +239,7 @@ def run(
     source = as_source(data)
     if source is not None:
         cfg["data"] = {
-            "_target_": "fedsim.data.arrays.NpzSource",
+            "_target_": NPZ_TARGET,
             "name": source.name,
             "path": None,
             "test_fraction": source.test_fraction,

@@ -11,6 +11,7 @@ Scenarios see an :class:`~fedsim.data.base.ArrayDataset` like any other source's
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,16 @@ from fedsim.data.local import check_fraction, stratified_test_mask
 from fedsim.errors import ConfigError, DataError
 
 ARRAY_KEYS = ("x", "y", "x_test", "y_test")
+NPZ_TARGET = "fedsim.data.arrays.NpzSource"
+
+
+def file_checksum(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex): what ``data.checksum`` holds."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def check_arrays(
@@ -170,6 +181,10 @@ class NpzSource:
         The ``.npz`` file (``numpy.savez``); read without pickle, so it cannot run code.
     test_fraction, split_seed : float, int
         As for :class:`ArraySource` (used only when the file has no test split).
+    checksum : str, optional
+        SHA-256 of the file (:func:`file_checksum`); a run records it before it starts, so
+        every worker, and a resumed run, reads the very same bytes (and a file rewritten in a
+        notebook is not mistaken for the one cached).
     name : str
         Name shown in summaries.
     """
@@ -177,6 +192,7 @@ class NpzSource:
     path: str | None = None
     test_fraction: float = 0.2
     split_seed: int = 0
+    checksum: str | None = None
     name: str = "arrays"
 
     def __post_init__(self) -> None:
@@ -189,6 +205,11 @@ class NpzSource:
         path = Path(str(self.path)).expanduser()
         if not path.is_file():
             raise DataError(f"data.path: file '{path}' does not exist")
+        if self.checksum and file_checksum(path) != self.checksum:
+            raise DataError(
+                f"data.path: '{path}' changed since the run recorded it "
+                f"(data.checksum {self.checksum[:12]}...); start a new run"
+            )
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}

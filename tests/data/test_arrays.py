@@ -100,3 +100,23 @@ def test_an_arrays_run_builds_the_same_plan_as_the_source_it_came_from(tmp_path)
         assert [s.task_id for s in a.slots] == [s.task_id for s in b.slots]
         pairs = zip(a.slots, b.slots, strict=True)
         assert all(np.array_equal(p.train_idx, q.train_idx) for p, q in pairs)
+
+
+def test_a_run_records_the_file_checksum_and_refuses_a_changed_file(tmp_path):
+    import hashlib
+
+    from fedsim.api import compose
+    from fedsim.api.runner import record_checksum
+
+    x, y = blobs()
+    path = tmp_path / "d.npz"
+    np.savez(path, x=x, y=y)
+    cfg = compose(["data=arrays", f"data.path={path}"])
+    assert cfg["data"]["checksum"] is None
+    record_checksum(cfg)
+    assert cfg["data"]["checksum"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    spec = {k: v for k, v in cfg["data"].items() if k not in ("_target_", "name")}
+    assert len(NpzSource(**spec).load().y_train) + 24 == len(y)
+    np.savez(path, x=x[:60], y=y[:60])  # rewritten (a notebook cell run again)
+    with pytest.raises(DataError, match=r"^data\.path: .* changed since the run recorded it"):
+        NpzSource(**spec).load()
