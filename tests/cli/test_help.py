@@ -35,6 +35,17 @@ def test_every_command_is_listed_and_has_help():
         assert res.stdout.startswith("usage: fedsim"), (command, res.stdout[:200])
 
 
+@pytest.mark.integration  # a `python -m fedsim` subprocess
+def test_cli_output_into_a_pipe_is_not_wrapped(tmp_path):
+    res = fedsim("describe", "scenario.num_clients=3", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    first = res.stdout.splitlines()[0]  # 87 characters: rich would wrap it at 80 in a pipe
+    assert first == (
+        "class_incremental: 3 clients, 5 tasks, 16 rounds, data 'digits' (1347 train / 450 test)"
+    )
+    assert "\x1b[" not in res.stdout
+
+
 def test_help_is_fedsims_own_in_process(tmp_path):
     """The same checks without subprocesses, so the fast tier sees a broken --help too."""
     top = run_fedsim("--help", cwd=tmp_path)
