@@ -83,10 +83,12 @@ def precheck(overrides: list[str]) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     from fedsim.config.compose import compose_config, hydra_message
+    from fedsim.config.targets import drop_inherited_keys
     from fedsim.config.validate import validate
 
     try:
         cfg = OmegaConf.to_container(compose_config(overrides), resolve=True)
+        cfg = drop_inherited_keys(cfg, overrides)
     except Exception as exc:  # noqa: BLE001 - Hydra raises several types
         _fail(hydra_message(exc))
     try:
