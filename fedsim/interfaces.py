@@ -286,6 +286,7 @@ class ClientLearner(Protocol):
         ...
 
 
+@runtime_checkable
 class LoopPlugin(Protocol):
     """Hooks of the one local training loop (:func:`fedsim.client.training_loop.train_local`).
 

@@ -38,6 +38,7 @@ CURRICULUM_CYCLE = "curriculum.cycle"  # [start, end, multiplier] of the cyclica
 CURRICULUM_EXPERT_EPOCHS = "curriculum.expert-epochs"
 CURRICULUM_TASK_ORDER = "curriculum.task-order"  # run-time task order: curriculum | anti | random
 REPORT_DIFFICULTY = "fedsim.report-difficulty"  # bool: score the received model (client curriculum)
+PLUGINS = "fedsim.plugins"  # str: comma-separated loop plugins registered by entry points
 WARM_UP = "fedsim.warm-up"  # query: build the experiment now (before the first deadline)
 EXPERIMENT_CONFIG = "fedsim.experiment-config"  # query: resolved config JSON (deployment)
 ADAPTER_LAYOUT = "fedsim.adapter-layout"  # JSON of an adapter strategy's layout (adapters)

@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "fedsim.stateful",
             "fedsim.interfaces",
             "fedsim.resolver",
+            "fedsim.registry",
             "fedsim.config.plain",
             "fedsim.data",
             "fedsim.models",
@@ -56,9 +57,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("apps: ServerApp body, ClientApp", ("fedsim.server", "fedsim.client.app")),
     ("config validation, analysis", ("fedsim.config", "fedsim.analysis")),
     ("runtimes", ("fedsim.runtime", "fedsim.deployment")),
+    ("Python API", ("fedsim.api",)),
     ("CLI", ("fedsim.cli", "fedsim.__main__")),
 ]
-NAMESPACES = ("fedsim", "fedsim.client")  # package __init__ files that hold only a docstring
+# package __init__ files that import nothing at module level (``fedsim`` re-exports the Python
+# API lazily through a PEP 562 ``__getattr__``, so ``import fedsim`` stays cheap)
+NAMESPACES = ("fedsim", "fedsim.client")
 _PREFIXES = sorted(
     ((prefix, level) for level, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes),
     key=lambda item: -len(item[0]),

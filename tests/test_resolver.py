@@ -95,7 +95,7 @@ def test_nested_values_are_copied_so_a_target_cannot_edit_the_config():
         ({"_target_": f"{HERE}.Recorder.nope"}, "model._target_", "has no 'nope'"),
         ({"_target_": "fedsim.wire"}, "model._target_", "not a class or function (it is a module)"),
         ({"_target_": f"{HERE}.NOT_CALLABLE"}, "model._target_", "(it is a int)"),
-        ({"_target_": "MLP"}, "model._target_", "not a dotted name"),
+        ({"_target_": "MLP"}, "model._target_", "neither a dotted name"),
         ({"_target_": ""}, "model._target_", "not a dotted name"),
         ({"_target_": "a..b"}, "model._target_", "not a dotted name"),
         ({"_target_": ["a.b"]}, "model._target_", "not a dotted name"),
@@ -156,9 +156,29 @@ def test_errors_of_the_target_become_one_line(kind, cls, text):
     assert type(info.value) is cls and str(info.value) == text
 
 
-def test_unknown_keyword_is_a_config_error_naming_the_group():
-    with pytest.raises(ConfigError, match=r"^model: .*unexpected keyword argument 'bogus'"):
-        build({"_target_": "fedsim.models.mlp.MLP", "bogus": 1}, "model", input_shape=[4])
+class Declared:
+    """A target that declares its keywords (no ``**kwargs``)."""
+
+    def __init__(self, alpha: float = 1.0, *, seed: int = 0) -> None:
+        self.alpha, self.seed = alpha, seed
+
+
+def test_a_spec_key_the_target_does_not_declare_is_refused_naming_it():
+    with pytest.raises(ConfigError) as info:
+        build({"_target_": f"{HERE}.Declared", "alpah": 2.0}, "scenario")
+    assert info.value.key == "scenario.alpah"
+    assert "did you mean scenario.alpha?" in str(info.value) and "takes: alpha, seed" in str(
+        info.value
+    )
+    with pytest.raises(ConfigError, match=r"^model: unknown keys model.bogus, model.x for"):
+        build({"_target_": "fedsim.models.mlp.MLP", "bogus": 1, "x": 2}, "model", input_shape=[4])
+
+
+def test_run_time_arguments_reach_only_targets_that_declare_them():
+    obj = build({"_target_": f"{HERE}.Declared", "alpha": 3.0}, "scenario", seed=5, labels=[1])
+    assert (obj.alpha, obj.seed) == (3.0, 5)  # `labels` not declared: not passed
+    rec = build({"_target_": f"{HERE}.Recorder"}, "scenario", seed=5, labels=[1])
+    assert rec.kwargs == {"seed": 5, "labels": [1]}  # **kwargs takes everything
 
 
 def test_plain_config_round_trips_json_and_refuses_the_rest(small_cfg):

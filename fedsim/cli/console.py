@@ -1,14 +1,35 @@
-"""The final console table of a run."""
+"""The console: the final table of a run, and plain output when stdout is not a terminal."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
+
+#: line width off a terminal: long enough that no table or path is ever wrapped
+PLAIN_WIDTH = 10_000
+
+
+def make_console(stderr: bool = False):
+    """A rich Console; off a terminal (a pipe, a file, CI) plain: no colour, no wrapping.
+
+    Rich wraps at 80 columns when it cannot ask a terminal for its width, splitting paths and
+    table cells; off a terminal the width is :data:`PLAIN_WIDTH` and soft wrap is on, so a
+    line is as long as its content and a path is never split.
+    """
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(file=stream)
+    return Console(
+        file=stream, width=PLAIN_WIDTH, soft_wrap=True, no_color=True, highlight=False,
+        emoji=False,
+    )  # fmt: skip
 
 
 def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     """Print the final metrics table and where the logs are."""
-    from rich.console import Console
     from rich.table import Table
 
     final = summary.get("final", {})
@@ -43,7 +64,7 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     table.add_row("status", f"[{colour}]{state}[/{colour}]")
     if summary.get("status_reason"):
         table.add_row("why", str(summary["status_reason"]))
-    console = Console()
+    console = make_console()
     console.print(table)
     console.print(f"run directory: {run_dir}")
     console.print(f"TensorBoard:   tensorboard --logdir {summary['tensorboard_dir']}")

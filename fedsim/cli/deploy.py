@@ -41,7 +41,8 @@ EXIT_USAGE = 2
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fedsim deploy", description=__doc__.split("\n\n")[0])
+    about = __doc__.split("\n\n")[0].replace("``", "")
+    p = argparse.ArgumentParser(prog="fedsim deploy", description=about)
     sub = p.add_subparsers(dest="mode", required=True)
     for name in ("local", "submit"):
         s = sub.add_parser(name)
@@ -131,10 +132,12 @@ def precheck(overrides: list[str]) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     from fedsim.config.compose import compose_config, hydra_message
+    from fedsim.config.targets import drop_inherited_keys
     from fedsim.config.validate import validate
 
     try:
         cfg = OmegaConf.to_container(compose_config(overrides), resolve=True)
+        cfg = drop_inherited_keys(cfg, overrides)
     except Exception as exc:  # noqa: BLE001 - Hydra raises several types
         _fail(hydra_message(exc))
     try:

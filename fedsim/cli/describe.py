@@ -4,39 +4,55 @@ from __future__ import annotations
 
 import sys
 
-USAGE = "usage: fedsim describe [key=value ...]   (print the scenario plan; runs nothing)"
+USAGE = "usage: fedsim describe [--config-dir DIR] [key=value ...]"
+HELP = f"""{USAGE}
+
+Print the scenario plan the overrides give - tasks, each client's task order, arrival, active
+rounds, samples and label histogram (first 50 clients) - and run nothing.
+
+options:
+  --config-dir DIR   also search DIR for config groups (as for a run)
+  key=value          the same overrides as `fedsim run`"""
+
+
+def split_config_dirs(args: list[str]) -> tuple[list[str], list[str]]:
+    """``(config dirs, other args)`` from ``--config-dir DIR`` / ``--config-dir=DIR``."""
+    dirs, rest, i = [], [], 0
+    while i < len(args):
+        if args[i] in ("--config-dir", "-cd") and i + 1 < len(args):
+            dirs.append(args[i + 1])
+            i += 2
+            continue
+        if args[i].startswith("--config-dir="):
+            dirs.append(args[i].split("=", 1)[1])
+        else:
+            rest.append(args[i])
+        i += 1
+    return dirs, rest
 
 
 def describe_main(args: list[str]) -> None:
     """Compose the config, build the plan and print per-client streams."""
     if any(a in ("-h", "--help") for a in args):
-        print(USAGE)
+        print(HELP)
         return
-    from omegaconf import OmegaConf
-    from rich.console import Console
     from rich.table import Table
 
+    from fedsim.api.runner import compose
+    from fedsim.cli.console import make_console
     from fedsim.cli.main import fail
-    from fedsim.config.compose import compose_config
     from fedsim.errors import FedsimError
     from fedsim.experiment import get_experiment
     from scenarios.summary import plan_flags, plan_table
 
     max_rows = 50
+    dirs, overrides = split_config_dirs(args)
     try:
-        from fedsim.config.overrides import check_override_syntax
-
-        check_override_syntax(args)
-        cfg = OmegaConf.to_container(compose_config(args), resolve=True)
-        exp = get_experiment(cfg)
+        exp = get_experiment(compose(overrides, config_dir=dirs))
     except FedsimError as exc:
         fail(str(exc))
-    except Exception as exc:  # noqa: BLE001 - Hydra composition errors
-        from fedsim.config.compose import hydra_message
-
-        fail(hydra_message(exc))
     plan = exp.plan
-    console = Console()
+    console = make_console()
     console.print(
         f"[bold]{plan.kind}[/bold]: {plan.num_clients} clients, {len(plan.tasks)} tasks, "
         f"{plan.num_rounds} rounds, data '{exp.data.name}' "

@@ -2,7 +2,8 @@
 
 Usage::
 
-    fedsim                                   # the default experiment
+    fedsim                                   # the default experiment (= fedsim run)
+    fedsim --help                            # commands, run options, config groups
     fedsim strategy=fedprox scenario.num_clients=50 seed=3
     fedsim -m strategy=fedavg,fedprox        # Hydra multirun
     fedsim describe [overrides...]           # print the scenario plan, run nothing
@@ -14,7 +15,6 @@ Usage::
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -71,6 +71,7 @@ def precheck(args: list[str]) -> None:
 
     from fedsim.config.overrides import SHOW_ONLY, check_override_syntax, parse_hydra_args
     from fedsim.config.paths import check_config_dir, check_run_paths
+    from fedsim.config.targets import drop_inherited_keys
     from fedsim.config.validate import validate
 
     try:
@@ -96,7 +97,7 @@ def precheck(args: list[str]) -> None:
             full = OmegaConf.to_container(cfg, resolve=False)
             full.pop("hydra", None)
             resolved = OmegaConf.to_container(OmegaConf.create(full), resolve=True)
-            validate(resolved)
+            validate(drop_inherited_keys(resolved, variant))
             check_run_paths(resolved, cfg, hydra_ovs, multirun=bool(ns.multirun))
     except SystemExit:
         raise
@@ -105,32 +106,25 @@ def precheck(args: list[str]) -> None:
 
 
 def run_task(cfg) -> None:
-    """Hydra task: validate, run the simulation, print the final table."""
+    """Hydra task: prepare and run through :mod:`fedsim.api` (the one run path), print the table."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import OmegaConf
 
+    from fedsim.api.runner import prepare
     from fedsim.cli.run import run_and_record
-    from fedsim.config.validate import validate_objects, validate_values
+    from fedsim.config.targets import drop_inherited_keys
     from fedsim.errors import FedsimError
-    from fedsim.runtime.ray_start import abandon_ray_start, start_ray
-    from fedsim.runtime.run_dir import discard_if_unstarted, mark, write_config
 
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if (run_dir / "status.json").exists():
-        fail(f"output.name: run directory '{run_dir}' already holds a run; not overwriting it")
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     try:
-        validate_values(resolved)
-        start_ray(resolved)  # Ray starts while the data, plan and model are dry-built
-        validate_objects(resolved)
+        drop_inherited_keys(resolved, list(hydra_cfg.overrides.task))
+        prepare(resolved, run_dir)
     except FedsimError as exc:
-        abandon_ray_start()
-        discard_if_unstarted(run_dir)
         fail(str(exc))
-    write_config(run_dir, resolved)
-    mark(run_dir, "running", pid=os.getpid())
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     state = run_and_record(resolved, run_dir, exit_unless_completed=not multirun)
     _OUTCOMES.append(state)  # a sweep goes on past a degraded job; main() exits at the end
 
@@ -139,6 +133,14 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``fedsim`` console script."""
     set_defaults()
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "run":
+        args = args[1:]
+    if args and args[0] in ("-h", "--help", "help") or (
+        not (args and args[0] in SUBCOMMANDS or args[:1] == ["describe"])
+        and any(a in ("-h", "--help") for a in args)
+    ):
+        _print_help(args)
+        return
     if args and args[0] == "describe":
         from fedsim.cli.describe import describe_main
 
@@ -163,6 +165,20 @@ def main(argv: list[str] | None = None) -> None:
     _OUTCOMES.clear()
     task()
     _exit_for_outcomes(list(_OUTCOMES))
+
+
+def _print_help(args: list[str]) -> None:
+    """``fedsim --help``: commands, run options and the config groups (with --config-dir's)."""
+    from fedsim.cli.help import main_help
+
+    dirs = [config_dir()]
+    for i, arg in enumerate(args):
+        extra = arg.split("=", 1)[1] if arg.startswith("--config-dir=") else None
+        if arg in ("--config-dir", "-cd") and i + 1 < len(args):
+            extra = args[i + 1]
+        if extra and Path(extra).is_dir():
+            dirs.append(Path(extra))
+    print(main_help(dirs))
 
 
 def _exit_for_outcomes(states: list[str]) -> None:

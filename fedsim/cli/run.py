@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from fedsim.api.runner import execute
 from fedsim.cli.console import print_summary
 from fedsim.cli.main import fail
 from fedsim.errors import FedsimError
-from fedsim.runtime.run_dir import mark
-from fedsim.runtime.simulation import run_in_simulation
 from fedsim.server.health import EXIT_CODES
 
 
@@ -23,7 +22,7 @@ def run_and_record(
     exit_unless_completed: bool = True,
     **completed: Any,
 ) -> str:
-    """Run the simulation in ``run_dir``; keep ``status.json`` true; print the final table.
+    """Run the simulation in ``run_dir`` (:func:`fedsim.api.runner.execute`); print the table.
 
     A :class:`~fedsim.errors.FedsimError` becomes status ``failed`` plus one line on stderr and
     exit code 1 (in a multirun job: the state ``failed`` is returned and the sweep goes on); any
@@ -33,23 +32,14 @@ def run_and_record(
     (a multirun job) it returns the final state instead of exiting.
     """
     try:
-        summary = run_in_simulation(cfg, run_dir, resume=resume)
+        result = execute(cfg, run_dir, resume=resume, **completed)
     except FedsimError as exc:
-        mark(run_dir, "failed", error=str(exc))
         if exit_unless_completed:
             fail(str(exc), code=EXIT_CODES["failed"])
         print(f"fedsim: error: {exc}", file=sys.stderr)  # a multirun goes on with its next job
         return "failed"
-    except KeyboardInterrupt:
-        mark(run_dir, "failed", error="interrupted")
-        raise
-    except Exception as exc:
-        mark(run_dir, "failed", error=f"{type(exc).__name__}: {exc}")
-        raise
-    state = str(summary.get("status", "completed"))
-    reason = summary.get("status_reason")
-    mark(run_dir, state, **({"reason": reason} if reason else {}), **completed)
-    print_summary(summary, run_dir)
+    state, reason = result.status, result.reason
+    print_summary(result.summary, run_dir)
     if state != "completed":
         print(f"fedsim: run {state}: {reason}", file=sys.stderr)
         if exit_unless_completed:

@@ -36,7 +36,8 @@ from fedsim.errors import ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fedsim suite", description=__doc__.splitlines()[0])
+    about = __doc__.splitlines()[0].replace("``", "")
+    p = argparse.ArgumentParser(prog="fedsim suite", description=about)
     p.add_argument("action", choices=("run", "table"))
     p.add_argument("suite", help="a name in configs/suite/ (e.g. fcl-digits-v1) or a YAML file")
     p.add_argument("overrides", nargs="*", help="extra overrides for every cell (data.root=...)")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fedsim.config.overrides import hydra_message
 
-__all__ = ["compose_config", "config_dir", "hydra_message"]
+__all__ = ["compose_config", "config_dir", "hydra_message", "search_path_override"]
 
 
 def config_dir() -> Path:
@@ -22,10 +22,34 @@ def config_dir() -> Path:
     raise FileNotFoundError("fedsim configs/ directory not found")
 
 
+def search_path_override(config_dirs: list[str | Path]) -> list[str]:
+    """``hydra.searchpath=[file://DIR,...]`` for extra config directories (none: ``[]``).
+
+    Each directory must exist; it is made absolute, so the override means the same thing from
+    any working directory (and in Hydra's run, which may change it).
+    """
+    from fedsim.config.paths import check_config_dir
+
+    if not config_dirs:
+        return []
+    dirs = ",".join(f"file://{check_config_dir(str(d))}" for d in config_dirs)
+    return [f"hydra.searchpath=[{dirs}]"]
+
+
 def compose_config(
-    overrides: list[str], *, config_name: str = "config", return_hydra_config: bool = False
+    overrides: list[str],
+    *,
+    config_name: str = "config",
+    return_hydra_config: bool = False,
+    config_dirs: list[str | Path] = (),
 ):
-    """Compose the config with Hydra's compose API (no run directory, no logging changes)."""
+    """Compose the config with Hydra's compose API (no run directory, no logging changes).
+
+    ``config_dirs`` are searched for config groups after ``configs/`` (``--config-dir``):
+    a YAML there adds an option to a group (``DIR/data/mine.yaml`` -> ``data=mine``) or a
+    group of its own.
+    """
+    overrides = [*search_path_override(list(config_dirs)), *overrides]
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import re
 
 from fedsim.errors import ConfigError
@@ -17,6 +18,7 @@ from fedsim.errors import ConfigError
 SHOW_ONLY = ("cfg", "info", "help", "hydra_help", "shell_completion")
 _CONVERT = re.compile(r"Value '(.*)' of type '\w+' could not be converted to (\w+)")
 _BOOL = re.compile(r"Value '(.*)' is not a valid bool")
+_APPEND = re.compile(r"An item is already at '([^']+)'")
 
 
 def parse_hydra_args(args: list[str]) -> argparse.Namespace:
@@ -71,6 +73,9 @@ def hydra_message(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, MissingConfigException):
         return _missing_option(str(exc))
+    m = _APPEND.search(str(exc))
+    if m:
+        return f"{m.group(1)}: already set; drop the '+' to override it ({m.group(1)}=...)"
     cause = exc
     while cause is not None:
         key = getattr(cause, "full_key", None)
@@ -91,9 +96,25 @@ def _omegaconf_detail(exc: BaseException, key: str) -> str:
     if m:
         return f"must be true or false, got '{m.group(1)}'"
     if "not in" in msg and ("Key '" in msg):
-        allowed = _schema_keys(key.rsplit(".", 1)[0] if "." in key else "")
-        return "unknown key" + (f" (allowed: {', '.join(allowed)})" if allowed else "")
+        parent, _, leaf = key.rpartition(".")
+        allowed = _schema_keys(parent)
+        if not allowed and parent:  # an object group (strategy, data...): its file's keys
+            return (
+                f"unknown key; the {parent} config has no '{leaf}' "
+                f"(to pass a new keyword to its _target_, add it: +{key}=...)"
+            )
+        return "unknown key" + suggest(leaf, allowed, parent) + (
+            f" (allowed: {', '.join(allowed)})" if allowed else ""
+        )
     return msg
+
+
+def suggest(word: str, allowed: list[str], prefix: str = "", sep: str = ".") -> str:
+    """``"; did you mean PREFIX.X?"`` for the closest allowed name (difflib), else ``""``."""
+    close = difflib.get_close_matches(word, allowed, n=1, cutoff=0.6)
+    if not close:
+        return ""
+    return f"; did you mean {prefix}{sep if prefix else ''}{close[0]}?"
 
 
 def _schema_keys(parent: str) -> list[str]:
@@ -128,4 +149,5 @@ def _missing_option(text: str) -> str:
     allowed = f" (allowed: {', '.join(options)})" if options else ""
     if not group:
         return f"{name}: no such config group or option{allowed}"
-    return f"{group}: unknown option '{name}'{allowed}"
+    hint = suggest(name, options, group, sep="=")
+    return f"{group}={name}: unknown option{hint}{allowed}"

@@ -266,14 +266,15 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
     curriculum_items(cfg)
 
     build_faults(cfg, exp.seed, exp.plan.num_clients)
-    learner = cfg["strategy"].get("client_learner", "weights")
-    from fedsim.client.learners import LEARNERS
+    from fedsim.client.learners import get_learner
+    from fedsim.client.plugins.registered import load_plugin_factory
 
-    if learner not in LEARNERS:
-        raise ConfigError(
-            "strategy.client_learner",
-            f"unknown learner '{learner}', allowed: {', '.join(sorted(LEARNERS))}",
-        )
+    get_learner(str(cfg["strategy"].get("client_learner", "weights")))
+    plugins = cfg["strategy"].get("plugins") or []
+    if not isinstance(plugins, list):
+        raise ConfigError("strategy.plugins", f"must be a list of names, got {plugins!r}")
+    for name in plugins:
+        load_plugin_factory(str(name))
 
 
 def _finite_numbers(node: Any, key: str) -> None:

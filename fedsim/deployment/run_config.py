@@ -46,11 +46,12 @@ def compose_run_config(run_config: Mapping[str, Any]) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     from fedsim.config.compose import compose_config, hydra_message
+    from fedsim.config.targets import drop_inherited_keys
 
     overrides = hydra_overrides(run_config)
     try:
         cfg = compose_config(overrides)
-        return OmegaConf.to_container(cfg, resolve=True)
+        return drop_inherited_keys(OmegaConf.to_container(cfg, resolve=True), overrides)
     except Exception as exc:  # noqa: BLE001 - Hydra raises several types
         raise ConfigError(f"run-config {OVERRIDES}", hydra_message(exc)) from None
 

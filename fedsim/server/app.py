@@ -46,7 +46,7 @@ from fedsim.transport.virtual_grid import VirtualGrid
 from scenarios.summary import plan_markdown
 
 PULL_INTERVAL_S = 0.01  # how often the simulation's Grid looks for replies
-STRATEGY_META_KEYS = ("name", "client_learner")
+STRATEGY_META_KEYS = ("name", "client_learner", "plugins")
 FLOWER_SAMPLING = {
     "fraction_train": 1.0,
     "fraction_evaluate": 1.0,
@@ -94,10 +94,17 @@ def train_config(
         wire.MOMENTUM: float(t["momentum"]),
         wire.WEIGHT_DECAY: float(t["weight_decay"]),
         wire.CLIENT_LEARNER: str(cfg["strategy"].get("client_learner", "weights")),
+        **plugin_items(cfg),
         **curriculum_items(cfg),
         **(selection.client_config() if selection is not None else {}),
         **privacy_items(cfg),
     }
+
+
+def plugin_items(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """``strategy.plugins`` (entry point names of ``fedsim.plugins``) for the clients, if any."""
+    names = [str(n) for n in cfg["strategy"].get("plugins") or []]
+    return {wire.PLUGINS: ",".join(names)} if names else {}
 
 
 def curriculum_items(cfg: Mapping[str, Any]) -> dict[str, Any]:

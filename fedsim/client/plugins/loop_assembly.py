@@ -13,8 +13,9 @@ round's ConfigRecord, the client's state and the model it is about to train; it 
   (``proximal-mu``), FedHyper-CL's hypergradient LR (``fedsim.hyper-cl``), the data-level
   curriculum (``curriculum.order``), the FCL baselines' distillation, EWC penalty and replay
   (``fcl.*``, :mod:`fedsim.client.plugins.baselines`), DP-SGD (``privacy.dp-sgd-sigma``,
-  :mod:`fedsim.client.plugins.dp_sgd`, first: it supplies the data term's gradient), plus any
-  method plugin the learner adds (FedProto's prototype distance).
+  :mod:`fedsim.client.plugins.dp_sgd`, first: it supplies the data term's gradient), the plugins
+  of a user's package named in ``strategy.plugins`` (:mod:`fedsim.client.plugins.registered`),
+  plus any method plugin the learner adds (FedProto's prototype distance).
 
 What a learner cannot honour it declares in :class:`LoopSupport`; the config-level
 compatibility table (:mod:`fedsim.config.compatibility`) refuses such combinations before
@@ -41,6 +42,7 @@ from fedsim.client.plugins.data_curriculum import (
 from fedsim.client.plugins.dp_sgd import DpSgd, dp_sgd_plugin
 from fedsim.client.plugins.hypergradient import HypergradientLR, hypergradient_plugin
 from fedsim.client.plugins.proximal import ProximalTerm
+from fedsim.client.plugins.registered import registered_plugins
 from fedsim.client.plugins.task_curriculum import stream_for
 from fedsim.client.state import ClientState
 from fedsim.client.training_loop import TrainResult, train_local
@@ -286,6 +288,11 @@ def assemble_loop(
     )
     if dp is not None:
         plugins.insert(0, dp)
+    plugins.extend(
+        registered_plugins(
+            config, model=model, exp=exp, client_id=client_id, server_round=server_round
+        )
+    )
     return LocalLoop(
         stream=stream,
         decided=decided,

@@ -1,0 +1,1 @@
+"""An example of a user's own fedsim extension package (entry points in its pyproject.toml)."""
