@@ -48,6 +48,9 @@ class StrategyTraits:
         The model a client trains depends on its task (per-task adapters).
     keeps_local_model : bool
         ``ClientState.arrays`` can hold the client's previous local model.
+    update_by_name : bool
+        The global update ``Delta_{t-1}`` maps onto the client's trainable parameters by name
+        (FedHyper-CL's client plugin needs it).
     """
 
     learner: str
@@ -55,6 +58,7 @@ class StrategyTraits:
     reply: str
     per_task_adapters: bool = False
     keeps_local_model: bool = True
+    update_by_name: bool = True
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class OptionNeeds:
         Rewrites replies as ``received + s (local - received)`` (adversarial clients).
     tensor_replies : bool
         Corrupts a reply's tensors (NaN, Inf, wrong shape, missing key).
+    client_hypergradient : bool
+        Adapts the client LR from ``<u_i, Delta_{t-1}>`` per parameter (FedHyper-CL).
     """
 
     server_step: bool = False
@@ -83,6 +89,7 @@ class OptionNeeds:
     local_scoring: bool = False
     update_replies: bool = False
     tensor_replies: bool = False
+    client_hypergradient: bool = False
 
 
 WEIGHTS = StrategyTraits("weights", "weights", "update")
@@ -116,6 +123,11 @@ STRATEGIES: dict[str, Callable[[Mapping[str, Any]], StrategyTraits]] = {
     "strategies.fedlwf.FedLwF": lambda spec: WEIGHTS,
     "strategies.fedewc.FedEWC": lambda spec: WEIGHTS,
     "strategies.replay.FedReplay": lambda spec: WEIGHTS,
+    # PILoRA: LoRA bank + prototype bank down; LoRA entry + prototypes + features up
+    "strategies.pilora.PILoRA": lambda spec: StrategyTraits(
+        "pilora", "adapters+bank", "prototypes", True, keeps_local_model=False,
+        update_by_name=False,
+    ),
 }
 #: Traits of a strategy class not listed above, by its ``client_learner``.
 LEARNER_DEFAULTS = {
@@ -129,6 +141,7 @@ def _fedhyper(spec: Mapping[str, Any]) -> OptionNeeds:
     return OptionNeeds(
         server_step=str(spec.get("global_rule", "none")) != "none",
         update_schedule=bool(spec.get("server_local", False)),
+        client_hypergradient=bool(spec.get("client_local", False)),
     )
 
 
@@ -215,6 +228,12 @@ RULES = (
         lambda t: t.reply in ("prototypes-once", "nothing"),
         "reply corruption needs tensors in every reply, and these clients send tensors only "
         "in some rounds (each slot's prototypes once, or nothing)",
+    ),
+    Rule(
+        "client_hypergradient",
+        lambda t: not t.update_by_name,
+        "FedHyper-CL's client step needs Delta_t-1 by parameter name, and these global "
+        "arrays are a LoRA bank plus a prototype bank that do not map onto the client's model",
     ),
 )
 
