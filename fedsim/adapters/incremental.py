@@ -68,7 +68,9 @@ def split_payload(arrays: ArrayRecord) -> tuple[Groups, ArrayRecord]:
     return split_groups(adapters), others
 
 
-def join_payload(groups: Mapping[str, Mapping[str, np.ndarray]], others: ArrayRecord) -> ArrayRecord:
+def join_payload(
+    groups: Mapping[str, Mapping[str, np.ndarray]], others: ArrayRecord
+) -> ArrayRecord:
     """The inverse of :func:`split_payload` (adapter keys first, sorted)."""
     out = dict(join_groups(groups).items())
     out.update(dict(others.items()))

@@ -77,7 +77,8 @@ def test_the_global_classifier_is_the_nearest_prototype_over_summed_lora(setup):
     rng = np.random.default_rng(3)
     means = rng.normal(0, 1, (10, 128)).astype(np.float32)
     counts = np.array([5.0, 0, 3, 4, 0, 2, 1, 0, 6, 2])  # classes 1, 4, 7 unknown
-    model = inference_model(exp, strategy.layout, join_payload(groups, bank_to_arrays(means, counts)))
+    payload = join_payload(groups, bank_to_arrays(means, counts))
+    model = inference_model(exp, strategy.layout, payload)
     x = exp.data.x_test[:200]
     with torch.no_grad():
         got = model(torch.from_numpy(x)).argmax(1).numpy()
