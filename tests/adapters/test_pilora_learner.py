@@ -122,3 +122,31 @@ def test_bytes_up_are_the_lora_entry_plus_prototypes_counts_and_features(tmp_pat
             want += ArrayRecord({**entry, **protos}).count_bytes()
         assert row["bytes_up"] == want
     assert summary["final_central_acc"] > 0.2
+
+
+def test_builds_and_trains_with_resnet18_conv_lora(tmp_path):
+    from tests.conftest import compose
+    from tests.data.writers import cifar_like
+
+    cifar_like(tmp_path, per_batch=10)  # 50 train images: 5 per class
+    cfg = compose("strategy=pilora", "data=cifar10", f"data.root={tmp_path}", "model=resnet18",
+                  "model.width=2", "strategy.backbone.epochs=1", "scenario.num_clients=2",
+                  "scenario.max_arrival_delay=0", "train.epochs=1", "log.progress=false")
+    exp = get_experiment(cfg)
+    strategy = build_strategy(cfg["strategy"])
+    groups, bank = split_payload(strategy.initial_arrays(exp))
+    stream = exp.plan.streams[0]
+    s, t = stream.slots[0].task_id, stream.slots[1].task_id
+    sent = {task_group(t): groups[task_group(t)], task_group(s): trained(groups[task_group(s)], 2)}
+    reply = pilora_learner.PILoRALearner().train(
+        exp, 0, stream.slots[1].start_round, join_payload(sent, bank), round_config(strategy),
+        ClientState(),
+    )
+    out, protos = split_payload(reply.arrays)
+    conv_a = out[task_group(t)]["features.0.lora_A.weight"]
+    assert conv_a.shape == (4, 3, 3, 3)  # rank x in-channels x kernel: a Conv2d LoRA
+    assert protos[wire.PROTO_FEATURES].numpy().shape[1] == 16  # 8 * width
+    assert reply.metrics[wire.PILORA_ORTHO_TERM] > 0
+    model = inference_model(exp, strategy.layout, join_payload(sent, bank))
+    with torch.no_grad():
+        assert model(torch.from_numpy(exp.data.x_test[:4])).shape == (4, 10)
