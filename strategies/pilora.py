@@ -87,10 +87,10 @@ class PILoRA(FedAvg, StrategyHooks):
     over this round's clients training ``t``, weighted by example counts (FedAvg, McMahan
     et al. 2017, Eq. 1, restricted to those clients: :class:`strategies.adapter_bank.AdapterBank`'s
     rule); other entries stay. Class prototypes are aggregated with the prototype
-    re-weight module (Sec. 3.4, official ``compute_weight``:
+    re-weight module (official ``compute_weight``:
     :func:`strategies.prototypes.reweight_weights`); a class nobody sent keeps its prototype.
     A client training task ``t`` receives entry ``t``, the *trained* entries of the other
-    tasks (frozen and summed into its model: Incremental LoRA, Sec. 3.2) and the prototype
+    tasks (frozen and summed into its model: Incremental LoRA) and the prototype
     bank; it returns entry ``t``, its learned prototypes, their example counts and its
     class-mean features (``proto.features``, needed by the re-weighting).
 

@@ -252,7 +252,7 @@ def reweight_weights(
 ) -> np.ndarray:
     """PILoRA's prototype re-weighting of one class over the clients that sent it.
 
-    Guo et al., "PILoRA" (ECCV 2024), Sec. 3.4 (prototype re-weight), as in the official
+    Guo et al., "PILoRA" (ECCV 2024), the prototype re-weight module, as in the official
     ``compute_weight``: client ``k``'s prototype ``P_k`` gets the heuristic score
     ``r_k = 1 / sum_i ||P_k - F_i||_2`` over the class-mean features ``F_i`` of every client
     ``i`` that holds the class (a prototype close to everyone's features is trusted more);

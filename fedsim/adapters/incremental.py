@@ -1,11 +1,12 @@
 """Incremental LoRA: the current task's LoRA trained over the earlier tasks' LoRA, frozen, summed.
 
-PILoRA (Guo et al., ECCV 2024, Sec. 3.2): after tasks ``1..t-1`` the weights of an adapted
-layer are ``W_0 + sum_{s<t} (alpha/r) B_s A_s``; task ``t`` adds its own ``(alpha/r) B_t A_t``,
-trained while ``W_0`` and every earlier ``A_s, B_s`` stay frozen. Each task's LoRA is a named
-``peft`` adapter slot on the same layers (``peft`` sums the updates of active adapters, see
-:mod:`fedsim.adapters.lora`): slot ``task`` is the one being trained, slots ``old<s>`` hold
-the frozen earlier ones. Inference uses the sum over every trained task (no task id).
+PILoRA (Guo et al., ECCV 2024, section "Incremental LoRA"): after tasks ``1..t-1`` the
+weights of an adapted layer are ``W_0 + sum_{s<t} (alpha/r) B_s A_s``; task ``t`` adds its
+own ``(alpha/r) B_t A_t``, trained while ``W_0`` and every earlier ``A_s, B_s`` stay frozen.
+Each task's LoRA is a named ``peft`` adapter slot on the same layers (``peft`` sums the updates
+of active adapters, see :mod:`fedsim.adapters.lora`): slot ``task`` is the one being trained,
+slots ``old<s>`` hold the frozen earlier ones. Inference sums every trained task's LoRA (no
+task id).
 """
 
 from __future__ import annotations

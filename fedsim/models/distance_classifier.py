@@ -1,12 +1,13 @@
 """A classifier by distance to learnable class prototypes (prototype learning, DCE).
 
 Yang, Zhang, Yin, Liu, "Robust Classification with Convolutional Prototype Learning" (CVPR
-2018), Eq. (2)-(4), as used by PILoRA (Guo et al., ECCV 2024, Sec. 3.3): the probability of
-class ``c`` is a softmax over negative distances between the embedding ``f(x)`` and the class
-prototypes ``m_c``, so the loop's cross-entropy on these logits is the distance-based
-cross-entropy (DCE). Distances are squared Euclidean divided by the embedding dimension ``D``
-(the official PILoRA code's ``dist / x.shape[1]``, which keeps the temperature meaningful
-across embedding sizes).
+2018: distance-based cross-entropy), as used by PILoRA (Guo et al., ECCV 2024, "prototype
+learning", loss ``l_dce``): the probability of class ``c`` is a softmax over negative
+distances between the embedding ``f(x)`` and the class prototypes ``m_c``, so the loop's
+cross-entropy on these logits is the distance-based cross-entropy (DCE). Distances are squared
+Euclidean (Yang et al.'s DCE) divided by the embedding dimension ``D`` (the official PILoRA
+code's ``dist / x.shape[1]``, which keeps the temperature meaningful across embedding sizes;
+that code then takes the square root, which changes the loss but not the nearest prototype).
 """
 
 from __future__ import annotations

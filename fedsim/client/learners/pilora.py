@@ -93,6 +93,35 @@ def _contribution(model: DistanceClassifier, slot_x, slot_y, transform) -> dict[
     return out
 
 
+def _plugins(
+    model: DistanceClassifier, config: ConfigRecord, arrays: ArrayRecord, task_id: int
+) -> list:
+    """PILoRA's two loop plugins: ``gamma l_ort`` and ``lambda l_pl`` on learnable prototypes."""
+    groups, _ = split_payload(arrays)
+    earlier = sorted(s for s in map(task_of, groups) if s is not None and s != task_id)
+    current, previous = lora_a_pairs(model.net, TASK_SLOT, [earlier_slot(s) for s in earlier])
+    plugins = [OrthogonalLoRA(current, previous, float(config.get(wire.PILORA_ORTHO, 0.0)))]
+    lam = float(config.get(wire.PROTO_LAMBDA, 0.0))
+    if lam > 0:
+        known = np.ones(int(model.fixed.shape[0]))  # every class has a (learnable) prototype
+        plugins.append(PrototypeLoss(model.centers, known, lam))
+    return plugins
+
+
+def _metrics(client_id: int, task_id: int, result, model: DistanceClassifier) -> dict:
+    """The reply's metrics; every reply carries the same keys (Flower aggregates them)."""
+    trainable, total = parameter_counts(model)
+    metrics = {
+        **train_metrics(client_id, task_id, result.loss, result.num_examples, result.final_lr),
+        wire.TRAINABLE_PARAMS: int(trainable),
+        wire.TOTAL_PARAMS: int(total),
+        wire.PILORA_ORTHO_TERM: float(result.metrics.get(wire.PILORA_ORTHO_TERM, 0.0)),
+        wire.PROTO_DISTANCE: float(result.metrics.get(wire.PROTO_DISTANCE, 0.0)),
+    }
+    metrics.update({k: float(v) for k, v in result.metrics.items() if k not in metrics})
+    return metrics
+
+
 class PILoRALearner:
     """Train the current task's LoRA and prototypes; send them with the class features."""
 
@@ -127,30 +156,16 @@ class PILoRALearner:
                 f"{wire.CURRICULUM_TASK_ORDER}: a run-time task order cannot choose the task "
                 "of per-task LoRA (the server routes them by the planned order)"
             )
-        earlier = sorted(t_ for t_ in map(task_of, split_payload(arrays)[0]) if t_ != t)
-        current, previous = lora_a_pairs(model.net, TASK_SLOT, [earlier_slot(s) for s in earlier])
-        plugins = [OrthogonalLoRA(current, previous, float(config.get(wire.PILORA_ORTHO, 0.0)))]
-        lam = float(config.get(wire.PROTO_LAMBDA, 0.0))
-        if lam > 0:
-            plugins.append(PrototypeLoss(model.centers, np.ones(exp.data.num_classes), lam))
         difficulty = loop.difficulty_metrics(model, config)
-        result = loop.train(model, extra_plugins=plugins)
+        result = loop.train(model, extra_plugins=_plugins(model, config, arrays, t))
         model.cpu()  # tensors leave as numpy
         entry = slot_state(model.net, layout.spec, TASK_SLOT, None)
         payload = join_payload(
             {task_group(t): entry},
             ArrayRecord(_contribution(model, loop.x, loop.y, loop.transform)),
         )
-        trainable, total = parameter_counts(model)
-        metrics = {
-            **train_metrics(client_id, t, result.loss, result.num_examples, result.final_lr),
-            wire.TRAINABLE_PARAMS: int(trainable),
-            wire.TOTAL_PARAMS: int(total),
-            wire.PILORA_ORTHO_TERM: float(result.metrics.get(wire.PILORA_ORTHO_TERM, 0.0)),
-            wire.PROTO_DISTANCE: float(result.metrics.get(wire.PROTO_DISTANCE, 0.0)),
-        }
+        metrics = _metrics(client_id, t, result, model)
         metrics.update(difficulty)
-        metrics.update({k: float(v) for k, v in result.metrics.items() if k not in metrics})
         new_state = trained_state(state, loop.state_items(), state.arrays)
         return TrainReply(arrays=payload, metrics=metrics, state=new_state)
 

@@ -61,7 +61,7 @@ class OrthogonalLoRA(BasePlugin):
     """Adds ``gamma * L_ort`` (:func:`orthogonality_penalty`) to every batch loss.
 
     Guo et al., "PILoRA: Prototype Guided Incremental LoRA for Federated Class-Incremental
-    Learning" (ECCV 2024), Sec. 3.2 (Incremental LoRA): the LoRA of task ``t`` is trained
+    Learning" (ECCV 2024), section "Incremental LoRA" (``l_ort``): the LoRA of task ``t`` is trained
     while the earlier tasks' LoRA stay frozen and are summed into the model; its ``A_t`` is
     pushed orthogonal to their ``A_s``. The official code uses ``gamma = 0.5`` from the second
     task on (nothing to be orthogonal to before).
