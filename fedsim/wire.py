@@ -83,6 +83,7 @@ PROTO_CLASSES_SENT = "proto-classes-sent"  # int: classes in the client's protot
 PROTO_SLOTS_SENT = "proto-slots-sent"  # int: task slots in the client's contribution
 TRAINABLE_PARAMS = "trainable-params"  # int: parameters the adapter client trained
 TOTAL_PARAMS = "total-params"  # int: all parameters of the adapter client's model
+PILORA_ORTHO_TERM = "pilora-ortho"  # float: mean orthogonality term (before gamma) of the round
 # ... and a MetricRecord key of a strategy's aggregate (server side)
 PROTO_BANK_SIZE = "proto-bank-size"  # int: classes with a global prototype
 MEMORY_OLD_MODEL = "memory-bytes-old-model"  # FedLwF's teacher kept by the client
@@ -132,6 +133,10 @@ PROTO_SEND = "proto.send"  # "never" | "once-per-slot" | "every-round"
 PROTO_LAMBDA = "proto.lambda"  # float: weight of FedProto's prototype distance term
 PROTO_INFERENCE = "proto.inference"  # "prototype" | "head"
 PROTO_MODELS = "proto.client-models"  # JSON list of model-config overrides, by client id
+# PILoRA (strategies/pilora.py, fedsim/client/learners/pilora.py)
+PROTO_FEATURES = "proto.features"  # ArrayRecord [k, d]: a reply's class-mean features (re-weight)
+PILORA_ORTHO = "pilora.ortho"  # float: weight gamma of the LoRA orthogonality term
+PILORA_TEMPERATURE = "pilora.temperature"  # float: temperature T of the distance logits
 # Injected faults (server -> client ConfigRecord items, see fedsim/faults/models.py)
 FAULT = "fedsim.fault"  # kind of fault the client must simulate this round
 FAULT_DELAY = "fedsim.fault-delay"  # straggler: simulated delay (s), vs the round deadline

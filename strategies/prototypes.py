@@ -245,3 +245,68 @@ def classifier_for(model: nn.Module, arrays: ArrayRecord, config: Mapping) -> nn
     if not np.any(counts > 0):
         return model
     return PrototypeClassifier(model, means, counts).to(model_device(model))  # bank: to the model
+
+
+def reweight_weights(
+    prototypes: np.ndarray, features: np.ndarray, temperature: float = 0.2
+) -> np.ndarray:
+    """PILoRA's prototype re-weighting of one class over the clients that sent it.
+
+    Guo et al., "PILoRA" (ECCV 2024), the prototype re-weight module, as in the official
+    ``compute_weight``: client ``k``'s prototype ``P_k`` gets the heuristic score
+    ``r_k = 1 / sum_i ||P_k - F_i||_2`` over the class-mean features ``F_i`` of every client
+    ``i`` that holds the class (a prototype close to everyone's features is trusted more);
+    the scores are min-max normalised, ``r~_k = (r_k - min r) / (max r - min r)``, and
+    ``w = softmax(r~ / tau)``. With one client, or equal scores, the weights are uniform
+    (the code divides 0 by 0 there).
+
+    Parameters
+    ----------
+    prototypes, features : numpy.ndarray
+        ``[K, d]``: each client's prototype and class-mean feature, same client order.
+    temperature : float
+        ``tau > 0`` (0.2 in the official code).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[K]`` weights summing to 1.
+    """
+    p = np.asarray(prototypes, dtype=np.float64)
+    f = np.asarray(features, dtype=np.float64)
+    dist = np.sqrt(((p[:, None, :] - f[None, :, :]) ** 2).sum(-1)).sum(axis=1)
+    score = 1.0 / np.maximum(dist, 1e-12)
+    span = score.max() - score.min()
+    if len(score) == 1 or span <= 0:
+        return np.full(len(score), 1.0 / len(score))
+    logits = (score - score.min()) / span / float(temperature)
+    w = np.exp(logits - logits.max())
+    return w / w.sum()
+
+
+def reweighted_prototypes(
+    num_classes: int,
+    dim: int,
+    contributions: Sequence[Contribution],
+    features: Sequence[np.ndarray],
+    temperature: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per class, ``P_c = sum_k w_k P_c^k`` with :func:`reweight_weights` (PILoRA's server).
+
+    ``features[k]`` holds client ``k``'s class-mean features, row for row with
+    ``contributions[k].classes``. Returns the dense bank of this round (classes nobody sent:
+    zero rows) and the summed example counts.
+    """
+    protos: dict[int, list[np.ndarray]] = {}
+    feats: dict[int, list[np.ndarray]] = {}
+    counts = np.zeros(num_classes)
+    for c, f in zip(contributions, features, strict=True):
+        for row, cls in enumerate(c.classes):
+            protos.setdefault(int(cls), []).append(c.means[row])
+            feats.setdefault(int(cls), []).append(np.asarray(f)[row])
+            counts[int(cls)] += c.counts[row]
+    out = np.zeros((num_classes, dim), np.float32)
+    for cls in sorted(protos):
+        w = reweight_weights(np.stack(protos[cls]), np.stack(feats[cls]), temperature)
+        out[cls] = (w[:, None] * np.stack(protos[cls]).astype(np.float64)).sum(0)
+    return out, counts

@@ -45,7 +45,7 @@ def test_every_config_option_implements_its_interface(group):
 
 def test_fedsim_strategies_declare_hooks_and_flower_ones_get_defaults():
     own = {"strategies.fedproto", "strategies.fedrecon", "strategies.adapter_avg"}
-    own |= {"strategies.adapter_bank", "strategies.fot"}
+    own |= {"strategies.adapter_bank", "strategies.fot", "strategies.pilora"}
     for path in sorted((REPO / "configs" / "strategy").glob("*.yaml")):
         cls = target_class(path)
         assert issubclass(cls, StrategyHooks) == (cls.__module__ in own), path.name
@@ -62,7 +62,7 @@ def test_default_hooks_change_nothing():
 
 
 def test_every_registered_learner_is_a_client_learner():
-    assert sorted(LEARNERS) == ["adapters", "prototypes", "weights"]
+    assert sorted(LEARNERS) == ["adapters", "pilora", "prototypes", "weights"]
     for name in LEARNERS:
         assert isinstance(get_learner(name), ClientLearner), name
 

@@ -32,6 +32,16 @@ def check_adapter_reply(
         groups = split_groups(reply.content[wire.ARRAYS])
     except (KeyError, ValueError) as exc:
         return f"{who}: {exc}"
+    return check_adapter_groups(who, groups, reference, expected)
+
+
+def check_adapter_groups(
+    who: str,
+    groups: Mapping[str, Mapping[str, np.ndarray]],
+    reference: Mapping[str, Mapping[str, np.ndarray]],
+    expected: list[str],
+) -> str | None:
+    """Return why a reply's adapter ``groups`` are unusable (prefixed by ``who``), or None."""
     for g in sorted(set(groups) - set(expected)):
         return f"{who}: unexpected adapter group '{g}' (expected {', '.join(expected) or 'none'})"
     for g in expected:

@@ -50,6 +50,9 @@ class StrategyTraits:
         ``ClientState.arrays`` can hold the client's previous local model.
     projected_updates : bool
         The global update is projected away from a subspace that grows during the run (FOT).
+    update_by_name : bool
+        The global update ``Delta_{t-1}`` maps onto the client's trainable parameters by name
+        (FedHyper-CL's client plugin needs it).
     """
 
     learner: str
@@ -58,6 +61,7 @@ class StrategyTraits:
     per_task_adapters: bool = False
     keeps_local_model: bool = True
     projected_updates: bool = False
+    update_by_name: bool = True
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ class OptionNeeds:
         Corrupts a reply's tensors (NaN, Inf, wrong shape, missing key).
     server_momentum : bool
         Adds earlier rounds' updates to the global step (FedHyper-GM's momentum).
+    client_hypergradient : bool
+        Adapts the client LR from ``<u_i, Delta_{t-1}>`` per parameter (FedHyper-CL).
     """
 
     server_step: bool = False
@@ -89,6 +95,7 @@ class OptionNeeds:
     update_replies: bool = False
     tensor_replies: bool = False
     server_momentum: bool = False
+    client_hypergradient: bool = False
 
 
 WEIGHTS = StrategyTraits("weights", "weights", "update")
@@ -125,6 +132,11 @@ STRATEGIES: dict[str, Callable[[Mapping[str, Any]], StrategyTraits]] = {
     "strategies.fot.FOT": lambda spec: StrategyTraits(
         "weights", "weights", "update", projected_updates=True
     ),
+    # PILoRA: LoRA bank + prototype bank down; LoRA entry + prototypes + features up
+    "strategies.pilora.PILoRA": lambda spec: StrategyTraits(
+        "pilora", "adapters+bank", "prototypes", True, keeps_local_model=False,
+        update_by_name=False,
+    ),
 }
 #: Traits of a strategy class not listed above, by its ``client_learner``.
 LEARNER_DEFAULTS = {
@@ -139,6 +151,7 @@ def _fedhyper(spec: Mapping[str, Any]) -> OptionNeeds:
         server_step=str(spec.get("global_rule", "none")) != "none",
         update_schedule=bool(spec.get("server_local", False)),
         server_momentum=str(spec.get("global_rule", "none")) == "gm",
+        client_hypergradient=bool(spec.get("client_local", False)),
     )
 
 
@@ -231,6 +244,12 @@ RULES = (
         lambda t: t.projected_updates,
         "server momentum adds earlier updates to the global step, and those were projected "
         "against a smaller subspace: it re-introduces directions the projection removed",
+    ),
+    Rule(
+        "client_hypergradient",
+        lambda t: not t.update_by_name,
+        "FedHyper-CL's client step needs Delta_t-1 by parameter name, and these global "
+        "arrays are a LoRA bank plus a prototype bank that do not map onto the client's model",
     ),
 )
 

@@ -79,6 +79,11 @@ def test_whole_cross_product_is_accepted_or_refused_naming_both(options):
         ("adapter_bank", "curriculum", "tasks_runtime", False),
         ("fedproto", "faults", "adversarial", False),
         ("fedrecon", "faults", "corrupt", False),
+        ("pilora", "curriculum", "data_curriculum", True),
+        ("pilora", "faults", "corrupt", True),
+        ("pilora", "lr", "fedhyper_cl", False),
+        ("pilora", "curriculum", "tasks_runtime", False),
+        ("pilora", "faults", "adversarial", False),
     ],
 )
 def test_decisions_of_the_issue(strategy, group, option, honoured):

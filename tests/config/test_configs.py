@@ -24,17 +24,17 @@ def test_group_option_composes_and_builds(group, name, tmp_path):
     partners = PARTNERS.get((group, name), ())
     cfg = compose(f"{group}={name}", *partners, f"output.root={tmp_path}")
     assert cfg[group].get("name", name)
+    if (group, name) == ("data", "node_local"):  # the examples live on the nodes
+        with pytest.raises(FedsimError, match=r"^data: .* needs scenario=node_local, got scen"):
+            validate(cfg)
+        validate(compose("data=node_local", "scenario=node_local", f"output.root={tmp_path}"))
+        return
     where = [k for k in ("root", "path") if k in cfg["data"] and cfg["data"][k] is None]
     if group == "data" and where:
         # Sources reading the user's local files: without data.root (data.path) they fail with
         # one line naming the key (their loading is tested on generated files in tests/data/).
         with pytest.raises(FedsimError, match=rf"^data\.{where[0]}: "):
             validate(cfg)
-        return
-    if (group, name) == ("data", "node_local"):  # the examples live on the nodes
-        with pytest.raises(FedsimError, match=r"^data: .* needs scenario=node_local, got scen"):
-            validate(cfg)
-        validate(compose("data=node_local", "scenario=node_local", f"output.root={tmp_path}"))
         return
     validate(cfg)
 

@@ -31,6 +31,8 @@ FAMILIES = {
         "seed=2",
     ],
     "adapter_bank": ["strategy=adapter_split", "strategy.backbone.epochs=2", "seed=3"],
+    # LoRA bank + prototype bank in the global arrays; the trained entries derive from them
+    "pilora": ["strategy=pilora", "strategy.backbone.epochs=2", "seed=7"],
     "fedadam_fedhyper_gm": [
         "strategy=fedadam",
         "lr=fedhyper_gm",

@@ -23,6 +23,7 @@ LEARNERS: Mapping[str, str] = MappingProxyType(
         "weights": "fedsim.client.learners.weights:WeightsLearner",
         "prototypes": "fedsim.client.learners.prototypes:PrototypeLearner",
         "adapters": "fedsim.client.learners.adapters:AdapterLearner",
+        "pilora": "fedsim.client.learners.pilora:PILoRALearner",
     }
 )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import nn
@@ -23,19 +25,25 @@ class PrototypeLoss(BasePlugin):
 
     Parameters
     ----------
-    means : numpy.ndarray
-        Global prototypes ``[C, d]``.
+    means : numpy.ndarray or callable
+        Global prototypes ``[C, d]``, or a function returning the current ``[C, d]`` tensor of
+        *learnable* prototypes (PILoRA's prototype loss ``||f(x) - m_y||^2``, which also pulls
+        the prototype towards the features).
     counts : numpy.ndarray
         ``[C]``; classes with count 0 have no global prototype.
     lam : float
         Weight lambda (>= 0); FedProto uses 1 on MNIST/FEMNIST and 0.1 on CIFAR-10.
     """
 
-    def __init__(self, means: np.ndarray, counts: np.ndarray, lam: float) -> None:
+    def __init__(
+        self, means: np.ndarray | Callable[[], torch.Tensor], counts: np.ndarray, lam: float
+    ) -> None:
         if lam < 0:
             raise ValueError(f"proto.lambda must be >= 0, got {lam}")
         self.lam = float(lam)
-        self.means = torch.as_tensor(np.asarray(means), dtype=torch.float32)
+        self._live = means if callable(means) else None
+        fixed = None if callable(means) else np.asarray(means)
+        self.means = None if fixed is None else torch.as_tensor(fixed, dtype=torch.float32)
         self.known = torch.as_tensor(np.asarray(counts) > 0)
         self._sum, self._steps = 0.0, 0
 
@@ -44,9 +52,12 @@ class PrototypeLoss(BasePlugin):
         if self.lam == 0.0 or not bool(self.known.any()):
             return None
         z = model.embed(info.inputs)
-        if self.means.device != z.device:  # the bank arrives on the CPU (numpy)
-            self.means, self.known = self.means.to(z.device), self.known.to(z.device)
-        target = self.means[info.targets]
+        means = self._live() if self._live is not None else self.means
+        if means.device != z.device:  # the bank arrives on the CPU (numpy)
+            self.means = means = means.to(z.device)
+        if self.known.device != z.device:
+            self.known = self.known.to(z.device)
+        target = means[info.targets]
         target = torch.where(self.known[info.targets][:, None], target, z.detach())
         term = nn.functional.mse_loss(z, target)
         self._sum += float(term.detach())
