@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -209,7 +210,13 @@ def run_cell(overrides: list[str], out: Path) -> dict:
 
 
 def git_commit() -> str:
-    """The checkout's short commit (``+dirty`` with uncommitted changes to tracked files)."""
+    """The checkout's short commit (``+dirty`` with uncommitted changes to tracked files).
+
+    A tree exported with ``git archive COMMIT`` (to regenerate figures while the checkout
+    changes) has no git history: set ``FEDSIM_SOURCE_COMMIT=COMMIT`` when running from it.
+    """
+    if os.environ.get("FEDSIM_SOURCE_COMMIT"):
+        return os.environ["FEDSIM_SOURCE_COMMIT"]
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
 
