@@ -121,12 +121,17 @@ SETS: dict[str, dict] = {
         "doc": "docs/curricula.md, label skew x data curriculum",
         "extra": ("central_best", "central_last3"),
         "columns": ("central", "central_best", "central_last3"),
+        # vanilla vs the curriculum at three skews (+ anti-curriculum at the strongest skew);
+        # the random-order variant of the 2-seed sweep is left out to fit a shared machine
         "rows": [
             (f"alpha={a} {label}", ["+experiment=curricula_sweep", f"scenario.alpha={a}",
                                     f"curriculum={c}"])
-            for a in ("0.05", "0.3", "100")
-            for label, c in (("vanilla", "none"), ("curriculum", "data_curriculum"),
-                             ("anti-curriculum", "data_anti"), ("random", "data_random"))
+            for a, variants in (("0.05", ("none", "data_curriculum", "data_anti")),
+                                ("0.3", ("none", "data_curriculum")),
+                                ("100", ("none", "data_curriculum")))
+            for c in variants
+            for label in [{"none": "vanilla", "data_curriculum": "curriculum",
+                           "data_anti": "anti-curriculum"}[c]]
         ],
     },
     "baselines": {
