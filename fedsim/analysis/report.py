@@ -24,8 +24,11 @@ from fedsim.analysis.table import markdown_table, report_data, runs_table
 
 DEFINITIONS = (
     "ACC, forgetting, BWT and FWT are the clients' view (mean over clients of each client's "
-    "task matrix, see README 'measurement definitions'); 'global model acc' is the final global "
-    "model on all tasks' test splits; bytes are all model bytes exchanged (down + up); wall time "
+    "task matrix, see README 'measurement definitions'); 'global model acc' is the global "
+    "model's mean accuracy on all tasks' test splits after the last round, at its best round "
+    "and at the final task boundary (the first round at which a client has learned its whole "
+    "stream; n/a for runs written before fedsim reported it); bytes are all model bytes "
+    "exchanged (down + up); wall time "
     "is the run's own wall-clock time. Cells are mean ± sample std (ddof=1) over seeds."
 )
 

@@ -27,12 +27,25 @@ def _final(name: str) -> Callable[[Run], float | None]:
     return lambda run: (run.summary.get("final") or {}).get(name)
 
 
+def _best_central(run: Run) -> float | None:
+    """``best_central_acc``; for runs written before it existed, the central matrix's best row."""
+    if run.summary.get("best_central_acc") is not None:
+        return run.summary["best_central_acc"]
+    rows = [r for r in run.summary.get("central_matrix") or [] if r]
+    means = [sum(r) / len(r) for r in rows if all(v is not None for v in r)]
+    return max(means) if means else None
+
+
 COLUMNS = (
     Column("acc", "ACC", _final("acc")),
     Column("forgetting", "forgetting", _final("forgetting")),
     Column("bwt", "BWT", _final("bwt")),
     Column("fwt", "FWT", _final("fwt")),
-    Column("global_acc", "global model acc", lambda r: r.summary.get("final_central_acc")),
+    Column("global_acc", "global model acc (last round)",
+           lambda r: r.summary.get("final_central_acc")),
+    Column("global_best", "global model acc (best round)", lambda r: _best_central(r)),
+    Column("global_boundary", "global model acc (final task boundary)",
+           lambda r: r.summary.get("boundary_central_acc")),
     Column("bytes", "bytes (MB)", lambda r: r.summary.get("bytes_total"), 1e-6, 3),
     Column("wall_time", "wall time (s)", lambda r: r.summary.get("wall_time_s"), 1.0, 1),
 )

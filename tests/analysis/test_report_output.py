@@ -109,3 +109,14 @@ def test_band_is_clipped_to_the_unit_interval():
     ys = np.concatenate([p.vertices[:, 1] for p in ax.collections[0].get_paths()])
     plt.close(fig)
     assert ys.min() >= 0.0 and ys.max() <= 1.0
+
+
+def test_table_reports_best_and_boundary_global_accuracy(tmp_path):
+    new = make_run(tmp_path, "a", 0, 0.4, strategy={"name": "fedavg"})
+    new.summary.update(best_central_acc=0.7, boundary_central_acc=0.65)
+    old = make_run(tmp_path, "a", 1, 0.4, strategy={"name": "fedavg"})  # written before
+    old.summary["central_matrix"] = [[0.2, 0.4], [0.9, 0.5], [0.3, 0.5]]  # row means .3 .7 .4
+    stats = group_stats(group_runs([new, old])[0])
+    assert stats["global_best"]["mean"] == pytest.approx(0.7)  # (0.7 + 0.7) / 2
+    assert stats["global_boundary"]["n"] == 1 and stats["global_boundary"]["mean"] == 0.65
+    assert stats["global_acc"]["mean"] == pytest.approx(0.4)
