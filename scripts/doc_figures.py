@@ -286,6 +286,32 @@ def write_set(name: str, seeds: list[int], out: Path) -> Path:
     return figures / f"{name}.md"
 
 
+CHECKED = ("acc", "forgetting", "bwt", "fwt", "central")
+
+
+def check_cells(name: str, cells: list[str], out: Path) -> bool:
+    """Re-run ``label:seed`` cells of set ``name`` afresh; compare with docs/figures/NAME.json.
+
+    A quick test that a committed table still reproduces without re-running the whole set:
+    prints IDENTICAL or DIFFERENT per cell (ACC, F, BWT, FWT, global accuracy, exact floats).
+    """
+    stored = json.loads((ROOT / "docs" / "figures" / f"{name}.json").read_text())["rows"]
+    rows = dict(SETS[name]["rows"])
+    same = True
+    for cell in cells:
+        label, _, seed = cell.rpartition(":")
+        if label not in rows:
+            raise SystemExit(f"doc_figures: {name} has no row '{label}'; rows: {', '.join(rows)}")
+        where = out / "check" / name / re.sub(r"[^A-Za-z0-9_.-]+", "_", label) / f"seed{seed}"
+        got = row_values(run_cell([*rows[label], f"seed={int(seed)}"], where))
+        want = next(r for r in stored[label] if r["seed"] == int(seed))
+        diff = {k: (want.get(k), got[k]) for k in CHECKED if want.get(k) != got[k]}
+        same &= not diff
+        print(f"{name} | {label} | seed {seed}: "
+              + ("IDENTICAL" if not diff else f"DIFFERENT (stored, now): {diff}"), flush=True)
+    return same
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: the sets to regenerate, the seeds, where the runs go."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -293,7 +319,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "doc-figures")
     parser.add_argument("--list", action="store_true", help="list the sets and exit")
+    parser.add_argument("--check", nargs="+", metavar="LABEL:SEED",
+                        help="re-run these cells of the one SET and compare with its JSON")
     args = parser.parse_args(argv)
+    if args.check:
+        if len(args.sets) != 1 or args.sets[0] not in SETS:
+            parser.error("--check needs exactly one known SET")
+        if not check_cells(args.sets[0], args.check, args.out.resolve()):
+            raise SystemExit(1)
+        return
     if args.list or not args.sets:
         for name, spec in SETS.items():
             print(f"{name}: {spec['doc']} ({len(spec['rows'])} rows)")
