@@ -20,8 +20,8 @@ from fedsim.analysis.runs import Run
 
 IGNORED_PREFIXES = ("output.", "log.", "backend.", "hydra.")
 IGNORED_KEYS = ("seed",)
-#: labels longer than this are replaced by the group id (``G3``) in figure legends
-LEGEND_CHARS = 40
+#: when a label is longer than this, every group's legend entry is its id (``G3``)
+LEGEND_CHARS = 60
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Group:
     runs: list[Run]
     ident: str = ""
     duplicates: list[Run] = field(default_factory=list)
+    short_legend: bool = False
 
     @property
     def seeds(self) -> list[Any]:
@@ -46,8 +47,8 @@ class Group:
 
     @property
     def legend(self) -> str:
-        """The label when short enough for a legend, else the group's id."""
-        return self.label if len(self.label) <= LEGEND_CHARS else self.ident
+        """The legend entry: the label, or the group's id when some group's label is long."""
+        return self.ident if self.short_legend else self.label
 
 
 def _relevant(flat: dict[str, Any]) -> dict[str, Any]:
@@ -165,6 +166,9 @@ def group_runs(runs: list[Run]) -> list[Group]:
         label = label_of(config, keys) or f"strategy={config.get('strategy.name', '?')}"
         keep, dups = _split_duplicates(members)
         groups.append(Group(label=label, runs=keep, ident=f"G{i + 1}", duplicates=dups))
+    if any(len(g.label) > LEGEND_CHARS for g in groups):
+        for g in groups:  # all or none: a legend mixing ids and labels reads badly
+            g.short_legend = True
     return groups
 
 

@@ -59,13 +59,15 @@ def test_distinguishing_keys_falls_back_to_all_when_they_cannot_separate():
 
 
 def test_long_labels_become_group_ids_in_legends(tmp_path):
+    runs = [make_run(tmp_path, "b", 0, 0.5, strategy={"name": "fedavg"})]
+    assert [g.legend for g in group_runs(runs[:1])] == ["strategy=fedavg"]
     runs = [make_run(tmp_path, "a", 0, 0.5, strategy={"name": "fedavg"})]
     for i, fill in enumerate("xy"):
-        long = {"strategy": {"name": "fedprox", "very_long_option_name": fill * 40}}
-        runs.append(make_run(tmp_path, f"b{i}", 0, 0.6, **long))
+        long = {"strategy": {"name": "fedprox", "very_long_option_name": fill * 60}}
+        runs.append(make_run(tmp_path, f"c{i}", 0, 0.6, **long))
     short, wide, _ = group_runs(runs)
-    assert short.legend == short.label == "strategy=fedavg"
-    assert len(wide.label) > 40 and wide.legend == wide.ident == "G2"
+    assert len(wide.label) > 60 and wide.legend == wide.ident == "G2"
+    assert short.legend == "G1"  # all ids once one label is too long for a legend
     assert markdown_table([short, wide]).splitlines()[3].startswith("| G2 | strategy=fedprox, ")
 
 
