@@ -4,7 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . scripts/env.sh
-.venv/bin/ruff check fedsim strategies scenarios tests benchmarks scripts
+.venv/bin/ruff check fedsim strategies scenarios tests benchmarks scripts docs/examples
+# the docs site: every page, link, snippet and docstring reference must resolve (mkdocs.yml)
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict -q -d .tmp/site
 if [ "$#" -gt 0 ]; then  # a chosen subset: one pytest run, as asked
   exec .venv/bin/python -m pytest -q "$@"
 fi

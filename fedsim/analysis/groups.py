@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,19 +20,35 @@ from fedsim.analysis.runs import Run
 
 IGNORED_PREFIXES = ("output.", "log.", "backend.", "hydra.")
 IGNORED_KEYS = ("seed",)
+#: when a label is longer than this, every group's legend entry is its id (``G3``)
+LEGEND_CHARS = 60
 
 
 @dataclass
 class Group:
-    """Runs with the same config except the seed."""
+    """Runs with the same config except the seed.
+
+    ``runs`` holds one run per seed; ``duplicates`` the other runs of the group whose seed is
+    already in ``runs`` (same config, same seed: a re-run, not another sample), which are
+    reported but never averaged in. ``ident`` (``G1``, ``G2``, ...) is the short name the
+    figures' legends use when labels are long.
+    """
 
     label: str
     runs: list[Run]
+    ident: str = ""
+    duplicates: list[Run] = field(default_factory=list)
+    short_legend: bool = False
 
     @property
     def seeds(self) -> list[Any]:
         """The seeds of the group's runs."""
         return [r.seed for r in self.runs]
+
+    @property
+    def legend(self) -> str:
+        """The legend entry: the label, or the group's id when some group's label is long."""
+        return self.ident if self.short_legend else self.label
 
 
 def _relevant(flat: dict[str, Any]) -> dict[str, Any]:
@@ -88,18 +104,71 @@ def label_of(config: dict[str, Any], keys: list[str]) -> str:
     return ", ".join(parts)
 
 
+def _classes(configs: list[dict[str, Any]], keys: list[str]) -> int:
+    return len({tuple(repr(c.get(k, "<absent>")) for k in keys) for c in configs})
+
+
+def distinguishing_keys(configs: list[dict[str, Any]], keys: list[str]) -> list[str]:
+    """A few of ``keys`` that still tell every config apart (``.name`` keys first).
+
+    The differing ``<group>.name`` keys are always kept (they read best); then, greedily, the
+    key that separates the most configs still alike (fewest dots, then shortest, on
+    ties) until all are apart. ``keys`` itself when they cannot tell all configs apart.
+    """
+    target = _classes(configs, keys)
+    chosen = [k for k in keys if k.endswith(".name")]
+    rest = [k for k in keys if k not in chosen]
+    while _classes(configs, chosen) < target and rest:
+        best = max(rest, key=lambda k: (_classes(configs, [*chosen, k]), -k.count("."), -len(k)))
+        chosen.append(best)
+        rest.remove(best)
+    return [k for k in keys if k in chosen and k.endswith(".name")] + [
+        k for k in keys if k in chosen and not k.endswith(".name")
+    ]
+
+
+def _split_duplicates(members: list[Run]) -> tuple[list[Run], list[Run]]:
+    """One run per seed (the newest ``summary.json`` wins), and the others."""
+    newest: dict[str, Run] = {}
+    for run in members:
+        key = repr(run.seed)
+        if key not in newest or _mtime(run) > _mtime(newest[key]):
+            newest[key] = run
+    keep = sorted(newest.values(), key=lambda r: str(r.seed))
+    kept = {id(r) for r in keep}
+    return keep, [r for r in members if id(r) not in kept]
+
+
+def _mtime(run: Run) -> tuple[float, str]:
+    try:
+        return (run.path.joinpath("summary.json").stat().st_mtime, str(run.path))
+    except OSError:
+        return (0.0, str(run.path))
+
+
 def group_runs(runs: list[Run]) -> list[Group]:
-    """Group ``runs`` by config minus seed; groups keep the order of their first run."""
+    """Group ``runs`` by config minus seed; groups keep the order of their first run.
+
+    A group is labelled by the few keys that tell the groups apart
+    (:func:`distinguishing_keys`), not by every key that differs. Runs of one group with the
+    same seed are duplicates: the newest is kept, the others are listed in
+    ``Group.duplicates`` and not averaged as if they were further seeds.
+    """
     buckets: dict[tuple, list[Run]] = {}
     for run in runs:
         buckets.setdefault(_key(_relevant(run.flat_config)), []).append(run)
     configs = [_relevant(members[0].flat_config) for members in buckets.values()]
     keys = differing_keys(configs)
     keys = [k for k in keys if not _determined_by_name(k, configs)]
+    keys = distinguishing_keys(configs, keys)
     groups = []
-    for members, config in zip(buckets.values(), configs, strict=True):
+    for i, (members, config) in enumerate(zip(buckets.values(), configs, strict=True)):
         label = label_of(config, keys) or f"strategy={config.get('strategy.name', '?')}"
-        groups.append(Group(label=label, runs=sorted(members, key=lambda r: str(r.seed))))
+        keep, dups = _split_duplicates(members)
+        groups.append(Group(label=label, runs=keep, ident=f"G{i + 1}", duplicates=dups))
+    if any(len(g.label) > LEGEND_CHARS for g in groups):
+        for g in groups:  # all or none: a legend mixing ids and labels reads badly
+            g.short_legend = True
     return groups
 
 

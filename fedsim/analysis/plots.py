@@ -59,10 +59,18 @@ def curve(runs: list[Run], name: str) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return steps, mean, std
 
 
+def band_limits(
+    mean: np.ndarray, std: np.ndarray, lo: float = 0.0, hi: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ±1 std band of an accuracy curve, clipped to the metric's range ``[lo, hi]``."""
+    return np.clip(mean - std, lo, hi), np.clip(mean + std, lo, hi)
+
+
 def _band(ax, x, mean, std, color, label) -> None:
     ax.plot(x, mean, marker="o", ms=3, color=color, label=label)
     if np.any(std > 0):
-        ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+        low, high = band_limits(mean, std)
+        ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
 
 
 def _legend_below(fig, axes, groups: list[Group]) -> None:
@@ -72,7 +80,7 @@ def _legend_below(fig, axes, groups: list[Group]) -> None:
             handles, labels = ax.get_legend_handles_labels()
             if handles:
                 break
-    longest = max((len(g.label) for g in groups), default=1)
+    longest = max((len(g.legend) for g in groups), default=1)
     per_entry_in = 0.075 * longest + 0.9  # ~0.075 in per character at fontsize 9, plus handle
     ncol = int(max(1, min(len(groups), fig.get_figwidth() // per_entry_in)))
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False)
@@ -103,7 +111,7 @@ def accuracy_over_rounds(groups: list[Group], path: Path) -> None:
         for i, g in enumerate(groups):
             x, mean, std = curve(g.runs, name)
             if x.size:
-                _band(ax, x, mean, std, _color(i), g.label)
+                _band(ax, x, mean, std, _color(i), g.legend)
                 drawn = True
         if not drawn:
             _empty(ax, f"no '{name}' scalars in these runs")
@@ -159,7 +167,7 @@ def _bars(ax, groups: list[Group], per_run, xlabel: str) -> bool:
             width,
             yerr=std if len(rows) > 1 else None,
             color=_color(i),
-            label=g.label,
+            label=g.legend,
             capsize=3,
         )
     ax.set_xticks(range(width_n), [str(j) for j in range(width_n)])
@@ -204,7 +212,7 @@ def accuracy_vs_communication(groups: list[Group], path: Path) -> None:
             continue
         bx = bytes_mean[np.searchsorted(xs, common)] / 1e6
         sel = np.searchsorted(ys, common)
-        _band(ax, bx, acc_mean[sel], acc_std[sel], _color(i), g.label)
+        _band(ax, bx, acc_mean[sel], acc_std[sel], _color(i), g.legend)
         drawn = True
     if not drawn:
         _empty(ax, "no communication / accuracy scalars in these runs")

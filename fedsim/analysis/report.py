@@ -24,8 +24,11 @@ from fedsim.analysis.table import markdown_table, report_data, runs_table
 
 DEFINITIONS = (
     "ACC, forgetting, BWT and FWT are the clients' view (mean over clients of each client's "
-    "task matrix, see README 'measurement definitions'); 'global model acc' is the final global "
-    "model on all tasks' test splits; bytes are all model bytes exchanged (down + up); wall time "
+    "task matrix, see README 'measurement definitions'); 'global model acc' is the global "
+    "model's mean accuracy on all tasks' test splits after the last round, at its best round "
+    "and at the final task boundary (the first round at which a client has learned its whole "
+    "stream; n/a for runs written before fedsim reported it); bytes are all model bytes "
+    "exchanged (down + up); wall time "
     "is the run's own wall-clock time. Cells are mean ± sample std (ddof=1) over seeds."
 )
 
@@ -45,7 +48,11 @@ def render_markdown(groups: list[Group], sources: list[Path], figures: list[str]
         "",
         DEFINITIONS,
         "",
+        *duplicates_note(groups),
         "## Figures",
+        "",
+        "The legends name a group by its label, or by its id (G1, G2, ...: the table's first "
+        "column) when the label is long. Bands are ±1 std over seeds, clipped to [0, 1].",
         "",
         *(f"![{Path(f).stem.replace('_', ' ')}]({f})\n" for f in figures),
         "## Runs",
@@ -56,10 +63,36 @@ def render_markdown(groups: list[Group], sources: list[Path], figures: list[str]
     return "\n".join(parts)
 
 
+def duplicates_note(groups: list[Group]) -> list[str]:
+    """Markdown lines naming the duplicate runs (same config, same seed), if any."""
+    lines = []
+    for g in groups:
+        for r in g.duplicates:
+            lines.append(f"* {g.ident}: `{r.path}` repeats seed {r.seed}")
+    if not lines:
+        return []
+    return [
+        "**Duplicate runs** (same config and seed as a run in the table: a re-run is not "
+        "another sample, so only the newest of each seed is averaged):",
+        "",
+        *lines,
+        "",
+    ]
+
+
 def build_report(paths: list[Path], out: Path, warn=None) -> dict:
-    """Read the runs under ``paths`` and write the report into ``out``; return report.json."""
+    """Read the runs under ``paths`` and write the report into ``out``; return report.json.
+
+    Duplicate runs (a group's runs with the same seed) are flagged through ``warn`` and in
+    the report; only the newest run of each seed counts.
+    """
     runs = collect_runs(paths, warn=warn)
     groups = group_runs(runs)
+    for g in groups:
+        for r in g.duplicates:
+            if warn is not None:
+                warn(f"{g.ident} ({g.label}): run '{r.path}' repeats seed {r.seed}; "
+                     "not averaged (only the newest run of each seed counts)")
     out.mkdir(parents=True, exist_ok=True)
     figures = []
     for name, draw in FIGURES.items():

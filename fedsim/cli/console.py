@@ -28,6 +28,24 @@ def make_console(stderr: bool = False):
     )  # fmt: skip
 
 
+def central_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """The global model's accuracy on all tasks: last round, best round, final task boundary.
+
+    The last round alone can mislead (late arrivals train alone at the end), so the best round
+    and the final task boundary (``fedsim.metrics.central``) stand next to it.
+    """
+    last = summary.get("final_central_acc")
+    if last is None:
+        return []
+    last_round = (summary.get("central_rounds") or [summary.get("rounds")])[-1]
+    rows = [(f"global model, all tasks, last round ({last_round})", f"{last:.4f}")]
+    for key, what in (("best", "best round"), ("boundary", "final task boundary")):
+        acc, rnd = summary.get(f"{key}_central_acc"), summary.get(f"{key}_central_round")
+        if acc is not None:
+            rows.append((f"global model, all tasks, {what} ({rnd})", f"{acc:.4f}"))
+    return rows
+
+
 def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     """Print the final metrics table and where the logs are."""
     from rich.table import Table
@@ -46,8 +64,8 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     for key, label in labels.items():
         value = final.get(key)
         table.add_row(label, "n/a" if value is None else f"{value:.4f}")
-    if summary.get("final_central_acc") is not None:
-        table.add_row("global model, all tasks", f"{summary['final_central_acc']:.4f}")
+    for label, value in central_rows(summary):
+        table.add_row(label, value)
     if summary.get("central_eval"):
         table.add_row("central evaluation", str(summary["central_eval"]))
     table.add_row("bytes per round", f"{summary['bytes_per_round'] / 1e6:.3f} MB")

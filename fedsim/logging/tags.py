@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 CL_METRICS = ("acc", "forgetting", "bwt", "fwt", "aia")
+#: the global model's accuracy on all tasks: last round, best round, final task boundary
+#: (``fedsim.metrics.central``); TensorBoard ``final/central_acc_<name>`` at step 0
+CENTRAL_HIGHLIGHTS = ("last", "best", "boundary")
 
 
 def tag(kind: str, name: str | int | None = None) -> str:
     """Return the TensorBoard tag of a quantity.
 
-    ``kind`` is one of: ``cl`` (CL metric ``name``), ``central_acc`` (mean over tasks, or task
-    ``name``), ``client_acc``, ``train_loss``, ``eval_loss``, ``bytes_down``, ``bytes_up``,
+    ``kind`` is one of: ``cl`` (CL metric ``name``), ``final`` (end-of-run value ``name``:
+    a CL metric or ``central_acc_<h>``, ``h`` in :data:`CENTRAL_HIGHLIGHTS`), ``central_acc``
+    (mean over tasks, or task ``name``), ``client_acc``, ``train_loss``, ``eval_loss``,
+    ``bytes_down``, ``bytes_up``,
     ``bytes_cum``, ``round_time``, ``clients``, ``failures``, ``lr_server``, ``lr_client``,
     ``matrix`` (image ``name``), ``plan`` (text), ``client_lr_hist``, ``client_acc_hist``,
     ``update_norm`` (mean ||w_k - theta|| of a round's replies), ``update_norm_hist``,
@@ -33,6 +38,7 @@ def tag(kind: str, name: str | int | None = None) -> str:
     """
     table = {
         "cl": "cl/{}",
+        "final": "final/{}",
         "central_acc": "accuracy/central_mean" if name is None else "accuracy_task/task_{}",
         "client_acc": "accuracy/client_eval",
         "train_loss": "loss/train",

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 
 from fedsim.logging.layout import write_layout
-from fedsim.logging.tags import CL_METRICS, tag
+from fedsim.logging.tags import CENTRAL_HIGHLIGHTS, CL_METRICS, tag
 from fedsim.logging.tensorboard import TensorBoardSink
+from fedsim.metrics.central import central_highlights, final_task_boundary
 from fedsim.server.client_metrics import peak_memory
 from fedsim.server.fault_report import (
     fault_summary,
@@ -207,7 +208,21 @@ def final_outputs(
             ylabel="round",
             row_labels=rounds,
         )
-    sink.hparams(hparams, {f"final/{k}": v for k, v in final.items()})
+    highlights = central_highlights(
+        rounds,
+        [float(np.mean(row)) for row in central] if central.size else [],
+        final_task_boundary(book.plan.streams),
+    )
+    sink.hparams(
+        hparams,
+        {
+            **{tag("final", k): v for k, v in final.items()},
+            **{
+                tag("final", f"central_acc_{k}"): highlights[f"{k}_central_acc"]
+                for k in CENTRAL_HIGHLIGHTS
+            },
+        },
+    )
     total_bytes = state.bytes_total
     return {
         "status": "completed",
@@ -215,6 +230,7 @@ def final_outputs(
         "wall_time_s": wall_s,
         "final": final,
         "final_central_acc": float(np.mean(central[-1])) if central.size else None,
+        **{k: v for k, v in highlights.items() if not k.startswith("last_")},
         "federation_matrix": fed,
         "central_rounds": rounds,
         "central_matrix": central,

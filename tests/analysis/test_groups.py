@@ -81,10 +81,10 @@ def test_markdown_cells_show_mean_and_std_over_seeds(tmp_path):
     runs.append(make_run(PROX, 0, 0.55, tmp_path))
     groups = group_runs(runs)
     table = markdown_table(groups).splitlines()
-    assert table[0].startswith("| run group | seeds | ACC | forgetting | BWT | FWT |")
-    assert f"| strategy=fedavg | 0, 1 | 0.6000 ± {math.sqrt(0.02):.4f} |" in table[2]
+    assert table[0].startswith("| id | run group | seeds | ACC | forgetting | BWT | FWT |")
+    assert f"| G1 | strategy=fedavg | 0, 1 | 0.6000 ± {math.sqrt(0.02):.4f} |" in table[2]
     assert "| n/a |" in table[2]  # FWT missing in every run
     assert "| 2.000 ± 0.000 | 10.5 ± 0.7 |" in table[2]
-    assert "| strategy=fedprox | 0 | 0.5500 | 0.1000 |" in table[3]
+    assert "| G2 | strategy=fedprox | 0 | 0.5500 | 0.1000 |" in table[3]
     data = report_data(groups)
     assert data["groups"][0]["stats"]["acc"]["n"] == 2
