@@ -50,6 +50,11 @@ EWC_SAMPLES = "fcl.ewc-samples"  # FedEWC: examples the Fisher is estimated on (
 REPLAY_BUDGET = "fcl.replay-budget"  # replay: exemplars a client keeps
 REPLAY_SELECTION = "fcl.replay-selection"  # replay: one of REPLAY_SELECTIONS
 REPLAY_SELECTIONS = ("reservoir", "herding")
+TARGET_KD = "fcl.target-kd"  # TARGET: weight of the KD term on the server's synthetic data
+TARGET_TEMPERATURE = "fcl.target-temperature"  # TARGET: KD temperature T
+TARGET_CLASSES = "fcl.target-classes"  # TARGET: [int] old classes the KD is over ([] = none yet)
+TARGET_SYNTHETIC = "fcl.target-synthetic"  # ArrayRecord {"x": inputs}: the server's synthetic set
+TARGET_TEACHER = "fcl.target-teacher"  # ArrayRecord: the old global model (state-dict names)
 
 # Client-state ConfigRecord items (kept by client id, travel with the message in simulation)
 ROUNDS_TRAINED = "rounds-trained"  # int: rounds this client has trained
@@ -88,10 +93,12 @@ REPLAY_CLASSES = "replay-classes"  # distinct classes in the memory
 LWF_KD = "lwf-kd-loss"  # mean distillation term L_old over the round's steps
 EWC_PENALTY = "ewc-penalty"  # mean EWC penalty over the round's steps
 REPLAY_LOSS = "replay-loss"  # mean memory-batch loss over the round's steps
+MEMORY_SYNTHETIC = "memory-bytes-synthetic"  # TARGET: the synthetic set a client holds
+TARGET_KD_LOSS = "target-kd-loss"  # TARGET: mean KD term on synthetic batches over the steps
 #: per-client reply metrics of the FCL baselines the round loop reports (mean and max)
 BASELINE_METRICS = (
     MEMORY_OLD_MODEL, MEMORY_FISHER, MEMORY_BUFFER, REPLAY_SIZE, REPLAY_CLASSES,
-    LWF_KD, EWC_PENALTY, REPLAY_LOSS,
+    LWF_KD, EWC_PENALTY, REPLAY_LOSS, MEMORY_SYNTHETIC, TARGET_KD_LOSS,
 )  # fmt: skip
 
 # Task-eval ConfigRecord keys

@@ -116,6 +116,7 @@ STRATEGIES: dict[str, Callable[[Mapping[str, Any]], StrategyTraits]] = {
     "strategies.fedlwf.FedLwF": lambda spec: WEIGHTS,
     "strategies.fedewc.FedEWC": lambda spec: WEIGHTS,
     "strategies.replay.FedReplay": lambda spec: WEIGHTS,
+    "strategies.target.Target": lambda spec: WEIGHTS,  # + old model and synthetic set down
 }
 #: Traits of a strategy class not listed above, by its ``client_learner``.
 LEARNER_DEFAULTS = {
