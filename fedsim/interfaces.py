@@ -57,9 +57,11 @@ class StrategyHooks:
     """
 
     def check_experiment(self, exp: Experiment) -> None:
-        """Raise :class:`~fedsim.errors.ConfigError` for an experiment the strategy cannot
-        honour (a scenario kind, a model); called while validating, before the run. Default:
-        accept."""
+        """Refuse (:class:`~fedsim.errors.ConfigError`) an experiment it cannot honour.
+
+        E.g. a scenario kind or a model; called while validating, before the run. Default:
+        accept.
+        """
 
     def initial_arrays(self, exp: Experiment, arrays: ArrayRecord) -> ArrayRecord:
         """Return the global arrays of round 0 (a prototype bank, adapters); default as built."""

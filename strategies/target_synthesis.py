@@ -77,8 +77,10 @@ class SynthesisSettings:
 
 
 class ConvGenerator(nn.Module):
-    """The official TARGET generator (Linear -> BN -> 2 x (upsample, conv, BN, LeakyReLU) -> conv
-    -> sigmoid) for ``(C, H, W)`` inputs with ``H`` and ``W`` divisible by 4."""
+    """The official TARGET generator, for ``(C, H, W)`` inputs with ``H, W`` divisible by 4.
+
+    Linear -> BN -> 2 x (upsample, conv, BN, LeakyReLU) -> conv -> sigmoid.
+    """
 
     def __init__(self, nz: int, width: int, shape: Sequence[int]) -> None:
         super().__init__()
@@ -258,8 +260,11 @@ def synthesize(
 
 
 def _one_round(gen, meta, teacher, student, cols, bn, adv, settings, rng) -> torch.Tensor:
-    """One synthesis round: a fast copy of the generator and fresh noise, ``steps`` Adam steps;
-    the first-order MAML gradient of the fast copy updates the generator once at the end."""
+    """One synthesis round; returns the batch of the lowest ``L_gen``.
+
+    A fast copy of the generator and fresh noise take ``steps`` Adam steps; the first-order
+    MAML gradient of the fast copy updates the generator once at the end.
+    """
     z = torch.randn(settings.batch, settings.nz, generator=rng).requires_grad_(True)
     targets = torch.randint(0, len(cols), (settings.batch,), generator=rng)
     fast = copy.deepcopy(gen)

@@ -40,13 +40,13 @@ from torch import nn
 from fedsim import wire
 from fedsim.client.plugins.distillation import LwFDistillation
 from fedsim.client.plugins.ewc import EWCPenalty, consolidate, empirical_fisher
-from fedsim.client.plugins.target_kd import SyntheticDistillation
 from fedsim.client.plugins.replay import (
     ExperienceReplay,
     herding_order,
     herding_update,
     reservoir_update,
 )
+from fedsim.client.plugins.target_kd import SyntheticDistillation
 from fedsim.device import cpu_state_dict, model_device
 from fedsim.experiment import Experiment
 from fedsim.interfaces import LoopPlugin

@@ -37,7 +37,8 @@ def test_kd_on_synthetic_inputs_at_a_known_temperature_over_the_old_classes():
     got = float(plugin.extra_loss(student, info))
     xs = torch.from_numpy(x)
     s, t = student(xs).tolist(), teacher(xs).tolist()
-    expected = sum(kd_by_hand([r[0], r[2]], [q[0], q[2]], 2.0) for r, q in zip(s, t)) / 2
+    pairs = zip(s, t, strict=True)
+    expected = sum(kd_by_hand([r[0], r[2]], [q[0], q[2]], 2.0) for r, q in pairs) / 2
     assert got == pytest.approx(3.0 * expected, rel=1e-5)
     assert plugin.metrics()[wire.TARGET_KD_LOSS] == pytest.approx(expected, rel=1e-5)
     assert not any(p.requires_grad for p in teacher.parameters())
@@ -100,13 +101,18 @@ def test_a_run_sends_teacher_and_synthetic_set_and_counts_them_in_bytes_down(tmp
         summary, grid = run_on_fake_grid(cfg, tmp_path / name)
         runs[name] = (summary, cfg)
     exp = get_experiment(runs["target"][1])
-    model_bytes = sum(v.numel() * v.element_size() for v in exp.make_model().state_dict().values())
-    synthetic_bytes = 8 * int(np.prod(exp.data.input_shape)) * 4
+    synthetic_bytes = 8 * int(np.prod(exp.data.input_shape)) * 4  # 8 float32 inputs
+    x = np.zeros((8, *exp.data.input_shape), dtype=np.float32)
+    per_client = (  # Flower's count of the two records: the old model and the synthetic set
+        ArrayRecord(exp.make_model().state_dict()).count_bytes()
+        + ArrayRecord({"x": Array(x)}).count_bytes()
+    )
     first = min(s.start_round for st in exp.plan.streams for s in st.slots[1:])
-    for row_t, row_a in zip(runs["target"][0]["history"], runs["fedavg"][0]["history"]):
-        cohort = len(row_t["cohort"]) - len(row_t.get("unavailable", []))
+    rows = zip(runs["target"][0]["history"], runs["fedavg"][0]["history"], strict=True)
+    for row_t, row_a in rows:
+        cohort = row_t["asked"]  # train messages sent this round
         extra = row_t["bytes_down"] - row_a["bytes_down"]
-        sent = cohort * (model_bytes + synthetic_bytes) if row_t["round"] >= first else 0
+        sent = cohort * per_client if row_t["round"] >= first else 0
         assert extra == sent, row_t["round"]
     last = runs["target"][0]["history"][-1]["baselines"]
     assert last[f"{wire.TARGET_KD_LOSS}/mean"] > 0.0
