@@ -13,9 +13,11 @@ from fedsim.client.app import train_one
 from fedsim.client.plugins.target_kd import SyntheticDistillation
 from fedsim.client.training_loop import StepInfo
 from fedsim.experiment import get_experiment
+from fedsim.server.state import CHECKPOINT_NAME, checkpoint_round
 from tests.client.baselines.test_client_state import BASE
 from tests.conftest import SMALL, compose
-from tests.fake_grid import run_on_fake_grid
+from tests.fake_grid import EngineStoppedError, run_on_fake_grid
+from tests.server import resume_cases
 
 TARGET = {wire.TARGET_KD: 25.0, wire.TARGET_TEMPERATURE: 2.0}
 
@@ -117,3 +119,12 @@ def test_a_run_sends_teacher_and_synthetic_set_and_counts_them_in_bytes_down(tmp
     last = runs["target"][0]["history"][-1]["baselines"]
     assert last[f"{wire.TARGET_KD_LOSS}/mean"] > 0.0
     assert last[f"{wire.MEMORY_SYNTHETIC}/max"] == synthetic_bytes
+    # killed after the first synthesis was checkpointed, resumed: the same run, bit for bit
+    whole, cfg = runs["target"]
+    ck = tmp_path / "stopped" / CHECKPOINT_NAME
+    with pytest.raises(EngineStoppedError):
+        run_on_fake_grid(cfg, ck.parent, stop_when=lambda: ck.exists() and (
+            checkpoint_round(ck) >= first))
+    resumed, _ = run_on_fake_grid(cfg, ck.parent, resume=True)
+    assert resumed["resumed_from_round"] == first < len(whole["history"])
+    assert resume_cases.comparable(resumed) == resume_cases.comparable(whole)
