@@ -56,7 +56,7 @@ def test_bn_statistics_sum_over_layers_and_zero_without_batchnorm():
     x = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
     with BNStatistics(model) as hooks:
         model(x)
-        both = float(hooks.pop())
+        both = float(hooks.pop().detach())
     h = model[0](x)
     first = (h.mean(0) - model[1].running_mean).norm() + (
         h.var(0, unbiased=False) - model[1].running_var
