@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -167,7 +168,7 @@ class Target(FedAvg, StrategyHooks):
         bn = self.bn_weight
         if bn is None:
             bn = 10.0 if batchnorm_layers(exp.make_model()) else 0.0
-        self.settings = type(self.settings)(**{**self.settings.__dict__, "bn": bn})
+        self.settings = dataclasses.replace(self.settings, bn=bn)
         return arrays
 
     # -- Flower hooks -------------------------------------------------------------------
