@@ -56,6 +56,13 @@ class StrategyHooks:
     StrategyHooks)``, and overrides it.
     """
 
+    def check_experiment(self, exp: Experiment) -> None:
+        """Refuse (:class:`~fedsim.errors.ConfigError`) an experiment it cannot honour.
+
+        E.g. a scenario kind or a model; called while validating, before the run. Default:
+        accept.
+        """
+
     def initial_arrays(self, exp: Experiment, arrays: ArrayRecord) -> ArrayRecord:
         """Return the global arrays of round 0 (a prototype bank, adapters); default as built."""
         return arrays

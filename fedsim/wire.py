@@ -54,6 +54,11 @@ REPLAY_SELECTIONS = ("reservoir", "herding")
 FOT_SAMPLES = "fcl.fot-samples"  # FOT: examples of an ended task a client represents (0 = all)
 FOT_HEAD = "fcl.fot-head"  # FOT: bool, the head layer is projected too (single-head streams)
 FOT_REPRESENTATION = "fcl.fot-representation"  # reply ArrayRecord: per-layer factors B
+TARGET_KD = "fcl.target-kd"  # TARGET: weight of the KD term on the server's synthetic data
+TARGET_TEMPERATURE = "fcl.target-temperature"  # TARGET: KD temperature T
+TARGET_CLASSES = "fcl.target-classes"  # TARGET: [int] old classes the KD is over ([] = none yet)
+TARGET_SYNTHETIC = "fcl.target-synthetic"  # ArrayRecord {"x": inputs}: the server's synthetic set
+TARGET_TEACHER = "fcl.target-teacher"  # ArrayRecord: the old global model (state-dict names)
 
 # Client-state ConfigRecord items (kept by client id, travel with the message in simulation)
 ROUNDS_TRAINED = "rounds-trained"  # int: rounds this client has trained
@@ -96,11 +101,13 @@ EWC_PENALTY = "ewc-penalty"  # mean EWC penalty over the round's steps
 REPLAY_LOSS = "replay-loss"  # mean memory-batch loss over the round's steps
 FOT_BYTES_UP = "fot-bytes-up"  # bytes of the FOT representation a reply carries (0: none)
 FOT_TASKS = "fot-tasks"  # ended tasks the reply's FOT representation covers (0 or 1)
+MEMORY_SYNTHETIC = "memory-bytes-synthetic"  # TARGET: the synthetic set a client holds
+TARGET_KD_LOSS = "target-kd-loss"  # TARGET: mean KD term on synthetic batches over the steps
 #: per-client reply metrics of the FCL baselines the round loop reports (mean and max)
 BASELINE_METRICS = (
     MEMORY_OLD_MODEL, MEMORY_FISHER, MEMORY_BUFFER, REPLAY_SIZE, REPLAY_CLASSES,
     LWF_KD, EWC_PENALTY, REPLAY_LOSS,
-    FOT_BYTES_UP, FOT_TASKS,
+    FOT_BYTES_UP, FOT_TASKS, MEMORY_SYNTHETIC, TARGET_KD_LOSS,
 )  # fmt: skip
 
 # Task-eval ConfigRecord keys

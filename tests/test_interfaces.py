@@ -45,7 +45,7 @@ def test_every_config_option_implements_its_interface(group):
 
 def test_fedsim_strategies_declare_hooks_and_flower_ones_get_defaults():
     own = {"strategies.fedproto", "strategies.fedrecon", "strategies.adapter_avg"}
-    own |= {"strategies.adapter_bank", "strategies.fot", "strategies.pilora"}
+    own |= {"strategies.adapter_bank", "strategies.fot", "strategies.pilora", "strategies.target"}
     for path in sorted((REPO / "configs" / "strategy").glob("*.yaml")):
         cls = target_class(path)
         assert issubclass(cls, StrategyHooks) == (cls.__module__ in own), path.name
@@ -57,6 +57,7 @@ def test_default_hooks_change_nothing():
         hooks = strategy_hooks(strategy)
         assert hooks is not strategy and type(hooks) is StrategyHooks
         assert hooks.initial_arrays(None, arrays) is arrays
+        assert hooks.check_experiment(None) is None
         assert hooks.reference_arrays(arrays) is arrays
         assert hooks.check_reply(None) is None
 

@@ -92,7 +92,8 @@ METRICS: dict[str, Metric] = {
         "client memory MB",
         lambda s: (s.get("client_memory_bytes") or {}).get("total"),
         "peak over the run of the largest per-client memory a method keeps between rounds "
-        "(old model, Fisher and anchor, replay exemplars), summed over kinds; n/a: keeps none",
+        "(old model, Fisher and anchor, replay exemplars) or is sent to hold while it trains "
+        "(TARGET's old model and synthetic set), summed over kinds; n/a: keeps none",
         1e-6,
         3,
     ),

@@ -59,8 +59,9 @@ def _prepare(cfg: Mapping[str, Any], content: RecordDict, context: Context):
 def train_one(cfg: Mapping[str, Any], content: RecordDict, context: Context) -> RecordDict:
     """Train one virtual client described by ``content``; return its reply content."""
     exp, config, cid, in_message, state, learner = _prepare(cfg, content, context)
-    if wire.LR_ARRAYS in content.array_records:
-        state.shared[wire.LR_ARRAYS] = content.array_records[wire.LR_ARRAYS]
+    for key in (wire.LR_ARRAYS, wire.TARGET_SYNTHETIC, wire.TARGET_TEACHER):
+        if key in content.array_records:
+            state.shared[key] = content.array_records[key]
     before_train(config, cid)  # injected faults: crash, straggler delay
     started = time.perf_counter()  # after an injected straggler delay: compute time only
     reply = learner.train(

@@ -137,6 +137,7 @@ STRATEGIES: dict[str, Callable[[Mapping[str, Any]], StrategyTraits]] = {
         "pilora", "adapters+bank", "prototypes", True, keeps_local_model=False,
         update_by_name=False,
     ),
+    "strategies.target.Target": lambda spec: WEIGHTS,  # + old model and synthetic set down
 }
 #: Traits of a strategy class not listed above, by its ``client_learner``.
 LEARNER_DEFAULTS = {

@@ -21,6 +21,7 @@ from fedsim.config.schema import (
 from fedsim.config.values import boolean, get, known_keys, number, one_of
 from fedsim.device import DEVICES
 from fedsim.errors import ConfigError
+from fedsim.interfaces import strategy_hooks
 
 OPTIMIZERS = ("sgd", "adam")
 BACKENDS = ("simulation",)
@@ -260,7 +261,7 @@ def validate_objects(cfg: Mapping[str, Any]) -> None:
                 "log.matrix_clients",
                 f"client {cid} does not exist (clients are 0..{exp.plan.num_clients - 1})",
             )
-    build_strategy(cfg["strategy"])
+    strategy_hooks(build_strategy(cfg["strategy"])).check_experiment(exp)
     build_lr_controller(cfg, model)
     build_selection(cfg, exp)
     curriculum_items(cfg)

@@ -16,7 +16,7 @@ from flwr.app import Message
 from fedsim import wire
 from fedsim.server.round_record import RoundRecord
 
-MEMORY_KEYS = (wire.MEMORY_OLD_MODEL, wire.MEMORY_FISHER, wire.MEMORY_BUFFER)
+MEMORY_KEYS = (wire.MEMORY_OLD_MODEL, wire.MEMORY_FISHER, wire.MEMORY_BUFFER, wire.MEMORY_SYNTHETIC)
 
 
 def baseline_values(replies: Iterable[Message]) -> dict[str, float]:

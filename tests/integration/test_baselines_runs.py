@@ -106,3 +106,19 @@ def test_fot_extends_its_basis_at_the_task_end_and_composes(tmp_path):
     assert all(0 < w <= kept["fot_basis_dim"][k] for k, w in kept["fot_basis_width"].items())
     tags = set(load_events(run_dir / "tb").Tags()["scalars"])
     assert tag("fot_basis_bytes") in tags and tag("fot_basis_share", "features.0") in tags
+
+
+def test_target_distils_on_server_synthetic_data_after_the_first_task(tmp_path):
+    """TARGET on the CNN: the server inverts the round-2 model, clients distil from round 3."""
+    summary, run_dir = finished(
+        tmp_path, "strategy=target", "model=cnn", "strategy.syn_rounds=2", "strategy.g_steps=3"
+    )
+    kd = per_round(summary, f"{wire.TARGET_KD_LOSS}/mean")
+    assert kd[:2] == [0.0, 0.0] and all(v > 0 for v in kd[2:]), kd
+    held = per_round(summary, f"{wire.MEMORY_SYNTHETIC}/max")
+    assert held[:2] == [0.0, 0.0] and held[2] == 2 * 64 * (8 * 8 * 4), held
+    down = [h["bytes_down"] for h in summary["history"]]
+    assert down[2] > down[1], down  # old model + synthetic set on top of the global model
+    assert summary["client_memory_bytes"][wire.MEMORY_SYNTHETIC] == held[-1]
+    tags = set(load_events(run_dir / "tb").Tags()["scalars"])
+    assert tag("baseline", f"{wire.TARGET_KD_LOSS}/mean") in tags

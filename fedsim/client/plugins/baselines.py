@@ -1,8 +1,10 @@
-"""Client halves of the FCL baselines (FedLwF, FedEWC, replay): task ends and client state.
+"""Client halves of the FCL baselines (FedLwF, FedEWC, replay, TARGET): task ends and state.
 
 :func:`baseline_parts` is called by :func:`fedsim.client.plugins.loop_assembly.assemble_loop`.
 The server's strategy switches a baseline on with flat ConfigRecord items
-(``fcl.lwf-*``, ``fcl.ewc-*``, ``fcl.replay-*``, :mod:`fedsim.wire`).
+(``fcl.lwf-*``, ``fcl.ewc-*``, ``fcl.replay-*``, ``fcl.target-*``, :mod:`fedsim.wire`).
+TARGET keeps nothing: its old model and synthetic set arrive with every train message of
+a task period (the server decides the periods, :mod:`strategies.target`).
 
 **Task end.** A client's task ends when it trains on a stream position other than the last
 one it trained on (``fcl.position`` in its state). At that moment - the first round of its new
@@ -47,6 +49,7 @@ from fedsim.client.plugins.replay import (
     herding_update,
     reservoir_update,
 )
+from fedsim.client.plugins.target_kd import SyntheticDistillation
 from fedsim.device import cpu_state_dict, model_device
 from fedsim.experiment import Experiment
 from fedsim.interfaces import LoopPlugin
@@ -87,7 +90,9 @@ class BaselineParts:
 
 def enabled(config: Mapping[str, Any]) -> bool:
     """Whether the round config switches on any baseline."""
-    keys = (wire.LWF_LAMBDA, wire.EWC_LAMBDA, wire.REPLAY_BUDGET, wire.FOT_SAMPLES)
+    keys = (
+        wire.LWF_LAMBDA, wire.EWC_LAMBDA, wire.REPLAY_BUDGET, wire.FOT_SAMPLES, wire.TARGET_KD
+    )
     return any(k in config for k in keys)
 
 
@@ -116,8 +121,12 @@ def baseline_parts(
     model: nn.Module,
     stream: ClientStream,
     position: int,
+    shared: Mapping[str, ArrayRecord] | None = None,
 ) -> BaselineParts:
-    """The baselines' plugins, state and memory metrics for this round (see module doc)."""
+    """The baselines' plugins, state and memory metrics for this round (see module doc).
+
+    ``shared`` holds the message's extra records (TARGET's old model and synthetic set).
+    """
     parts = BaselineParts()
     if not enabled(config):
         return parts
@@ -132,7 +141,33 @@ def baseline_parts(
         _replay(exp, client_id, config, state_config, model, last, ended, parts)
     if wire.FOT_SAMPLES in config:
         _fot(exp, client_id, config, model, last, ended, parts)
+    if wire.TARGET_KD in config:
+        _target(exp, client_id, config, shared or {}, model, parts)
     return parts
+
+
+def _target(exp, client_id, config, shared, model, parts) -> None:
+    teacher = shared.get(wire.TARGET_TEACHER)
+    synthetic = shared.get(wire.TARGET_SYNTHETIC)
+    have = teacher is not None and synthetic is not None
+    x = synthetic["x"].numpy() if have else np.empty(0, dtype=np.float32)
+    held = sum(teacher[k].numpy().nbytes for k in teacher) if have else 0
+    parts.metrics[wire.MEMORY_OLD_MODEL] = float(held)
+    parts.metrics[wire.MEMORY_SYNTHETIC] = float(x.nbytes)
+    parts.metrics[wire.TARGET_KD_LOSS] = 0.0
+    if not have:
+        return
+    kept = {k: teacher[k].numpy() for k in teacher}
+    parts.plugins.append(
+        SyntheticDistillation(
+            _to_model(exp, kept, model),
+            x,
+            [int(c) for c in config[wire.TARGET_CLASSES]],
+            float(config[wire.TARGET_KD]),
+            float(config[wire.TARGET_TEMPERATURE]),
+            rng_for(exp.seed, "target-batches", client_id, int(config[wire.SERVER_ROUND])),
+        )
+    )
 
 
 def _to_model(exp: Experiment, arrays: Mapping[str, np.ndarray], like: nn.Module) -> nn.Module:

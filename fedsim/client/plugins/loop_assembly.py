@@ -275,7 +275,7 @@ def assemble_loop(
     if curriculum is not None:
         plugins.append(curriculum)
     baselines = baseline_parts(
-        exp, client_id, config, state.config, state.arrays, model, stream, pos
+        exp, client_id, config, state.config, state.arrays, model, stream, pos, state.shared
     )
     plugins.extend(baselines.plugins)
     dp = dp_sgd_plugin(
