@@ -103,7 +103,12 @@ class Experiment:
         return domain_transform(domain)
 
 
+#: data and plan per (seed, data, scenario, model, curriculum): what building them reads
+_BUILT: dict[str, tuple[ArrayDataset, ScenarioPlan]] = {}
+#: experiments per whole resolved config (``exp.cfg`` is the caller's, never another run's),
+#: newest last; bounded because a warm process serves many runs (a multirun, notebook calls)
 _CACHE: dict[str, Experiment] = {}
+_CACHE_SIZE = 8
 
 
 def _check_domains(plan: ScenarioPlan, data: ArrayDataset) -> None:
@@ -127,22 +132,38 @@ def _key(cfg: Mapping[str, Any]) -> str:
 
 
 def get_experiment(cfg: Mapping[str, Any]) -> Experiment:
-    """Build (or fetch from the per-process cache) the experiment of a resolved config."""
-    key = _key(cfg)
-    exp = _CACHE.get(key)
+    """Build (or fetch from the per-process cache) the experiment of a resolved config.
+
+    Data and plan are shared by every config with the same seed, data, scenario, model and
+    curriculum; the :class:`Experiment` itself is keyed by the whole config, so ``exp.cfg`` is
+    always the config asked for (two runs in one process - a warm multirun, two API calls -
+    that differ only in ``train.lr`` or the strategy never see each other's settings).
+    """
+    full = json.dumps(cfg, sort_keys=True, default=str)
+    exp = _CACHE.pop(full, None)
     if exp is None:
-        data = build(cfg["data"], "data").load()
-        plan = build(
-            cfg["scenario"],
-            "scenario",
-            train_labels=data.y_train,
-            test_labels=data.y_test,
-            seed=int(cfg["seed"]),
-        )
-        curriculum = build(cfg["curriculum"], "curriculum") if cfg.get("curriculum") else None
-        if curriculum is not None:
-            plan = curriculum.apply(plan, seed=int(cfg["seed"]), data=data)
-        _check_domains(plan, data)
+        key = _key(cfg)
+        if key not in _BUILT:
+            _BUILT[key] = _build(cfg)
+        data, plan = _BUILT[key]
         exp = Experiment(cfg=cfg, data=data, plan=plan)
-        _CACHE[key] = exp
+    _CACHE[full] = exp  # newest last
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
     return exp
+
+
+def _build(cfg: Mapping[str, Any]) -> tuple[ArrayDataset, ScenarioPlan]:
+    data = build(cfg["data"], "data").load()
+    plan = build(
+        cfg["scenario"],
+        "scenario",
+        train_labels=data.y_train,
+        test_labels=data.y_test,
+        seed=int(cfg["seed"]),
+    )
+    curriculum = build(cfg["curriculum"], "curriculum") if cfg.get("curriculum") else None
+    if curriculum is not None:
+        plan = curriculum.apply(plan, seed=int(cfg["seed"]), data=data)
+    _check_domains(plan, data)
+    return data, plan
