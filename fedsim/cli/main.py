@@ -131,7 +131,9 @@ def run_task(cfg) -> None:
     write_config(run_dir, resolved)
     mark(run_dir, "running", pid=os.getpid())
     multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    state = run_and_record(resolved, run_dir, exit_unless_completed=not multirun)
+    state = run_and_record(
+        resolved, run_dir, exit_unless_completed=not multirun, keep_warm=multirun
+    )
     _OUTCOMES.append(state)  # a sweep goes on past a degraded job; main() exits at the end
 
 
@@ -161,7 +163,12 @@ def main(argv: list[str] | None = None) -> None:
         run_task
     )
     _OUTCOMES.clear()
-    task()
+    from fedsim.runtime.simulation import close_warm_session
+
+    try:
+        task()
+    finally:
+        close_warm_session()  # a multirun's jobs shared one Ray session and actor pool
     _exit_for_outcomes(list(_OUTCOMES))
 
 
