@@ -142,7 +142,7 @@ def _session_for(cfg: Mapping[str, Any], num_nodes: int):
     from fedsim.runtime.ray_start import abandon_ray_start, take_ray_start
     from fedsim.runtime.session import SimulationSession, session_key
 
-    if _WARM and _WARM[0].key == session_key(cfg, num_nodes):
+    if _WARM and _WARM[0].alive and _WARM[0].key == session_key(cfg, num_nodes):
         abandon_ray_start()  # a start made before the session was kept (none normally)
         return _WARM[0]
     close_warm_session()
