@@ -91,6 +91,15 @@ class RayStart:
                 f"{type(self.error).__name__}: {self.error}"
             )
 
+    def found_ray_gone(self) -> bool:
+        """True when this start found Ray running (did not initialise it) and Ray is down now."""
+        self._ready.wait()
+        if self.error is not None or self.initialised:
+            return False
+        import ray
+
+        return not ray.is_initialized()
+
     def abandon(self) -> None:
         """The run will not happen: wait for the start, then shut Ray down again."""
         self._ready.wait()
@@ -143,6 +152,9 @@ def take_ray_start(cfg: Mapping[str, Any]) -> RayStart:
         start, _CURRENT = _CURRENT, None
     if start is not None and start.init_args != wanted:
         start.abandon()  # started for another config
+        start = None
+    if start is not None and start.found_ray_gone():
+        start.release()  # it found a warm session's Ray, which has been shut down since
         start = None
     return start if start is not None else RayStart(wanted, _level(cfg))
 

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fedsim.errors import FedsimError
-
 
 def max_messages(cfg: Mapping[str, Any]) -> int | None:
     """Flower messages per send: ``backend.max_messages``, or twice the number of actors.
