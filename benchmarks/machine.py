@@ -36,6 +36,21 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def threads_per_core() -> int | None:
+    """Hardware threads sharing cpu0's core (2: the "cores" are SMT siblings), where known."""
+    path = "/sys/devices/system/cpu/cpu0/topology/thread_siblings_list"
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    count = 0
+    for part in text.split(","):
+        lo, _, hi = part.partition("-")
+        count += int(hi or lo) - int(lo) + 1
+    return count
+
+
 def load_average() -> list[float]:
     """1, 5 and 15-minute load averages (empty where the OS has none)."""
     try:
@@ -63,6 +78,7 @@ def machine_info() -> dict:
         "cpu_model": cpu_model(),
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "threads_per_core": threads_per_core(),
         "memory_gib": round(mem, 1) if mem else None,
         "load_average": load_average(),
         "python": platform.python_version(),
