@@ -105,6 +105,7 @@ class SimulationSession:
         self._engine_error: BaseException | None = None
         self._ended = threading.Event()
         self._thread: threading.Thread | None = None
+        self._interrupted = False
 
     def _start(self) -> None:
         self.ray_start.wait()  # Flower's backend finds Ray initialised and reuses it
@@ -182,9 +183,13 @@ class SimulationSession:
             raise FedsimError(self._ended_message())
         job = Job(cfg=cfg, run_dir=run_dir, resume=resume)
         self._jobs.put(job)
-        while not job.done.wait(0.5):
-            if self._ended.is_set() and not job.done.is_set():
-                break
+        try:
+            while not job.done.wait(0.5):
+                if self._ended.is_set() and not job.done.is_set():
+                    break
+        except BaseException:  # Ctrl-C while the job runs: close() must not wait for it
+            self._interrupted = True
+            raise
         if job.error is not None:
             raise job.error
         if job.summary is None:
@@ -205,8 +210,8 @@ class SimulationSession:
     def close(self) -> None:
         """End the ServerApp, let Flower tear its engine and Ray down, release the Ray start."""
         try:
-            if self._thread is not None:
+            if self._thread is not None and not self._interrupted:
                 self._jobs.put(_STOP)
                 self._thread.join()
-        finally:
+        finally:  # interrupted: the engine thread is a daemon and ends with the process
             self.ray_start.release()

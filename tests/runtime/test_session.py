@@ -74,3 +74,32 @@ def test_the_job_config_travels_by_value_with_the_client_app():
     handler = lambda ctx: source(ctx)["seed"]  # noqa: E731 - a closure, like the ClientApp's
     source.cfg = {"seed": 2}
     assert cloudpickle.loads(cloudpickle.dumps(handler))(None) == 2
+
+
+def test_an_interrupted_job_does_not_make_close_wait_for_it():
+    """Ctrl-C while a job runs: the session is closed without joining the busy engine thread."""
+    import threading
+
+    from fedsim.runtime.session import SimulationSession
+
+    class Start:
+        released = False
+
+        def wait(self):
+            pass
+
+        def release(self):
+            Start.released = True
+
+    busy = threading.Event()
+    session = SimulationSession(compose(*SMALL), 2, Start())
+    session._thread = threading.Thread(target=busy.wait, args=(10,), daemon=True)  # a long job
+    session._thread.start()
+    import _thread
+
+    threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while the job is waited for
+    with pytest.raises(KeyboardInterrupt):
+        session.run(compose(*SMALL), None)
+    session.close()  # returns at once instead of joining the busy thread
+    assert Start.released and session._thread.is_alive()
+    busy.set()
