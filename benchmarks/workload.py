@@ -58,6 +58,7 @@ def iid_clients(
             num_rounds=num_rounds,
             samples_per_client=samples_per_client,
         ),
+        active_rounds=(1, num_rounds),  # every client, every round: no O(clients) scan
     )
     return ScenarioPlan(
         kind="bench_iid",

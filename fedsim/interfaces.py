@@ -162,8 +162,12 @@ class ClientSelection(ABC):
     """
 
     @abstractmethod
-    def select(self, server_round: int, active: list[int]) -> list[int]:
-        """Return the sorted cohort of ``server_round`` among ``active`` client ids."""
+    def select(self, server_round: int, active: Sequence[int]) -> list[int]:
+        """Return the sorted cohort of ``server_round`` among ``active`` client ids.
+
+        ``active`` is sorted; it may be a ``range`` (a lazy plan whose every client is active:
+        avoid turning it into a list when the federation is huge).
+        """
 
     @abstractmethod
     def state_dict(self) -> dict:

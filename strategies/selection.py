@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -59,7 +60,7 @@ class UniformSelection(Stateless, ClientSelection):
         self.max_clients = None if max_clients is None else int(max_clients)
         self.seed = int(seed)
 
-    def select(self, server_round: int, active: list[int]) -> list[int]:
+    def select(self, server_round: int, active: Sequence[int]) -> list[int]:
         """Return the sorted cohort for ``server_round``."""
         n = len(active)
         if n == 0:
@@ -68,5 +69,9 @@ class UniformSelection(Stateless, ClientSelection):
         if k == n:
             return sorted(active)
         rng = rng_for(self.seed, "select", server_round)
+        if isinstance(active, range):  # every client (a lazy plan): no O(clients) list
+            # Generator.choice(array) draws positions as choice(len(array)) and indexes:
+            # the same cohort as from np.asarray(sorted(active)), without building it
+            return sorted(active[int(i)] for i in rng.choice(n, size=k, replace=False))
         chosen = rng.choice(np.asarray(sorted(active)), size=k, replace=False)
         return sorted(int(c) for c in chosen)

@@ -171,8 +171,19 @@ def prepare(cfg: dict[str, Any], run_dir: Path) -> None:
     mark(run_dir, "running", pid=os.getpid())
 
 
-def execute(cfg: Mapping[str, Any], run_dir: Path, *, resume: bool = False, **extra: Any) -> Result:
+def execute(
+    cfg: Mapping[str, Any],
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    keep_warm: bool = False,
+    **extra: Any,
+) -> Result:
     """Run a prepared config in ``run_dir``; keep ``status.json`` true; return the result.
+
+    ``keep_warm`` keeps the simulation session (Ray, the actors, Flower's engine) up for the
+    next run with the same backend settings - a multirun's jobs
+    (:func:`fedsim.runtime.simulation.run_in_simulation`).
 
     A run that ends ``degraded`` (or ``failed`` by ``federation.degraded_policy``) is returned
     with that status; an error marks the run ``failed`` and propagates (a
@@ -182,7 +193,7 @@ def execute(cfg: Mapping[str, Any], run_dir: Path, *, resume: bool = False, **ex
     from fedsim.runtime.simulation import run_in_simulation
 
     try:
-        summary = run_in_simulation(cfg, run_dir, resume=resume)
+        summary = run_in_simulation(cfg, run_dir, resume=resume, keep_warm=keep_warm)
     except FedsimError as exc:
         mark(run_dir, "failed", error=str(exc))
         raise

@@ -125,7 +125,9 @@ def run_task(cfg) -> None:
     except FedsimError as exc:
         fail(str(exc))
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
-    state = run_and_record(resolved, run_dir, exit_unless_completed=not multirun)
+    state = run_and_record(
+        resolved, run_dir, exit_unless_completed=not multirun, keep_warm=multirun
+    )
     _OUTCOMES.append(state)  # a sweep goes on past a degraded job; main() exits at the end
 
 
@@ -163,7 +165,12 @@ def main(argv: list[str] | None = None) -> None:
         run_task
     )
     _OUTCOMES.clear()
-    task()
+    from fedsim.runtime.simulation import close_warm_session
+
+    try:
+        task()
+    finally:
+        close_warm_session()  # a multirun's jobs shared one Ray session and actor pool
     _exit_for_outcomes(list(_OUTCOMES))
 
 

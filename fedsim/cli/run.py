@@ -20,6 +20,7 @@ def run_and_record(
     *,
     resume: bool = False,
     exit_unless_completed: bool = True,
+    keep_warm: bool = False,
     **completed: Any,
 ) -> str:
     """Run the simulation in ``run_dir`` (:func:`fedsim.api.runner.execute`); print the table.
@@ -29,10 +30,12 @@ def run_and_record(
     other exception (or Ctrl-C) is recorded as ``failed`` and re-raised. A run
     that ends ``degraded`` (or ``failed`` by ``federation.degraded_policy``) prints its reason
     and exits 3 (or 1); see :mod:`fedsim.server.health`. With ``exit_unless_completed=False``
-    (a multirun job) it returns the final state instead of exiting.
+    (a multirun job) it returns the final state instead of exiting. ``keep_warm`` (a multirun
+    job) keeps Ray, the actors and Flower's engine up for the next job
+    (:func:`fedsim.runtime.simulation.run_in_simulation`).
     """
     try:
-        result = execute(cfg, run_dir, resume=resume, **completed)
+        result = execute(cfg, run_dir, resume=resume, keep_warm=keep_warm, **completed)
     except FedsimError as exc:
         if exit_unless_completed:
             fail(str(exc), code=EXIT_CODES["failed"])

@@ -44,6 +44,7 @@ class RayStart:
         self.logging_level = logging_level
         self.error: BaseException | None = None
         self.watchdog = None  # fedsim.runtime.watchdog process (a local Ray only)
+        self.initialised = False  # this start called ``ray.init`` (and may shut Ray down)
         self._ready = threading.Event()
         self._release = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fedsim-ray-start", daemon=True)
@@ -74,6 +75,7 @@ class RayStart:
             **self.init_args,
         }
         ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **args)
+        self.initialised = True
         if "address" not in self.init_args:  # a Ray of our own: its helpers die with us
             from fedsim.runtime.watchdog import helper_processes, start_watchdog
 
@@ -89,14 +91,27 @@ class RayStart:
                 f"{type(self.error).__name__}: {self.error}"
             )
 
+    def found_ray_gone(self) -> bool:
+        """True when this start found Ray running (did not initialise it) and Ray is down now."""
+        self._ready.wait()
+        if self.error is not None or self.initialised:
+            return False
+        import ray
+
+        return not ray.is_initialized()
+
     def abandon(self) -> None:
         """The run will not happen: wait for the start, then shut Ray down again."""
         self._ready.wait()
         self.release()
 
     def release(self) -> None:
-        """Shut Ray down if the simulation did not (it failed early), then let the thread end."""
-        if self._ready.is_set() and self.error is None:
+        """Shut Ray down if the simulation did not (it failed early), then let the thread end.
+
+        Only a start that initialised Ray itself shuts it down: a start that found Ray running
+        (a warm :class:`~fedsim.runtime.session.SimulationSession`'s) leaves it alone.
+        """
+        if self._ready.is_set() and self.error is None and self.initialised:
             import ray
 
             if ray.is_initialized():
@@ -110,10 +125,17 @@ class RayStart:
 
 
 def start_ray(cfg: Mapping[str, Any]) -> RayStart:
-    """Start Ray for ``cfg`` in the background (once per process until it is consumed)."""
-    from fedsim.runtime.simulation import backend_config
+    """Start Ray for ``cfg`` in the background (once per process until it is consumed).
+
+    When a warm session (a multirun's) already runs Ray with ``cfg``'s arguments, that
+    session's start is returned and nothing new starts.
+    """
+    from fedsim.runtime.simulation import backend_config, warm_ray_start
 
     global _CURRENT
+    warm = warm_ray_start(cfg)
+    if warm is not None:
+        return warm
     with _LOCK:
         if _CURRENT is None:
             _CURRENT = RayStart(backend_config(cfg)["init_args"], _level(cfg))
@@ -130,6 +152,9 @@ def take_ray_start(cfg: Mapping[str, Any]) -> RayStart:
         start, _CURRENT = _CURRENT, None
     if start is not None and start.init_args != wanted:
         start.abandon()  # started for another config
+        start = None
+    if start is not None and start.found_ray_gone():
+        start.release()  # it found a warm session's Ray, which has been shut down since
         start = None
     return start if start is not None else RayStart(wanted, _level(cfg))
 

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fedsim.errors import FedsimError
-
 
 def max_messages(cfg: Mapping[str, Any]) -> int | None:
     """Flower messages per send: ``backend.max_messages``, or twice the number of actors.
@@ -86,50 +84,35 @@ def backend_config(cfg: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_WARM: list[Any] = []  # the session a multirun keeps between its jobs (at most one)
+
+
 def run_in_simulation(
-    cfg: Mapping[str, Any], run_dir: Path, *, resume: bool = False
+    cfg: Mapping[str, Any], run_dir: Path, *, resume: bool = False, keep_warm: bool = False
 ) -> dict[str, Any]:
-    """Run the experiment with ``flwr.simulation.run_simulation``; return the summary.
+    """Run the experiment on Flower's simulation engine (Ray); return the summary.
 
     ``resume`` continues from ``run_dir/checkpoint.npz`` (see :func:`fedsim.server.app.run_server`).
     The ClientApp that Ray ships to its actors holds a plain copy of ``cfg``: no Hydra or
     OmegaConf object reaches an actor, which imports neither (DESIGN.md rule 8).
-    """
-    import warnings
 
+    The run is a job of a :class:`~fedsim.runtime.session.SimulationSession`. With
+    ``keep_warm`` (a multirun's jobs) the session - Ray, the actor pool, Flower's engine - stays
+    up for the next job with the same backend settings, until :func:`close_warm_session`;
+    otherwise it is closed when this run ends, as a one-shot ``run_simulation`` would be.
+    """
     from fedsim.config.plain import plain_config
-    from fedsim.runtime.ray_start import abandon_ray_start, start_ray, take_ray_start
+    from fedsim.runtime.ray_start import abandon_ray_start, start_ray
 
     try:
         cfg = plain_config(cfg)
     except BaseException:
         abandon_ray_start()
         raise
-    start_ray(cfg)  # no-op when the CLI started it already
-    from flwr.app import Context
-    from flwr.serverapp import Grid, ServerApp
-
-    from fedsim.client.app import build_client_app
-    from fedsim.experiment import get_experiment
-    from fedsim.server.app import run_server
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from flwr.simulation import run_simulation
-
-    outcome: dict[str, Any] = {}
-    server_app = ServerApp()
-
-    @server_app.main()
-    def main(grid: Grid, context: Context) -> None:
-        try:
-            outcome["summary"] = run_server(
-                cfg, grid, run_dir, max_messages=max_messages(cfg), resume=resume
-            )
-        except BaseException as exc:  # handed to the driver thread below
-            outcome["error"] = exc
-
+    start_ray(cfg)  # no-op when the CLI started it already or a warm session runs Ray
     import logging
+
+    from fedsim.experiment import get_experiment
 
     logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
     try:
@@ -137,20 +120,36 @@ def run_in_simulation(
     except BaseException:
         abandon_ray_start()
         raise
-    ray_start = take_ray_start(cfg)
+    session = _session_for(cfg, num_flower_nodes(cfg, plan.num_clients))
     try:
-        ray_start.wait()  # Flower's backend finds Ray initialised and shuts it down at the end
-        run_simulation(
-            server_app=server_app,
-            client_app=build_client_app(lambda _ctx: cfg),
-            num_supernodes=num_flower_nodes(cfg, plan.num_clients),
-            backend_name="ray",
-            backend_config=backend_config(cfg),
-        )
+        return session.run(cfg, run_dir, resume=resume)
     finally:
-        ray_start.release()
-    if "error" in outcome:
-        raise outcome["error"]
-    if "summary" not in outcome:
-        raise FedsimError("the simulation ended without running the ServerApp (see the log above)")
-    return outcome["summary"]
+        if not (keep_warm and session.alive):
+            close_warm_session()
+
+
+def warm_ray_start(cfg: Mapping[str, Any]):
+    """The Ray start of the kept session when it runs Ray with ``cfg``'s arguments, else None."""
+    if _WARM and _WARM[0].ray_start.init_args == backend_config(cfg)["init_args"]:
+        return _WARM[0].ray_start
+    return None
+
+
+def _session_for(cfg: Mapping[str, Any], num_nodes: int):
+    """The warm session if it fits ``cfg``, else a new one (closing the warm one first)."""
+    from fedsim.runtime.ray_start import abandon_ray_start, take_ray_start
+    from fedsim.runtime.session import SimulationSession, session_key
+
+    if _WARM and _WARM[0].alive and _WARM[0].key == session_key(cfg, num_nodes):
+        abandon_ray_start()  # a start made before the session was kept (none normally)
+        return _WARM[0]
+    close_warm_session()
+    session = SimulationSession(cfg, num_nodes, take_ray_start(cfg))
+    _WARM.append(session)
+    return session
+
+
+def close_warm_session() -> None:
+    """End the session a multirun kept warm (Flower's engine, the actors, Ray); idempotent."""
+    while _WARM:
+        _WARM.pop().close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -251,10 +251,11 @@ class RoundLoop:
         return done, good, bytes_down
 
     def _retry_cohort(
-        self, rnd: int, active: list[int], cohort: list[int], answered: set[int]
+        self, rnd: int, active: Sequence[int], cohort: list[int], answered: set[int]
     ) -> list[int]:
         """Clients for the one retry: fresh active clients, else the cohort's failed ones."""
-        pool = [c for c in active if c not in cohort] or [c for c in cohort if c not in answered]
+        taken = set(cohort)  # a set: ``active`` may hold a million ids
+        pool = [c for c in active if c not in taken] or [c for c in cohort if c not in answered]
         k = min(len(cohort), len(pool))
         if k == 0:
             return []

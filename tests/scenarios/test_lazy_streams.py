@@ -83,3 +83,42 @@ def test_benchmark_workload_is_lazy_and_matches_its_index_function():
     np.testing.assert_array_equal(
         plan.streams[123_456].slots[0].train_idx, client_indices(3, 123_456, 200, 32)
     )
+
+
+def uniform_stream(cid: int, *, rounds: int = 3, gap_at: int = -1) -> ClientStream:
+    """Every client trains rounds 1..rounds (client ``gap_at`` skips round 2)."""
+    if cid == gap_at:
+        return ClientStream(cid, (TaskSlot(0, 1, 1, np.arange(4)), TaskSlot(0, 3, rounds,
+                                                                             np.arange(4))))
+    return ClientStream(cid, (TaskSlot(0, 1, rounds, np.arange(cid, cid + 4)),))
+
+
+def test_a_stated_schedule_answers_like_the_scan_without_building_streams():
+    n = 50
+    lazy = LazyStreams(n, uniform_stream, active_rounds=(1, 3))
+    eager = tuple(uniform_stream(c) for c in range(n))
+    for rnd in range(0, 6):
+        got = plan_of(lazy).active_clients(rnd)
+        assert list(got) == plan_of(eager).active_clients(rnd), rnd
+    assert lazy.num_built == 0
+    assert pickle.loads(pickle.dumps(lazy)).active_rounds == (1, 3)
+    with pytest.raises(ValueError, match="active_rounds"):
+        LazyStreams(n, uniform_stream, active_rounds=(0, 3))
+
+
+def test_a_stated_schedule_is_checked_on_a_bounded_sample():
+    big = LazyStreams(10**6, uniform_stream, active_rounds=(1, 3))
+    plan_of(big).build_all()
+    assert big.num_built <= 1024 and 0 in big._built and 10**6 - 1 in big._built
+    wrong = LazyStreams(10**6, partial(uniform_stream, gap_at=10**6 - 1), active_rounds=(1, 3))
+    with pytest.raises(ValueError, match="client 999999's stream trains in rounds"):
+        plan_of(wrong).build_all()
+
+
+def test_selection_from_a_range_draws_the_same_cohort_as_from_the_list():
+    from strategies.selection import UniformSelection
+
+    sel = UniformSelection(seed=5, fraction=0.01, min_clients=1)
+    for rnd in (1, 2, 7):
+        assert sel.select(rnd, range(20_000)) == sel.select(rnd, list(range(20_000)))
+    assert sel.select(1, range(20_000)) != sel.select(2, range(20_000))
