@@ -37,6 +37,7 @@ from fedsim.server.round_record import (
 )
 from fedsim.server.state import ServerState
 from fedsim.server.update_norms import update_norms
+from fedsim.server.weighting import aggregate_evaluation, missing_weight
 from fedsim.transport.virtual_grid import VirtualGrid
 
 log = logging.getLogger("fedsim")
@@ -277,6 +278,8 @@ class RoundLoop:
             reply, self.hooks.reference_arrays(state.arrays),
             side_records=self.hooks.side_records(),
         )
+        if reason is None:
+            reason = missing_weight(reply, self.strategy)
         return reason if reason is not None else self.hooks.check_reply(reply)
 
     def _check_protocol(self, kind: str, replies: list[Message]) -> None:
@@ -328,7 +331,7 @@ class RoundLoop:
                 list(task_eval[wire.EVAL_TASK_IDS]) if with_ids else None,
                 list(task_eval.get(wire.EVAL_ORDER, [])) if with_ids else None,
             )
-        agg = self.strategy.aggregate_evaluate(rnd, good) if good else None
+        agg = aggregate_evaluation(self.strategy, rnd, good) if good else None
         return central, ClientEval(
             asked=len(cohort),
             rejected=rejected,

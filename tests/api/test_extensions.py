@@ -7,6 +7,8 @@ grid (no Ray).
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from fedsim.api import compose
@@ -80,3 +82,24 @@ def test_the_plugin_changes_training(user_pkg, tmp_path):
         summary, _ = run_on_fake_grid(cfg, tmp_path / name)
         runs.append(summary["history"][-1]["train_loss"])
     assert runs[0] != runs[1]
+
+
+def test_an_own_strategy_weights_training_by_a_metric_its_plugin_sends(user_pkg, tmp_path):
+    """``weighted_by_key`` weights the training aggregate; evaluation stays by examples."""
+    runs = {}
+    for name, extra in (("examples", []), ("norm", ["+strategy.weighted_by_key=l2-norm"])):
+        cfg = compose([*OWN, *extra, f"output.root={tmp_path}"])
+        validate(cfg)
+        summary, _ = run_on_fake_grid(cfg, tmp_path / name)
+        assert summary["status"] == "completed" and summary["rejected_replies"] == 0, name
+        runs[name] = summary
+    # round 2 starts from a differently weighted average: its training loss differs
+    assert runs["norm"]["history"][-1]["train_loss"] != runs["examples"]["history"][-1][
+        "train_loss"]  # fmt: skip
+
+
+def test_a_weight_key_no_client_sends_rejects_every_reply_by_name(user_pkg, tmp_path):
+    cfg = compose([*OWN, "+strategy.weighted_by_key=nosuch", f"output.root={tmp_path}"])
+    summary, _ = run_on_fake_grid(cfg, tmp_path / "run")
+    assert summary["rejected_replies"] == 4 and summary["status"] != "completed"
+    assert "metrics.nosuch' (strategy.weighted_by_key)" in json.dumps(summary)

@@ -20,8 +20,15 @@ class L2Pull(BasePlugin):
 
     def __init__(self, model: nn.Module, c: float = 0.01) -> None:
         self.c = float(c)
+        self.norm = 0.0
 
     def extra_loss(self, model: nn.Module, info) -> torch.Tensor | None:
         """The penalty of the current weights."""
         CALLS[0] += 1
-        return 0.5 * self.c * sum((p**2).sum() for p in model.parameters() if p.requires_grad)
+        squared = sum((p**2).sum() for p in model.parameters() if p.requires_grad)
+        self.norm = float(squared.detach()) ** 0.5
+        return 0.5 * self.c * squared
+
+    def metrics(self) -> dict[str, float]:
+        """Sent with the train reply: a strategy can weight by it (``weighted_by_key``)."""
+        return {"l2-norm": self.norm}
