@@ -31,8 +31,14 @@ def final_task_boundary(streams: Iterable[Any]) -> int | None:
     Parameters
     ----------
     streams : iterable of ClientStream
-        The plan's streams (``slots`` with ``end_round`` each).
+        The plan's streams (``slots`` with ``end_round`` each). Lazy streams that state their
+        schedule (``active_rounds = (first, last)``: every client trains in exactly those
+        rounds, :class:`scenarios.types.LazyStreams`) answer ``last`` without building a
+        stream - a million clients are not built just for this number.
     """
+    schedule = getattr(streams, "active_rounds", None)
+    if schedule is not None:
+        return int(schedule[1])
     ends: list[tuple[int, int]] = []
     for stream in streams:
         if stream.slots:

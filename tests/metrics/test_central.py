@@ -47,3 +47,18 @@ def test_boundary_round_not_evaluated_uses_the_evaluation_before():
     assert got["boundary_central_round"] == 4 and got["boundary_central_acc"] == 0.7
     assert central_highlights([], [], 5)["best_central_acc"] is None
     assert central_highlights([6], [0.4], 5)["boundary_central_acc"] is None
+
+
+def test_a_lazy_plan_with_a_schedule_answers_without_building_a_stream():
+    from scenarios.types import ClientStream, LazyStreams, TaskSlot
+
+    built = []
+
+    def factory(cid):
+        built.append(cid)
+        return ClientStream(cid, (TaskSlot(0, 1, 3, np.arange(2)), TaskSlot(1, 4, 6, np.arange(2))))
+
+    lazy = LazyStreams(1_000_000, factory, active_rounds=(1, 6))
+    assert final_task_boundary(lazy) == 6 and built == []
+    # the same number as building every stream (a small plan, no schedule stated)
+    assert final_task_boundary(LazyStreams(50, factory)) == 6
