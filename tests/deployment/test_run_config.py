@@ -100,6 +100,8 @@ def test_flower_config_strings(tmp_path):
 @pytest.mark.integration  # runs Flower's `flwr build` CLI (a subprocess zipping the checkout)
 def test_flower_app_bundle_holds_the_apps_and_configs(tmp_path):
     """`flwr run` ships this checkout as a FAB; the apps import from it (configs included)."""
+    import re
+    import shutil
     import subprocess
     import tomllib
     import zipfile
@@ -117,16 +119,24 @@ def test_flower_app_bundle_holds_the_apps_and_configs(tmp_path):
         "clientapp": "fedsim.deployment.apps:client_app",
     }
     assert isinstance(apps.server_app, ServerApp) and isinstance(apps.client_app, ClientApp)
+    (tmp_path / "out").mkdir()
+    app = REPO
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,31}", REPO.name):
+        # `flwr build` takes the app's name from its folder (a letter, then letters, digits,
+        # hyphens, <= 32): a checkout cloned as e.g. `ci_clone` is built from a copy
+        app = tmp_path / "fedsim"
+        shutil.copytree(REPO, app, ignore=shutil.ignore_patterns(
+            ".venv", ".git", "runs", ".tmp", "site", "__pycache__", ".*_cache"))  # fmt: skip
     res = subprocess.run(
-        [executable("flwr"), "build", "--app", str(REPO)],
+        [executable("flwr"), "build", "--app", str(app)],
         capture_output=True,
         text=True,
-        cwd=tmp_path,
+        cwd=tmp_path / "out",
         env=flower_env(tmp_path / "home"),
         timeout=120,
     )
     assert res.returncode == 0, res.stdout + res.stderr
-    (fab,) = tmp_path.glob("*.fab")
+    (fab,) = (tmp_path / "out").glob("*.fab")
     names = set(zipfile.ZipFile(fab).namelist())
     for needed in (
         "fedsim/deployment/apps.py",

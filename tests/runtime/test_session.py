@@ -78,6 +78,7 @@ def test_the_job_config_travels_by_value_with_the_client_app():
 
 def test_an_interrupted_job_does_not_make_close_wait_for_it():
     """Ctrl-C while a job runs: the session is closed without joining the busy engine thread."""
+    import signal
     import threading
 
     from fedsim.runtime.session import SimulationSession
@@ -97,9 +98,15 @@ def test_an_interrupted_job_does_not_make_close_wait_for_it():
     session._thread.start()
     import _thread
 
-    threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while the job is waited for
-    with pytest.raises(KeyboardInterrupt):
-        session.run(compose(*SMALL), None)
+    # interrupt_main() does nothing where SIGINT is ignored (pytest-xdist's workers ignore it):
+    # Python's own Ctrl-C handler is installed for the test, as in a terminal
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.3, _thread.interrupt_main).start()  # Ctrl-C while the job is waited for
+        with pytest.raises(KeyboardInterrupt):
+            session.run(compose(*SMALL), None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     session.close()  # returns at once instead of joining the busy thread
     assert Start.released and session._thread.is_alive()
     busy.set()
