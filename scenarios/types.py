@@ -68,6 +68,13 @@ class ClientStream:
                 return pos
         return None
 
+    def active_slot(self, server_round: int) -> TaskSlot:
+        """Return the slot active in ``server_round``; ValueError naming the client when idle."""
+        pos = self.slot_at(server_round)
+        if pos is None:
+            raise ValueError(f"client {self.client_id} has no active task in round {server_round}")
+        return self.slots[pos]
+
     def seen_positions(self, server_round: int) -> list[int]:
         """Return positions of the slots started on or before ``server_round``."""
         return [p for p, s in enumerate(self.slots) if s.start_round <= server_round]

@@ -97,11 +97,7 @@ class AdapterBank(FedAvg, StrategyHooks):
     def _task_of_client(self, client_id: int, server_round: int) -> int:
         if self.exp is None:
             raise RuntimeError("AdapterBank.initial_arrays(exp) must be called before training")
-        stream = self.exp.plan.streams[client_id]
-        pos = stream.slot_at(server_round)
-        if pos is None:
-            raise ValueError(f"client {client_id} has no active task in round {server_round}")
-        return stream.slots[pos].task_id
+        return self.exp.plan.streams[client_id].active_slot(server_round).task_id
 
     def _groups_for(self, task_id: int) -> list[str]:
         names = [SHARED] if self.layout.shared else []

@@ -18,8 +18,6 @@ from fedsim.adapters.evaluation import initial_groups, trained_tasks
 from fedsim.adapters.incremental import incremental_model, join_payload, split_payload
 from fedsim.adapters.layout import AdapterLayout
 from fedsim.adapters.stats import AdapterStats
-from fedsim.client.training_loop import evaluate
-from fedsim.device import driver_device
 from fedsim.errors import ConfigError
 from fedsim.experiment import Experiment
 from fedsim.interfaces import StrategyHooks
@@ -161,11 +159,7 @@ class PILoRA(FedAvg, StrategyHooks):
     def _task_of_client(self, client_id: int, server_round: int) -> int:
         if self.exp is None:
             raise RuntimeError("PILoRA.initial_arrays(exp) must be called before training")
-        stream = self.exp.plan.streams[client_id]
-        pos = stream.slot_at(server_round)
-        if pos is None:
-            raise ValueError(f"client {client_id} has no active task in round {server_round}")
-        return stream.slots[pos].task_id
+        return self.exp.plan.streams[client_id].active_slot(server_round).task_id
 
     # -- train --------------------------------------------------------------------------
     def configure_train(
@@ -249,18 +243,7 @@ class PILoRA(FedAvg, StrategyHooks):
     # -- evaluation ---------------------------------------------------------------------
     def central_accuracies(self, exp: Experiment, arrays: ArrayRecord) -> np.ndarray:
         """Accuracy per global task of the summed-LoRA model with the prototype classifier."""
-        model = inference_model(exp, self.layout, arrays).to(driver_device(exp.cfg))
-        out = []
-        for task in exp.plan.tasks:
-            _, acc, _ = evaluate(
-                model,
-                exp.data.x_test[task.test_idx],
-                exp.data.y_test[task.test_idx],
-                class_mask=task.classes if exp.plan.task_incremental else None,
-                transform=exp.transform_for(task.task_id),
-            )
-            out.append(acc)
-        return np.asarray(out, dtype=float)
+        return exp.task_accuracies(inference_model(exp, self.layout, arrays))
 
     def tensorboard(self, sink, server_round: int) -> None:
         """Trainable-parameter fraction, payload/model bytes and per-task usage."""

@@ -94,13 +94,14 @@ class Result:
         return f"Result({self.status}, ACC={shown}, run_dir='{self.run_dir}')"
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json_object(path: Path, key: str = "run_dir") -> dict[str, Any]:
+    """A run directory's JSON file as a dict; one-line :class:`FedsimError` naming ``key``."""
     try:
         value = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FedsimError(f"run_dir: '{path}' is not readable JSON ({exc})") from None
+        raise FedsimError(f"{key}: '{path}' is not readable JSON ({exc})") from None
     if not isinstance(value, dict):
-        raise FedsimError(f"run_dir: '{path}' does not hold a JSON object")
+        raise FedsimError(f"{key}: '{path}' does not hold a JSON object")
     return value
 
 
@@ -117,8 +118,8 @@ def load_result(run_dir: str | Path) -> Result:
     path = Path(run_dir).expanduser().resolve()
     if not (path / "config.yaml").is_file():
         raise FedsimError(f"run_dir: '{path}' has no config.yaml (not a fedsim run directory)")
-    status = _read_json(path / "status.json") if (path / "status.json").is_file() else {}
-    summary = _read_json(path / "summary.json") if (path / "summary.json").is_file() else {}
+    status = read_json_object(path / "status.json") if (path / "status.json").is_file() else {}
+    summary = read_json_object(path / "summary.json") if (path / "summary.json").is_file() else {}
     state = str(status.get("state") or summary.get("status") or "unknown")
     reason = status.get("reason") or status.get("error") or summary.get("status_reason")
     return Result(

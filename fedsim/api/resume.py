@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from fedsim.api.result import Result
+from fedsim.api.result import Result, read_json_object
 
 
 def _alive(pid: int) -> bool:
@@ -50,20 +50,8 @@ def check_resumable(run_dir: Path) -> tuple[dict, int]:
 
 
 def _read_status(path: Path) -> dict:
-    """``status.json`` as a dict ({} if absent); a corrupt file is one clear error."""
-    import json
-
-    from fedsim.errors import FedsimError
-
-    if not path.is_file():
-        return {}
-    try:
-        status = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FedsimError(f"RUN_DIR: '{path}' is not readable JSON ({exc})") from None
-    if not isinstance(status, dict):
-        raise FedsimError(f"RUN_DIR: '{path}' does not hold a status object")
-    return status
+    """``status.json`` of a run directory (``{}`` when there is none)."""
+    return read_json_object(path, "RUN_DIR") if path.is_file() else {}
 
 
 def load_run_config(path: Path) -> dict:

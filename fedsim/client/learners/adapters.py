@@ -51,10 +51,7 @@ class AdapterLearner:
         """Train the adapters of the active slot; frozen backbone parameters never change."""
         layout = _layout(config)
         stream = realised_stream(exp, client_id, server_round, config, state)
-        pos = stream.slot_at(server_round)
-        if pos is None:
-            raise ValueError(f"client {client_id} has no active task in round {server_round}")
-        t = stream.slots[pos].task_id
+        t = stream.active_slot(server_round).task_id
         groups = split_groups(arrays)
         personal = split_groups(state.arrays) if state.arrays is not None else {}
         if layout.task_adapters == "personal":

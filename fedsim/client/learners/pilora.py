@@ -137,10 +137,8 @@ class PILoRALearner:
         """One round of PILoRA's local objective ``l_dce + lambda l_pl + gamma l_ort``."""
         layout = _layout(config)
         stream = realised_stream(exp, client_id, server_round, config, state)
-        pos = stream.slot_at(server_round)
-        if pos is None:
-            raise ValueError(f"client {client_id} has no active task in round {server_round}")
-        slot, t = stream.slots[pos], stream.slots[pos].task_id
+        slot = stream.active_slot(server_round)
+        t = slot.task_id
         temperature = float(config.get(wire.PILORA_TEMPERATURE, 1.0))
 
         def fresh() -> DistanceClassifier:
