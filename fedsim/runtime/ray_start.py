@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fedsim.errors import FedsimError
+from fedsim.runtime.ray_logs import quiet_benign_shutdown_lines
 
 _LOCK = threading.Lock()
 _CURRENT: RayStart | None = None
@@ -74,6 +75,7 @@ class RayStart:
             "logging_level": getattr(logging, str(self.logging_level).upper(), logging.ERROR),
             **self.init_args,
         }
+        quiet_benign_shutdown_lines()  # before ray.init: its log handler uses the filter
         ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **args)
         self.initialised = True
         if "address" not in self.init_args:  # a Ray of our own: its helpers die with us

@@ -44,6 +44,10 @@ def fedprox_sweep(tmp_path_factory):
         cwd=root,
     )
     assert res.returncode == 0, res.stderr[-3000:]
+    # the raylet's report of each actor's own exit_actor() at shutdown is not shown
+    # (fedsim.runtime.ray_logs); it read as a failure at the end of every run
+    for benign in ("IntentionalSystemExit", "Manually terminating ClientAppActor"):
+        assert benign not in res.stdout + res.stderr, res.stderr[-3000:]
     return sorted(p.parent for p in root.rglob("summary.json"))
 
 
