@@ -54,6 +54,8 @@ REPLAY_SELECTIONS = ("reservoir", "herding")
 FOT_SAMPLES = "fcl.fot-samples"  # FOT: examples of an ended task a client represents (0 = all)
 FOT_HEAD = "fcl.fot-head"  # FOT: bool, the head layer is projected too (single-head streams)
 FOT_REPRESENTATION = "fcl.fot-representation"  # reply ArrayRecord: per-layer factors B
+FOT_MAX_RANK = "fcl.fot-max-rank"  # FOT: columns of a layer's factor a client sends (0 = all)
+FOT_TAIL = "::tail-energy"  # FOT: suffix of a layer's dropped energy sum(s_j^2), j >= max rank
 TARGET_KD = "fcl.target-kd"  # TARGET: weight of the KD term on the server's synthetic data
 TARGET_TEMPERATURE = "fcl.target-temperature"  # TARGET: KD temperature T
 TARGET_CLASSES = "fcl.target-classes"  # TARGET: [int] old classes the KD is over ([] = none yet)

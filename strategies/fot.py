@@ -80,6 +80,12 @@ class FOT(FedAvg, StrategyHooks):
     proximal_mu : float
         FedProx's proximal term on the clients (Li et al. 2020), ``>= 0`` (0: off): FOT's
         server half composes with FedProx's client half.
+    max_rank : int
+        Columns of a layer's factor a client sends at most (0: all, the numerical rank). A
+        capped client sends its top ``max_rank`` directions ``U_k S_k`` (the best rank-k
+        approximation of ``A_i A_i^T``) and the energy it dropped, which still counts in the
+        energy criterion's total (:func:`strategies.subspace.extend_basis`). Bounds the bytes
+        up of a task end at ``4 * max_rank * sum_l d_l``.
     **kwargs
         Flower ``FedAvg`` arguments.
     """
@@ -92,6 +98,7 @@ class FOT(FedAvg, StrategyHooks):
         samples: int = 100,
         project_head: str = "auto",
         proximal_mu: float = 0.0,
+        max_rank: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -103,6 +110,7 @@ class FOT(FedAvg, StrategyHooks):
         self.project_head = checked_choice("project_head", str(project_head).lower(),
                                            HEAD_CHOICES)
         self.proximal_mu = checked_number("proximal_mu", proximal_mu)
+        self.max_rank = int(checked_number("max_rank", max_rank, integer=True))
         self.layers: dict[str, tuple[str, int]] = {}
         self.head = True
         self.basis: dict[str, np.ndarray] = {}
@@ -132,6 +140,11 @@ class FOT(FedAvg, StrategyHooks):
         if record is None:
             return None
         for name in record.keys():
+            if name.endswith(wire.FOT_TAIL):
+                reason = self._check_tail(name, record[name].numpy())
+                if reason is not None:
+                    return reason
+                continue
             if name not in self.layers:
                 return f"'{wire.FOT_REPRESENTATION}' has unexpected layer '{name}'"
             values = record[name].numpy()
@@ -141,6 +154,20 @@ class FOT(FedAvg, StrategyHooks):
                         f"expected ({d}, r)")
             if not np.all(np.isfinite(values)):
                 return f"'{wire.FOT_REPRESENTATION}.{name}' contains NaN or Inf"
+            if self.max_rank > 0 and values.shape[1] > self.max_rank:
+                return (f"'{wire.FOT_REPRESENTATION}.{name}' has {values.shape[1]} columns, "
+                        f"more than strategy.max_rank={self.max_rank}")
+        return None
+
+    def _check_tail(self, key: str, values: np.ndarray) -> str | None:
+        layer = key[: -len(wire.FOT_TAIL)]
+        where = f"'{wire.FOT_REPRESENTATION}.{key}'"
+        if self.max_rank <= 0:
+            return f"{where} is unexpected: strategy.max_rank is 0 (factors are not capped)"
+        if layer not in self.layers:
+            return f"'{wire.FOT_REPRESENTATION}' has unexpected layer '{layer}'"
+        if values.shape != (1,) or not np.isfinite(values[0]) or values[0] < 0:
+            return f"{where} must be one finite energy >= 0, got shape {values.shape}"
         return None
 
     def tensorboard(self, sink: TensorBoardSink, server_round: int) -> None:
@@ -179,6 +206,8 @@ class FOT(FedAvg, StrategyHooks):
         config[wire.FOT_HEAD] = self.head
         if self.proximal_mu > 0:
             config[wire.PROXIMAL_MU] = self.proximal_mu
+        if self.max_rank > 0:
+            config[wire.FOT_MAX_RANK] = self.max_rank
         self._sent = arrays
         return super().configure_train(server_round, arrays, config, grid)
 
@@ -188,25 +217,37 @@ class FOT(FedAvg, StrategyHooks):
         """FedAvg, then GPSE with the round's representations, then FedProject (class doc)."""
         replies = list(replies)
         factors: dict[str, list[np.ndarray]] = {}
+        tails: dict[str, float] = {}
         for reply in replies:  # sorted by client id (round loop): a fixed stacking order
             if reply.has_error() or wire.FOT_REPRESENTATION not in reply.content:
                 continue
             record = reply.content.array_records[wire.FOT_REPRESENTATION]
             for name in record.keys():
-                factors.setdefault(name, []).append(record[name].numpy())
+                if name.endswith(wire.FOT_TAIL):
+                    layer = name[: -len(wire.FOT_TAIL)]
+                    tails[layer] = tails.get(layer, 0.0) + float(record[name].numpy()[0])
+                else:
+                    factors.setdefault(name, []).append(record[name].numpy())
             del reply.content[wire.FOT_REPRESENTATION]  # Flower wants one ArrayRecord
         aggregated, metrics = super().aggregate_train(server_round, replies)
         if aggregated is None or self._sent is None:
             return aggregated, metrics
         if factors:
-            self.extend(factors)
+            self.extend(factors, tails)
         return self.project(self._sent, aggregated), metrics
 
     # -- the two parts --------------------------------------------------------------------
-    def extend(self, factors: dict[str, list[np.ndarray]]) -> None:
-        """GPSE: extend each layer's basis with the factors received this round."""
+    def extend(
+        self, factors: dict[str, list[np.ndarray]], tails: dict[str, float] | None = None
+    ) -> None:
+        """GPSE: extend each layer's basis with the factors received this round.
+
+        ``tails`` holds, per layer, the energy the clients' capped factors left out
+        (``strategy.max_rank``); it counts in the criterion's total.
+        """
+        tails = tails or {}
         for name, mats in sorted(factors.items()):
-            basis = extend_basis(self.basis.get(name), mats, self.eps)
+            basis = extend_basis(self.basis.get(name), mats, self.eps, tails.get(name, 0.0))
             if basis is not None:
                 self.basis[name] = basis
         self.extensions += 1

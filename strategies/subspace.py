@@ -65,7 +65,10 @@ def energy_rank(singular: np.ndarray, covered: float, total: float, threshold: f
 
 
 def extend_basis(
-    basis: np.ndarray | None, factors: Sequence[np.ndarray], threshold: float
+    basis: np.ndarray | None,
+    factors: Sequence[np.ndarray],
+    threshold: float,
+    tail_energy: float = 0.0,
 ) -> np.ndarray | None:
     """GPSE's basis update: the old basis plus the residual's top directions, orthonormal.
 
@@ -75,6 +78,10 @@ def extend_basis(
     With ``R = B - U U^T B`` (``U``: the old basis), ``R = Û Ŝ V̂^T``, the ``k`` of
     :func:`energy_rank` (``covered = ||B||^2 - ||R||^2``) gives ``U <- orth([U, Û_k])``
     (the new columns are re-orthogonalised against ``U``, then QR; at most ``d`` columns).
+    ``tail_energy`` is the energy clients left out of capped factors (``strategy.max_rank``):
+    it counts in ``total = ||A||_F^2`` and is never covered, so the criterion still asks for
+    ``threshold`` of the task's whole energy (when the received directions cannot reach it,
+    all of them are added).
 
     Returns
     -------
@@ -85,10 +92,11 @@ def extend_basis(
     if not mats:
         return basis
     b = np.concatenate(mats, axis=1)
-    total = float(np.sum(b * b))
+    sent = float(np.sum(b * b))
+    total = sent + float(tail_energy)
     residual = b if basis is None else b - basis @ (basis.T @ b)
     u, s, _ = np.linalg.svd(residual, full_matrices=False)
-    covered = total - float(np.sum(residual * residual))
+    covered = sent - float(np.sum(residual * residual))
     k = energy_rank(s, covered, total, threshold)
     width = 0 if basis is None else basis.shape[1]
     k = min(k, b.shape[0] - width)

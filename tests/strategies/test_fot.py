@@ -132,3 +132,34 @@ def test_fake_grid_run_projects_the_last_update_and_counts_bytes(tmp_path):
     per_update = history[0]["bytes_up"] / history[0]["clients_trained"]
     for row, factors in zip(history, sent, strict=True):
         assert row["bytes_up"] >= row["clients_trained"] * per_update + factors
+
+
+def test_capped_representations_are_checked(setup):
+    _, strategy, prev = setup
+    capped = build_strategy(compose(*FOT, "strategy.max_rank=2")["strategy"])
+    capped.initial_arrays(get_experiment(compose(*FOT)), prev)
+
+    def reason(strat, record):
+        rep = ArrayRecord({k: Array(np.asarray(v)) for k, v in record.items()})
+        return strat.check_reply(make_reply(prev, None, {wire.FOT_REPRESENTATION: rep}))
+
+    tail = "head" + wire.FOT_TAIL
+    ok = {"head": np.ones((128, 2), np.float32), tail: np.array([3.0])}
+    assert reason(capped, ok) is None
+    assert "more than strategy.max_rank=2" in reason(capped, {"head": np.ones((128, 3))})
+    assert "strategy.max_rank is 0" in reason(strategy, ok)  # uncapped: no tails expected
+    assert "one finite energy >= 0" in reason(capped, {**ok, tail: np.array([-1.0])})
+    assert "unexpected layer 'nope'" in reason(capped, {"nope" + wire.FOT_TAIL: np.ones(1)})
+
+
+def test_fake_grid_run_with_a_rank_cap_sends_at_most_k_columns(tmp_path):
+    """strategy.max_rank=2: every task end's factors hold <= 2 columns per layer (bytes up
+    bounded by 4 * 2 * sum_l d_l plus 8 bytes per cut layer) and the basis still grows."""
+    _CACHE.clear()
+    run_dir, summary = run_experiment(tmp_path, *FOT, "num_rounds=3", "strategy.max_rank=2")
+    kept = summary["strategy"]
+    dims = kept["fot_basis_dim"]
+    assert kept["fot_extensions"] >= 1 and sum(kept["fot_basis_width"].values()) > 0
+    bound = 4 * 2 * sum(dims.values()) + 8 * len(dims)
+    sent = [r["baselines"].get("fot-bytes-up/max", 0.0) for r in summary["history"]]
+    assert max(sent) > 0 and max(sent) <= bound

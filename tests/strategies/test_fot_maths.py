@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from fedsim import wire
 from fedsim.client.plugins.orthogonal import representation_factor, task_representation
 from strategies.subspace import energy_rank, extend_basis, project_update, projected_layers
 
@@ -83,7 +84,7 @@ def test_factors_give_the_basis_of_the_stacked_activations():
     """Clients send B_i = U_i S_i; the server's basis equals the SVD of [A_1 A_2] itself."""
     rng = np.random.default_rng(2)
     a1, a2 = decaying(rng, 16, 40), decaying(rng, 16, 7)
-    b1, b2 = (representation_factor(torch.from_numpy(a)) for a in (a1, a2))
+    b1, b2 = (representation_factor(torch.from_numpy(a))[0] for a in (a1, a2))
     np.testing.assert_allclose(b1 @ b1.T, a1 @ a1.T, atol=1e-5)
     ours = extend_basis(None, [b1, b2], 0.95)
     ref = gpm_basis(np.concatenate([a1, a2], axis=1), 0.95)
@@ -161,3 +162,70 @@ def test_grouped_convolutions_are_refused():
     model = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2))
     with pytest.raises(ValueError, match="groups=2"):
         projected_layers(model, head=True)
+
+
+def test_capped_factor_is_the_best_rank_k_part_and_reports_the_dropped_energy():
+    """``max_rank``: the top-k columns U_k S_k (Eckart-Young) and tail = sum_{j>=k} s_j^2."""
+    rng = np.random.default_rng(5)
+    for d, n, k in [(16, 40, 3), (12, 5, 2), (20, 20, 7)]:
+        a = decaying(rng, d, n, rate=0.8)
+        full, tail0 = representation_factor(torch.from_numpy(a))
+        got, tail = representation_factor(torch.from_numpy(a), max_rank=k)
+        s = np.linalg.svd(a, compute_uv=False)
+        assert tail0 == 0.0 and got.shape == (d, k)
+        assert tail == pytest.approx(float(np.sum(s[k:] ** 2)), rel=1e-6)
+        w, v = np.linalg.eigh(a @ a.T)  # the best rank-k approximation of A A^T, by hand
+        top = np.argsort(w)[::-1][:k]
+        best = (v[:, top] * w[top]) @ v[:, top].T
+        np.testing.assert_allclose(got @ got.T, best, atol=1e-5)
+        np.testing.assert_allclose(got, full[:, :k])
+        same, none = representation_factor(torch.from_numpy(a), max_rank=full.shape[1])
+        np.testing.assert_array_equal(same, full)  # a cap at the rank changes nothing
+        assert none == 0.0
+
+
+def test_tail_energy_counts_in_the_total_and_is_never_covered():
+    """extend_basis with capped factors against GPM's criterion written here with the whole
+    task energy ||A||^2 in the denominator and only the sent directions available."""
+    rng = np.random.default_rng(6)
+    old = None
+    for _ in range(3):
+        mats, tails, whole = [], 0.0, 0.0
+        for n in (30, 9):
+            a = decaying(rng, 18, n, rate=0.85)
+            b, t = representation_factor(torch.from_numpy(a), max_rank=4)
+            mats.append(b.astype(np.float64))
+            tails += t
+            whole += float(np.sum(a * a))
+        b = np.concatenate(mats, axis=1)
+        sent = float(np.sum(b * b))
+        assert sent + tails == pytest.approx(whole, rel=1e-5)
+        r = b if old is None else b - old @ old.T @ b
+        u, s, _ = np.linalg.svd(r, full_matrices=False)
+        covered, k = sent - np.linalg.norm(r) ** 2, 0
+        while k < len(s) and covered + np.sum(s[:k] ** 2) < 0.9 * whole:
+            k += 1
+        k = min(k, 18 - (0 if old is None else old.shape[1]))
+        ref = u[:, :k] if old is None else np.concatenate([old, u[:, :k]], axis=1)
+        new = extend_basis(old, mats, 0.9, tails)
+        np.testing.assert_allclose(projector(new), projector(np.linalg.qr(ref)[0]), atol=1e-7)
+        without = extend_basis(old, mats, 0.9)  # the tail ignored: a smaller basis
+        assert without.shape[1] <= new.shape[1]
+        old = new
+
+
+def test_client_factors_capped_per_layer_with_tails_only_where_cut():
+    torch.manual_seed(0)
+    model = Tiny().double()
+    x = np.random.default_rng(4).normal(size=(6, 2, 6, 6))
+    layers = projected_layers(model, head=True)
+    full = task_representation(model, x, layers, chunk=4)
+    got = task_representation(model, x, layers, chunk=4, max_rank=5)
+    for name, b in full.items():
+        assert got[name].shape == (b.shape[0], min(5, b.shape[1]))
+        cut = b.shape[1] > 5
+        assert (name + wire.FOT_TAIL in got) == cut
+        if cut:
+            dropped = float(np.sum(b.astype(np.float64) ** 2)) - float(
+                np.sum(got[name].astype(np.float64) ** 2))
+            assert got[name + wire.FOT_TAIL][0] == pytest.approx(dropped, rel=1e-4)

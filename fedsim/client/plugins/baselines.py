@@ -244,7 +244,9 @@ def _fot(exp, client_id, config, model, last, ended, parts) -> None:
             n, size=samples, replace=False))
     x, _, transform, _ = _slot_data(exp, ended, rows)
     layers = projected_layers(model, head=bool(config[wire.FOT_HEAD]))
-    parts.send = task_representation(model, x, layers, transform=transform)
+    parts.send = task_representation(
+        model, x, layers, transform=transform, max_rank=int(config.get(wire.FOT_MAX_RANK, 0))
+    )
     parts.metrics[wire.FOT_BYTES_UP] = float(sum(v.nbytes for v in parts.send.values()))
     parts.metrics[wire.FOT_TASKS] = 1.0
 

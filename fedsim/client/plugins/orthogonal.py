@@ -12,6 +12,11 @@ cut at its numerical rank (``B_i = A_i V_i``: the activations rotated by the cli
 singular vectors, so the server learns ``A_i A_i^T`` and nothing per example). ``B_i B_i^T =
 A_i A_i^T``, so the server's SVD of ``[B_1 ... B_N]`` is that of ``A`` itself (no sketching
 error). A factor has ``d x min(d, n)`` entries (float32).
+
+``max_rank`` (``strategy.max_rank``) caps the columns: the client then sends ``B_i``'s top ``k``
+columns ``U_k S_k`` (the best rank-``k`` approximation of ``A_i A_i^T``, Eckart-Young) and the
+energy it dropped, ``sum_{j >= k} s_j^2``, so that the server's energy criterion still divides by
+the task's whole energy ``||A||_F^2`` (:func:`strategies.subspace.extend_basis`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from fedsim import wire
 from fedsim.device import model_device
 from strategies.subspace import CONV
 
@@ -45,31 +51,46 @@ class _Representation:
             self.gram, self.cols = held @ held.T, []
         self.gram += block @ block.T
 
-    def factor(self, rtol: float = 1e-7) -> np.ndarray:
-        """``B = U S`` (``d x r``, float32) with ``B B^T = A A^T``, ``r`` = numerical rank."""
+    def factor(self, rtol: float = 1e-7, max_rank: int = 0) -> tuple[np.ndarray, float]:
+        """``(B, tail)``: the factor ``B = U S`` (``d x r``, float32) and dropped energy.
+
+        ``r`` is the numerical rank, at most ``max_rank`` when it is positive; ``tail`` is the
+        energy of the columns the cap dropped.
+        """
         if self.gram is None:
             a = torch.cat(self.cols, dim=1) if self.cols else torch.zeros(self.d, 0)
-            return representation_factor(a, rtol)
+            return representation_factor(a, rtol, max_rank)
         evals, u = torch.linalg.eigh(self.gram)
         order = torch.argsort(evals, descending=True)
-        return _cut(u[:, order], evals[order].clamp_min(0.0).sqrt(), rtol)
+        return _cut(u[:, order], evals[order].clamp_min(0.0).sqrt(), rtol, max_rank)
 
 
-def _cut(u: torch.Tensor, s: torch.Tensor, rtol: float) -> np.ndarray:
+def _cut(
+    u: torch.Tensor, s: torch.Tensor, rtol: float, max_rank: int = 0
+) -> tuple[np.ndarray, float]:
     top = float(s.max()) if s.numel() else 0.0
     keep = s > rtol * top if top > 0 else s > 0
-    return (u[:, keep] * s[keep]).cpu().numpy().astype(np.float32)
+    u, s = u[:, keep], s[keep]  # s is descending
+    tail = 0.0
+    if 0 < max_rank < s.numel():
+        tail = float(torch.sum(s[max_rank:] ** 2))
+        u, s = u[:, :max_rank], s[:max_rank]
+    return (u * s).cpu().numpy().astype(np.float32), tail
 
 
-def representation_factor(a: torch.Tensor, rtol: float = 1e-7) -> np.ndarray:
-    """``B = U S`` (``d x r``, float32) of ``A = U S V^T`` (thin SVD), ``r`` = numerical rank.
+def representation_factor(
+    a: torch.Tensor, rtol: float = 1e-7, max_rank: int = 0
+) -> tuple[np.ndarray, float]:
+    """``(B, tail)``: ``B = U S`` (``d x r``, float32) of ``A = U S V^T`` (thin SVD).
 
-    Singular values below ``rtol * sigma_max`` are dropped; ``B B^T = A A^T`` up to them.
+    ``r`` is the numerical rank (singular values below ``rtol * sigma_max`` are dropped;
+    ``B B^T = A A^T`` up to them), capped at ``max_rank`` when it is positive; ``tail`` is
+    ``sum s_j^2`` over the columns the cap dropped (0.0 without a cap).
     """
     if a.numel() == 0:
-        return np.zeros((a.shape[0], 0), dtype=np.float32)
+        return np.zeros((a.shape[0], 0), dtype=np.float32), 0.0
     u, s, _ = torch.linalg.svd(a.double(), full_matrices=False)
-    return _cut(u, s, rtol)
+    return _cut(u, s, rtol, max_rank)
 
 
 def task_representation(
@@ -79,8 +100,13 @@ def task_representation(
     *,
     transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     chunk: int = 16,
+    max_rank: int = 0,
 ) -> dict[str, np.ndarray]:
     """Every projected layer's factor ``B`` (``B B^T = A A^T``) of its inputs on ``x``.
+
+    With ``max_rank > 0`` a layer whose factor has more columns sends its top ``max_rank``
+    and, under ``<layer>::tail-energy`` (:data:`fedsim.wire.FOT_TAIL`), the dropped energy as
+    a one-element float64 array (only for layers that were cut).
 
     The model runs in eval mode (dropout off, BatchNorm running statistics) with forward
     pre-hooks capturing each layer's input: a Linear's rows (columns of ``A`` = examples,
@@ -120,4 +146,9 @@ def task_representation(
     finally:
         for handle in handles:
             handle.remove()
-    return {name: rep.factor() for name, rep in reps.items()}
+    out: dict[str, np.ndarray] = {}
+    for name, rep in reps.items():
+        out[name], tail = rep.factor(max_rank=max_rank)
+        if max_rank > 0 and out[name].shape[1] == max_rank and tail > 0.0:
+            out[name + wire.FOT_TAIL] = np.array([tail], dtype=np.float64)
+    return out
