@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -25,9 +25,8 @@ from fedsim.interfaces import ClientSelection, LRController, strategy_hooks
 from fedsim.seeding import rng_for
 from fedsim.server.client_metrics import baseline_values
 from fedsim.server.privacy import round_privacy
-from fedsim.server.reply_checks import check_eval_reply, check_protocol, check_train_reply
+from fedsim.server.reply_checks import check_eval_reply
 from fedsim.server.round_record import (
-    DEADLINE,
     EVAL_DEADLINE,
     Attempt,
     CentralEval,
@@ -36,8 +35,9 @@ from fedsim.server.round_record import (
     TrainResult,
 )
 from fedsim.server.state import ServerState
+from fedsim.server.train_exchange import TrainExchange, array_bytes, first_rejected
 from fedsim.server.update_norms import update_norms
-from fedsim.server.weighting import aggregate_evaluation, missing_weight
+from fedsim.server.weighting import aggregate_evaluation
 from fedsim.transport.virtual_grid import VirtualGrid
 
 log = logging.getLogger("fedsim")
@@ -90,6 +90,16 @@ class RoundLoop:
         self.report = report
         self.checkpoint = checkpoint
         self.panel = evaluation_panel(exp, settings.panel_size)
+        self.exchange = TrainExchange(
+            strategy=strategy,
+            hooks=self.hooks,
+            grid=grid,
+            lr_controller=lr_controller,
+            faults=faults,
+            seed=exp.seed,
+            round_timeout=settings.round_timeout,
+            strict_protocol=settings.strict_protocol,
+        )
 
     # ---------------------------------------------------------------------------------
     def run(self, state: ServerState) -> ServerState:
@@ -129,14 +139,14 @@ class RoundLoop:
                 round=rnd, train=Attempt(cohort=[]), curriculum=curriculum, selection_why=why
             )
         config = ConfigRecord({**self.s.train_config, **self.lr.client_config(rnd)})
-        first, good, down = self._exchange(rnd, state, cohort, config, attempt=0)
+        first, good, down = self.exchange.exchange(rnd, state, cohort, config, attempt=0)
         retry = None
         if len(good) < self.s.min_replies and self.s.on_too_few == "retry":
-            again = self._retry_cohort(rnd, active, cohort, {c for c, _ in good})
-            retry, g2, d2 = self._exchange(rnd, state, again, config, attempt=1)
+            again = self.exchange.retry_cohort(rnd, active, cohort, {c for c, _ in good})
+            retry, g2, d2 = self.exchange.exchange(rnd, state, again, config, attempt=1)
             good = sorted(good + g2, key=lambda p: p[0])
             down += d2
-        bytes_up = sum(_array_bytes(r) for _, r in good)
+        bytes_up = sum(array_bytes(r) for _, r in good)
         state.bytes_total += down + bytes_up
         record = RoundRecord(
             round=rnd,
@@ -156,7 +166,7 @@ class RoundLoop:
                 rnd,
                 record,
                 f"{len(good)} valid replies, fewer than federation.min_replies="
-                f"{self.s.min_replies}; rejected: {_first(all_rejected)}",
+                f"{self.s.min_replies}; rejected: {first_rejected(all_rejected)}",
             )
         return self._aggregate(rnd, state, record, good)
 
@@ -205,64 +215,6 @@ class RoundLoop:
         )
         return replace(record, curriculum=curriculum, result=result)
 
-    def _exchange(
-        self, rnd: int, state: ServerState, cohort: list[int], config: ConfigRecord, attempt: int
-    ) -> tuple[Attempt, list[tuple[int, Message]], int]:
-        """Inject faults, send one train round trip, validate; return (attempt, good, bytes)."""
-        selected = list(cohort)
-        extras = None
-        faults = unavailable = None
-        if self.faults is not None:
-            extras = {cid: self.faults.fault_for(rnd, cid, attempt) for cid in cohort}
-            kinds = [str(e[wire.FAULT]) for e in extras.values() if wire.FAULT in e]
-            faults = {k: kinds.count(k) for k in sorted(set(kinds))}
-            unavailable = [c for c in cohort if extras[c].get(wire.FAULT) == "unavailable"]
-            cohort = [c for c in cohort if c not in unavailable]
-        if not cohort:
-            return Attempt(selected, {}, faults, unavailable), [], 0
-        lr_arrays = self.lr.client_arrays(rnd)
-        shared = {wire.LR_ARRAYS: lr_arrays} if lr_arrays is not None else None
-        self.grid.set_cohort(cohort, extras, shared_records=shared)
-        messages = list(self.strategy.configure_train(rnd, state.arrays, config, self.grid))
-        bytes_down = sum(_array_bytes(m) for m in messages)
-        if lr_arrays is not None:
-            bytes_down += len(messages) * lr_arrays.count_bytes()
-        replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
-        self._check_protocol("train", replies)
-        good, rejected = [], {}
-        for reply in replies:
-            cid = self.grid.client_of(reply)
-            reason = self._check(reply, state)
-            if reason is None:
-                good.append((cid, reply))
-            else:
-                rejected[cid] = reason
-        for cid in self.grid.missing:
-            rejected[cid] = DEADLINE
-        injected = {c for c, e in (extras or {}).items() if wire.FAULT in e}
-        done = Attempt(
-            cohort=selected,
-            rejected=rejected,
-            faults=faults,
-            unavailable=unavailable,
-            missing=list(self.grid.missing),
-            asked=len(cohort),
-            unexpected=sorted(c for c in rejected if c not in injected),  # run health
-        )
-        return done, good, bytes_down
-
-    def _retry_cohort(
-        self, rnd: int, active: Sequence[int], cohort: list[int], answered: set[int]
-    ) -> list[int]:
-        """Clients for the one retry: fresh active clients, else the cohort's failed ones."""
-        taken = set(cohort)  # a set: ``active`` may hold a million ids
-        pool = [c for c in active if c not in taken] or [c for c in cohort if c not in answered]
-        k = min(len(cohort), len(pool))
-        if k == 0:
-            return []
-        rng = rng_for(self.exp.seed, "retry", rnd)
-        return sorted(int(c) for c in rng.choice(np.asarray(sorted(pool)), size=k, replace=False))
-
     def _too_few(self, rnd: int, record: RoundRecord, why: str) -> RoundRecord:
         """Apply ``federation.on_too_few`` (stop: raise; skip/retry: mark the round skipped)."""
         if self.s.on_too_few == "stop":
@@ -272,20 +224,6 @@ class RoundLoop:
             )
         log.warning("round %d skipped: %s", rnd, why)
         return replace(record, skipped=why)
-
-    def _check(self, reply: Message, state: ServerState) -> str | None:
-        reason = check_train_reply(
-            reply, self.hooks.reference_arrays(state.arrays),
-            side_records=self.hooks.side_records(),
-        )
-        if reason is None:
-            reason = missing_weight(reply, self.strategy)
-        return reason if reason is not None else self.hooks.check_reply(reply)
-
-    def _check_protocol(self, kind: str, replies: list[Message]) -> None:
-        if self.s.strict_protocol:  # deployment: a node may run someone else's ClientApp
-            pairs = [(self.grid.client_of(r), r) for r in replies]
-            check_protocol(kind, pairs, self.grid.node_of_client)
 
     def _central(self, arrays: ArrayRecord) -> np.ndarray:
         return self.hooks.central_accuracies(self.exp, arrays)
@@ -306,7 +244,7 @@ class RoundLoop:
         config = ConfigRecord(dict(self.s.train_config))
         messages = list(self.strategy.configure_evaluate(rnd, state.arrays, config, self.grid))
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
-        self._check_protocol("evaluate", replies)
+        self.exchange.check_protocol("evaluate", replies)
         good, rejected = [], {}
         for reply in replies:
             reason = check_eval_reply(reply)
@@ -318,7 +256,7 @@ class RoundLoop:
             rejected[cid] = EVAL_DEADLINE
         if rejected:
             log.warning("round %d: %d evaluation replies rejected (%s)", rnd, len(rejected),
-                        _first(rejected))  # fmt: skip
+                        first_rejected(rejected))  # fmt: skip
         boundary = 0
         for reply in good:
             task_eval = reply.content[wire.TASK_EVAL]
@@ -372,16 +310,3 @@ def evaluation_panel(exp: Experiment, size: int | None) -> frozenset[int] | None
         return None
     rng = rng_for(exp.seed, "eval-panel")
     return frozenset(int(c) for c in rng.choice(n, size=size, replace=False))
-
-
-def _array_bytes(msg: Message) -> int:
-    if msg.has_error():
-        return 0
-    return sum(rec.count_bytes() for rec in msg.content.array_records.values())
-
-
-def _first(rejected: dict[int, str]) -> str:
-    if not rejected:
-        return "none"
-    cid = sorted(rejected)[0]
-    return f"client {cid}: {rejected[cid]}"
