@@ -34,6 +34,7 @@ from fedsim.server.round_record import (
     RoundRecord,
     TrainResult,
 )
+from fedsim.server.secagg import SecAggDriver, SecAggRound, SecAggSettings, secure_metrics
 from fedsim.server.state import ServerState
 from fedsim.server.train_exchange import TrainExchange, array_bytes, first_rejected
 from fedsim.server.update_norms import update_norms
@@ -61,6 +62,8 @@ class LoopSettings:
     strict_protocol: bool = False  # deployment: a reply lacking a protocol key fails the run
     #: C and z of the client-side privacy modes (:func:`fedsim.server.privacy.static_scalars`)
     privacy: Mapping[str, float] = field(default_factory=dict)
+    #: SecAgg+ for the train step (``privacy.secagg``; deployment engine only), None: off
+    secagg: SecAggSettings | None = None
 
 
 class RoundLoop:
@@ -100,6 +103,9 @@ class RoundLoop:
             round_timeout=settings.round_timeout,
             strict_protocol=settings.strict_protocol,
         )
+        self.secagg = None
+        if settings.secagg is not None:
+            self.secagg = SecAggDriver(settings.secagg, grid, settings.round_timeout)
 
     # ---------------------------------------------------------------------------------
     def run(self, state: ServerState) -> ServerState:
@@ -139,6 +145,10 @@ class RoundLoop:
                 round=rnd, train=Attempt(cohort=[]), curriculum=curriculum, selection_why=why
             )
         config = ConfigRecord({**self.s.train_config, **self.lr.client_config(rnd)})
+        if self.secagg is not None:
+            base = RoundRecord(round=rnd, train=Attempt(cohort=list(cohort)),
+                               curriculum=curriculum, selection_why=why)  # fmt: skip
+            return self._secure(rnd, state, cohort, config, base)
         first, good, down = self.exchange.exchange(rnd, state, cohort, config, attempt=0)
         retry = None
         if len(good) < self.s.min_replies and self.s.on_too_few == "retry":
@@ -170,13 +180,50 @@ class RoundLoop:
             )
         return self._aggregate(rnd, state, record, good)
 
+    def _secure(
+        self, rnd: int, state: ServerState, cohort: list[int], config: ConfigRecord,
+        base: RoundRecord,
+    ) -> RoundRecord:  # fmt: skip
+        """The train step through SecAgg+ (:mod:`fedsim.server.secagg`): no update seen here."""
+        if len(cohort) < 2:
+            why = f"secure aggregation needs at least 2 clients in a round, got {len(cohort)}"
+            return self._too_few(rnd, base, why)
+        messages, _ = self.exchange.messages(rnd, state, cohort, config)
+        out = self.secagg.train(rnd, state.arrays, messages, cohort)
+        state.bytes_total += out.bytes_down + out.bytes_up
+        record = replace(
+            base,
+            train=out.attempt,
+            failures=len(out.attempt.rejected),
+            bytes_down=out.bytes_down,
+            bytes_up=out.bytes_up,
+            clients_trained=len(out.good),
+            late_dropped=self.grid.late_dropped,
+        )
+        if out.halted is None and len(out.good) < self.s.min_replies:
+            out.halted = (
+                f"{len(out.good)} valid replies, fewer than federation.min_replies="
+                f"{self.s.min_replies}; rejected: {first_rejected(out.attempt.rejected)}"
+            )
+        if out.halted is not None:
+            return self._too_few(rnd, record, out.halted)
+        return self._aggregate(rnd, state, record, out.good, secure=out)
+
     def _aggregate(
-        self, rnd: int, state: ServerState, record: RoundRecord, good: list[tuple[int, Message]]
+        self,
+        rnd: int,
+        state: ServerState,
+        record: RoundRecord,
+        good: list[tuple[int, Message]],
+        secure: SecAggRound | None = None,
     ) -> RoundRecord:
         """Aggregate the valid replies, step the LR controller, complete the record."""
         replies = [r for _, r in good]
-        record = replace(record, update_norms=update_norms(replies, state.arrays))
-        aggregated, metrics = self.strategy.aggregate_train(rnd, replies)
+        if secure is None:
+            record = replace(record, update_norms=update_norms(replies, state.arrays))
+            aggregated, metrics = self.strategy.aggregate_train(rnd, replies)
+        else:  # SecAgg+: the mean came unmasked; there is no individual update to measure
+            aggregated, metrics = secure.arrays, secure_metrics(self.strategy, replies)
         if aggregated is None:
             return self._too_few(
                 rnd, record, f"strategy '{type(self.strategy).__name__}' produced no aggregate"
@@ -203,6 +250,8 @@ class RoundLoop:
             if wire.TRAIN_SECONDS in r.content[wire.METRICS]
         ]
         privacy, client_eps = round_privacy(good, self.strategy, state.history, self.s.privacy)
+        if secure is not None:
+            privacy.update(secure.scalars())
         result = TrainResult(
             train_loss,
             difficulties,

@@ -80,13 +80,7 @@ class TrainExchange:
             cohort = [c for c in cohort if c not in unavailable]
         if not cohort:
             return Attempt(selected, {}, faults, unavailable), [], 0
-        lr_arrays = self.lr.client_arrays(rnd)
-        shared = {wire.LR_ARRAYS: lr_arrays} if lr_arrays is not None else None
-        self.grid.set_cohort(cohort, extras, shared_records=shared)
-        messages = list(self.strategy.configure_train(rnd, state.arrays, config, self.grid))
-        bytes_down = sum(array_bytes(m) for m in messages)
-        if lr_arrays is not None:
-            bytes_down += len(messages) * lr_arrays.count_bytes()
+        messages, bytes_down = self.messages(rnd, state, cohort, config, extras)
         replies = self.grid.send_and_receive(messages, timeout=self.round_timeout)
         self.check_protocol("train", replies)
         good, rejected = [], {}
@@ -111,6 +105,24 @@ class TrainExchange:
         )
         return done, good, bytes_down
 
+    def messages(
+        self,
+        rnd: int,
+        state: ServerState,
+        cohort: list[int],
+        config: ConfigRecord,
+        extras: dict[int, dict] | None = None,
+    ) -> tuple[list[Message], int]:
+        """The strategy's train messages for ``cohort`` and their array bytes (LR arrays too)."""
+        lr_arrays = self.lr.client_arrays(rnd)
+        shared = {wire.LR_ARRAYS: lr_arrays} if lr_arrays is not None else None
+        self.grid.set_cohort(cohort, extras, shared_records=shared)
+        messages = list(self.strategy.configure_train(rnd, state.arrays, config, self.grid))
+        bytes_down = sum(array_bytes(m) for m in messages)
+        if lr_arrays is not None:
+            bytes_down += len(messages) * lr_arrays.count_bytes()
+        return messages, bytes_down
+
     def retry_cohort(
         self, rnd: int, active: Sequence[int], cohort: list[int], answered: set[int]
     ) -> list[int]:
@@ -126,7 +138,8 @@ class TrainExchange:
     def check(self, reply: Message, state: ServerState) -> str | None:
         """Why a train reply is rejected (None: it is valid)."""
         reason = check_train_reply(
-            reply, self.hooks.reference_arrays(state.arrays),
+            reply,
+            self.hooks.reference_arrays(state.arrays),
             side_records=self.hooks.side_records(),
         )
         if reason is None:

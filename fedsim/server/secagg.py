@@ -1,0 +1,381 @@
+"""The server's side of SecAgg+ (``privacy.secagg``): Flower's workflow stages for the train step.
+
+On the deployment engine, a round's train step with secure aggregation runs Flower's own
+:class:`flwr.server.workflow.SecAggPlusWorkflow`, stage by stage (``setup_stage``,
+``share_keys_stage``, ``collect_masked_vectors_stage``, ``unmask_stage``), on the real Grid:
+
+* the workflow is a legacy-API workflow: it reads the round from a
+  :class:`~flwr.server.compat.LegacyContext` and asks a legacy strategy for the cohort.
+  :class:`CohortStrategy` is that strategy: ``configure_fit`` returns the round's cohort (the
+  SuperNodes of the clients fedsim selected) and ``aggregate_fit`` keeps what the workflow
+  unmasked;
+* after ``setup_stage`` the fit instructions are replaced by what fedsim's strategy built for
+  each client (:meth:`VirtualGrid.client_content`), so the ClientApp receives exactly its usual
+  train message, plus the stage record;
+* the clients send the *update* (``fedsim.client.secagg_mod``), so what the workflow unmasks is
+  the weighted mean of the updates, ``sum_i w_i (x_i - g) / sum_i w_i`` (w: the strategy's weight
+  key, quantised); the new global model is ``g`` plus that mean, exactly FedAvg's weighted mean
+  up to the quantisation error (docs/privacy.md);
+* every stage's messages are counted in bytes (:class:`StageGrid`): down, the fit instructions
+  plus the stage records (keys, forwarded key shares, node lists); up, public keys, encrypted
+  shares, the masked vectors, the unmasking shares.
+
+The server never holds an individual update: a collect-stage reply that still carries array
+data is a protocol violation and fails the run (:class:`~fedsim.errors.ProtocolError`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.common import FitIns, Parameters, parameters_to_ndarrays
+from flwr.server.client_manager import SimpleClientManager
+from flwr.server.client_proxy import ClientProxy
+from flwr.server.compat.legacy_context import LegacyContext
+from flwr.server.strategy import Strategy as LegacyStrategy
+from flwr.server.workflow import SecAggPlusWorkflow
+from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
+from flwr.server.workflow.constant import Key as WorkflowKey
+from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
+
+from fedsim import wire
+from fedsim.errors import ProtocolError
+from fedsim.server.round_record import Attempt
+from fedsim.server.weighting import weight_key
+from fedsim.transport.virtual_grid import VirtualGrid
+
+STAGES = ("setup", "share_keys", "collect_masked_vectors", "unmask")
+COLLECT = 2  # index of the stage whose replies carry fedsim's metrics
+
+
+@dataclass(frozen=True)
+class SecAggSettings:
+    """``privacy.secagg_*`` knobs, Flower's :class:`SecAggPlusWorkflow` arguments."""
+
+    num_shares: int | float = 3
+    reconstruction_threshold: int | float = 2
+    clipping_range: float = 8.0
+    quantization_range: int = 4194304
+    max_weight: float = 1000.0
+    modulus_range: int = 4294967296
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> SecAggSettings | None:
+        """The settings of ``cfg["privacy"]``; None when ``privacy.secagg`` is off."""
+        spec = cfg.get("privacy") or {}
+        if not spec.get("secagg", False):
+            return None
+        sa = dict(spec.get("secagg_params") or {})
+        shares, thr = sa.get("num_shares", 3), sa.get("reconstruction_threshold", 2)
+        return cls(
+            num_shares=shares if isinstance(shares, float) else int(shares),
+            reconstruction_threshold=thr if isinstance(thr, float) else int(thr),
+            clipping_range=float(sa.get("clipping_range", 8.0)),
+            quantization_range=int(sa.get("quantization_range", 4194304)),
+            max_weight=float(sa.get("max_weight", 1000.0)),
+        )
+
+    def workflow(self, timeout: float | None) -> SecAggPlusWorkflow:
+        """Flower's workflow with these settings (raises ValueError on a bad combination)."""
+        return SecAggPlusWorkflow(
+            self.num_shares,
+            self.reconstruction_threshold,
+            max_weight=self.max_weight,
+            clipping_range=self.clipping_range,
+            quantization_range=self.quantization_range,
+            modulus_range=self.modulus_range,
+            timeout=timeout,
+        )
+
+
+def content_bytes(content: RecordDict) -> int:
+    """Bytes of every record of a message's content (arrays, metrics and configs).
+
+    Config values count like Flower's ``ConfigRecord.count_bytes`` (8 per number, 1 per bool,
+    the length of a str or bytes, plus the key), which raises on an empty str or list instead.
+    """
+    total = 0
+    for _, rec in content.items():
+        if isinstance(rec, ConfigRecord):
+            total += sum(len(k) + _value_bytes(v) for k, v in rec.items())
+        else:
+            total += rec.count_bytes()
+    return total
+
+
+def _value_bytes(value: Any) -> int:
+    if isinstance(value, list):
+        return sum(_value_bytes(v) for v in value)
+    if isinstance(value, (str, bytes)):
+        return len(value)
+    return 1 if isinstance(value, bool) else 8
+
+
+class StageGrid(Grid):
+    """The real Grid, counting each send's bytes and keeping each stage's replies."""
+
+    def __init__(self, inner: Grid) -> None:
+        self.inner = inner
+        self.bytes_down = 0
+        self.bytes_up = 0
+        self.sends: list[tuple[set[int], list[Message]]] = []  # (asked nodes, replies)
+
+    def set_run(self, run) -> None:  # noqa: D102
+        self.inner.set_run(run)
+
+    @property
+    def run(self):  # noqa: D102
+        return self.inner.run
+
+    def create_message(self, *args, **kwargs) -> Message:  # noqa: D102
+        return self.inner.create_message(*args, **kwargs)
+
+    def get_node_ids(self) -> Iterable[int]:  # noqa: D102
+        return self.inner.get_node_ids()
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # noqa: D102
+        return self.inner.push_messages(messages)
+
+    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # noqa: D102
+        return self.inner.pull_messages(message_ids)
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> list[Message]:
+        """Send one stage's messages; count their bytes and their replies' bytes."""
+        messages = list(messages)
+        self.bytes_down += sum(content_bytes(m.content) for m in messages)
+        replies = list(self.inner.send_and_receive(messages, timeout=timeout))
+        self.bytes_up += sum(content_bytes(r.content) for r in replies if not r.has_error())
+        self.sends.append(({int(m.metadata.dst_node_id) for m in messages}, replies))
+        return replies
+
+
+class NodeProxy(ClientProxy):
+    """A cohort member as the legacy strategy API names it (a node id; never called)."""
+
+    def __init__(self, node_id: int) -> None:
+        super().__init__(str(node_id))
+        self.node_id = node_id
+
+    def get_properties(self, ins, timeout, group_id):  # noqa: D102
+        raise NotImplementedError
+
+    def get_parameters(self, ins, timeout, group_id):  # noqa: D102
+        raise NotImplementedError
+
+    def fit(self, ins, timeout, group_id):  # noqa: D102
+        raise NotImplementedError
+
+    def evaluate(self, ins, timeout, group_id):  # noqa: D102
+        raise NotImplementedError
+
+    def reconnect(self, ins, timeout, group_id):  # noqa: D102
+        raise NotImplementedError
+
+
+class CohortStrategy(LegacyStrategy):
+    """The legacy strategy the workflow drives: the round's cohort in, the unmasked mean out."""
+
+    def __init__(self, nodes: list[int]) -> None:
+        self.nodes = list(nodes)
+        self.aggregate: list[np.ndarray] | None = None
+
+    def initialize_parameters(self, client_manager):  # noqa: D102
+        return None
+
+    def configure_fit(self, server_round, parameters, client_manager):
+        """The cohort's nodes, each with an empty FitIns (fedsim's content replaces it)."""
+        return [
+            (NodeProxy(n), FitIns(Parameters(tensors=[], tensor_type=""), {})) for n in self.nodes
+        ]
+
+    def aggregate_fit(self, server_round, results, failures):
+        """Keep the securely aggregated weighted mean of the updates (the same for every result)."""
+        if results:
+            self.aggregate = parameters_to_ndarrays(results[0][1].parameters)
+        return None, {}
+
+    def configure_evaluate(self, server_round, parameters, client_manager):  # noqa: D102
+        return []
+
+    def aggregate_evaluate(self, server_round, results, failures):  # noqa: D102
+        return None, {}
+
+    def evaluate(self, server_round, parameters):  # noqa: D102
+        return None
+
+
+@dataclass
+class SecAggRound:
+    """What one securely aggregated train step produced."""
+
+    attempt: Attempt
+    good: list[tuple[int, Message]]  # collect-stage replies (metrics only), sorted by client
+    arrays: ArrayRecord | None  # the new global arrays; None when the protocol halted
+    bytes_down: int = 0
+    bytes_up: int = 0
+    halted: str | None = None
+    seconds: float = 0.0
+
+    def scalars(self) -> dict[str, float]:
+        """The round's ``privacy/secagg*`` scalars (TensorBoard, the round row)."""
+        return {"secagg": 1.0, "secagg_seconds": self.seconds}
+
+
+def secure_metrics(strategy: Any, replies: list[Message]) -> MetricRecord | None:
+    """The strategy's aggregate of the replies' metrics (weighted like its arrays)."""
+    if not replies:
+        return None
+    records = [RecordDict({wire.METRICS: r.content[wire.METRICS]}) for r in replies]
+    key = weight_key(strategy)
+    if isinstance(strategy, FedAvg):
+        return strategy.train_metrics_aggr_fn(records, key)
+    return aggregate_metricrecords(records, key)
+
+
+def apply_update(arrays: ArrayRecord, update: list[np.ndarray]) -> ArrayRecord:
+    """``arrays + update`` key by key, in each array's dtype (integers rounded)."""
+    if len(update) != len(arrays):
+        raise ProtocolError(
+            f"secure aggregation returned {len(update)} arrays for {len(arrays)} model arrays"
+        )
+    out = {}
+    for (key, arr), delta in zip(arrays.items(), update, strict=True):
+        old = arr.numpy()
+        new = old.astype(np.float64) + delta.reshape(old.shape)
+        if np.issubdtype(old.dtype, np.integer):
+            new = np.rint(new)
+        out[key] = Array(np.ascontiguousarray(new.astype(old.dtype)))
+    return ArrayRecord(out)
+
+
+class SecAggDriver:
+    """Runs one round's train step through Flower's SecAgg+ workflow over the real nodes."""
+
+    def __init__(self, settings: SecAggSettings, grid: VirtualGrid, timeout: float | None) -> None:
+        self.settings = settings
+        self.grid = grid
+        self.timeout = timeout
+
+    def train(
+        self, rnd: int, arrays: ArrayRecord, messages: list[Message], cohort: list[int]
+    ) -> SecAggRound:
+        """Run the four stages for ``messages`` (fedsim's train messages, one per client)."""
+        started = time.perf_counter()
+        ordered = sorted(messages, key=lambda m: int(m.metadata.dst_node_id))
+        node_of = {
+            int(m.metadata.dst_node_id): self.grid.node_for(int(m.metadata.dst_node_id), i)
+            for i, m in enumerate(ordered)
+        }
+        client_of = {node: cid for cid, node in node_of.items()}
+        contents = {
+            node_of[int(m.metadata.dst_node_id)]: self.grid.client_content(m) for m in ordered
+        }
+        down = sum(content_bytes(c) for c in contents.values())
+        grid = StageGrid(self.grid.inner)
+        shim = CohortStrategy(sorted(contents))
+        context = LegacyContext(
+            Context(run_id=0, node_id=0, node_config={}, state=RecordDict(), run_config={}),
+            strategy=shim,
+            client_manager=SimpleClientManager(),
+        )
+        context.state[MAIN_CONFIGS_RECORD] = ConfigRecord({WorkflowKey.CURRENT_ROUND: rnd})
+        context.state[MAIN_PARAMS_RECORD] = ArrayRecord()
+        workflow = self.settings.workflow(self.timeout)
+        state = WorkflowState()
+        halted = None
+        stages = (
+            workflow.setup_stage,
+            workflow.share_keys_stage,
+            workflow.collect_masked_vectors_stage,
+            workflow.unmask_stage,
+        )
+        for name, stage in zip(STAGES, stages, strict=True):
+            if not stage(grid, context, state):
+                halted = f"secure aggregation halted at stage '{name}': {_why(grid, state)}"
+                break
+            if name == "setup":  # the ClientApp gets fedsim's own train content in stage 2
+                state.nid_to_fitins = {n: contents[n] for n in state.nid_to_fitins}
+        good, rejected = self._collected(grid, client_of)
+        attempt = Attempt(
+            cohort=list(cohort),
+            rejected=rejected,
+            missing=sorted(c for c, why in rejected.items() if why == _NO_REPLY),
+            asked=len(cohort),
+            unexpected=sorted(rejected),
+        )
+        new = None
+        if halted is None and shim.aggregate is not None:
+            new = apply_update(arrays, shim.aggregate)
+        elif halted is None:
+            halted = "secure aggregation produced no aggregate"
+        return SecAggRound(
+            attempt=attempt,
+            good=good,
+            arrays=new,
+            bytes_down=down + grid.bytes_down,
+            bytes_up=grid.bytes_up,
+            halted=halted,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _collected(
+        self, grid: StageGrid, client_of: dict[int, int]
+    ) -> tuple[list[tuple[int, Message]], dict[int, str]]:
+        """Valid collect-stage replies by client, and why every other cohort client failed."""
+        rejected: dict[int, str] = {}
+        good: list[tuple[int, Message]] = []
+        for k, (asked, replies) in enumerate(grid.sends):
+            answered = set()
+            for reply in replies:
+                node = int(reply.metadata.src_node_id)
+                answered.add(node)
+                if reply.has_error():
+                    rejected.setdefault(
+                        client_of[node], f"stage '{STAGES[k]}': {reply.error.reason}"
+                    )
+                elif k == COLLECT:
+                    _check_no_arrays(reply, client_of[node], node)
+                    good.append((client_of[node], reply))
+            for node in asked - answered:
+                rejected.setdefault(client_of[node], _NO_REPLY)
+        for node, cid in client_of.items():
+            if not grid.sends or node not in grid.sends[0][0]:
+                rejected.setdefault(cid, "not asked: secure aggregation halted")
+        good = [(c, r) for c, r in good if c not in rejected]
+        return sorted(good, key=lambda p: p[0]), rejected
+
+
+_NO_REPLY = "no reply before the round deadline (secure aggregation)"
+
+
+def _check_no_arrays(reply: Message, cid: int, node: int) -> None:
+    """The server must never hold an individual update: a reply with array data fails the run."""
+    carried = sum(rec.count_bytes() for rec in reply.content.array_records.values())
+    if carried:
+        raise ProtocolError(
+            f"SuperNode {node} (client {cid}): a secure-aggregation reply carries {carried} "
+            "bytes of arrays; the server must only see the masked vector"
+        )
+    if wire.METRICS not in reply.content.metric_records:
+        raise ProtocolError(
+            f"SuperNode {node} (client {cid}): the secure-aggregation reply has no "
+            f"'{wire.METRICS}' record"
+        )
+
+
+def _why(grid: StageGrid, state: WorkflowState) -> str:
+    asked = len(grid.sends[-1][0]) if grid.sends else 0
+    return (
+        f"{len(state.active_node_ids)} of {asked} clients answered, the reconstruction "
+        f"threshold is {state.threshold} (privacy.secagg_params.reconstruction_threshold)"
+    )
