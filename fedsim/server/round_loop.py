@@ -22,8 +22,8 @@ from fedsim import wire
 from fedsim.errors import RoundError
 from fedsim.experiment import Experiment
 from fedsim.interfaces import ClientSelection, LRController, strategy_hooks
-from fedsim.seeding import rng_for
 from fedsim.server.client_metrics import baseline_values
+from fedsim.server.eval_cohort import eval_cohort, evaluation_panel
 from fedsim.server.privacy import round_privacy
 from fedsim.server.reply_checks import check_eval_reply
 from fedsim.server.round_record import (
@@ -286,7 +286,7 @@ class RoundLoop:
             accs = self._central(state.arrays)
             state.book.record_central(rnd, accs)
             central = CentralEval(float(np.mean(accs)), [float(a) for a in accs])
-        cohort = self._eval_cohort(rnd)
+        cohort = eval_cohort(self.exp, self.s, self.panel, rnd)
         if not cohort:
             return central, None
         self.grid.set_cohort(cohort)
@@ -328,34 +328,3 @@ class RoundLoop:
             acc=None if agg is None else float(agg.get(wire.EVAL_ACC, float("nan"))),
             loss=None if agg is None else float(agg.get(wire.EVAL_LOSS, float("nan"))),
         )
-
-    def _eval_cohort(self, rnd: int) -> list[int]:
-        plan = self.exp.plan
-        chosen: set[int] = set()
-        if self.s.client_boundary_eval:
-            chosen |= {
-                s.client_id
-                for s in plan.streams
-                if (self.panel is None or s.client_id in self.panel)
-                and s.ending_at(rnd) is not None
-            }
-        if self.s.client_eval_fraction > 0:
-            started = [s.client_id for s in plan.streams if s.seen_positions(rnd)]
-            k = int(round(self.s.client_eval_fraction * len(started)))
-            if k:
-                rng = rng_for(self.exp.seed, "eval-select", rnd)
-                chosen |= {int(c) for c in rng.choice(started, size=k, replace=False)}
-        return sorted(chosen)
-
-
-def evaluation_panel(exp: Experiment, size: int | None) -> frozenset[int] | None:
-    """The clients evaluated at their task boundaries: all (None) or a fixed seeded sample.
-
-    A fixed panel gives complete per-client accuracy matrices for its members while the cost
-    of boundary evaluation stays bounded in federations of many thousands of clients.
-    """
-    n = exp.plan.num_clients
-    if size is None or size >= n:
-        return None
-    rng = rng_for(exp.seed, "eval-panel")
-    return frozenset(int(c) for c in rng.choice(n, size=size, replace=False))
