@@ -181,3 +181,4 @@ SECAGG_WEIGHT_KEY = "privacy.secagg-weight-key"
 # ... and reply metrics (client -> server)
 PRIVACY_EPSILON = "privacy-epsilon"  # float: this client's ε so far (at PRIVACY_DELTA)
 PRIVACY_CLIPPED = "privacy-clipped-fraction"  # float: share of clipped examples / updates
+SECAGG_CLIPPED = "secagg-clipped-fraction"  # float: share of update entries SecAgg+ clips

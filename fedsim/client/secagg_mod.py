@@ -13,8 +13,10 @@ app. :func:`update_adapter` sits between the two, so the mod chain is the docume
   ``[-clipping_range, clipping_range]``; a model's weights need not), weighted by the reply
   metric the strategy weights by (``num-examples`` unless ``strategy.weighted_by_key``);
 * fedsim's ``metrics`` record stays in the reply (loss, seconds, ε), so the server still
-  reports them; ``secaggplus_mod`` then empties every ArrayRecord of the reply: only the masked,
-  quantised vector leaves the node.
+  reports them, plus ``secagg-clipped-fraction``: the share of the update's entries that
+  ``secaggplus_mod`` clips to its clipping range (0 when the range fits);
+* ``secaggplus_mod`` then empties every ArrayRecord of the reply: only the masked, quantised
+  vector leaves the node.
 
 :func:`secagg_mod` is installed on every fedsim ClientApp; it passes through any message that
 is not a SecAgg+ stage (simulation, evaluate, query), and refuses a stage message when the
@@ -27,10 +29,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from flwr.app import Context, Message, MessageType, RecordDict
+from flwr.app import ConfigRecord, Context, Message, MessageType, RecordDict
 from flwr.client.mod import secaggplus_mod
 from flwr.common import Code, FitRes, Status, ndarrays_to_parameters
-from flwr.common.secure_aggregation.secaggplus_constants import RECORD_KEY_CONFIGS
+from flwr.common.secure_aggregation.secaggplus_constants import (
+    RECORD_KEY_CONFIGS,
+    RECORD_KEY_STATE,
+)
 from flwr.compat.common import recorddict_compat as compat
 
 from fedsim import wire
@@ -57,14 +62,30 @@ def update_delta(received: Any, trained: Any) -> list[np.ndarray]:
     ]
 
 
-def fitres_content(msg: Message, reply: Message) -> RecordDict:
-    """The reply ``secaggplus_mod`` reads: the update as ``fitres.*`` plus fedsim's metrics."""
+def clipped_fraction(delta: list[np.ndarray], weight: float, protocol: ConfigRecord) -> float:
+    """Share of entries ``secaggplus_mod`` will clip: ``|x w / max_weight| > clipping_range``."""
+    scale = float(weight) / float(protocol.get("max_weight", 1000.0))
+    limit = float(protocol.get("clipping_range", 8.0))
+    total = sum(d.size for d in delta)
+    clipped = sum(int(np.count_nonzero(np.abs(d * scale) > limit)) for d in delta)
+    return clipped / total if total else 0.0
+
+
+def fitres_content(
+    msg: Message, reply: Message, protocol: ConfigRecord | None = None
+) -> RecordDict:
+    """The reply ``secaggplus_mod`` reads: the update as ``fitres.*`` plus fedsim's metrics.
+
+    ``protocol`` is ``secaggplus_mod``'s state (its clipping range and max weight), from which
+    the share of clipped entries is reported as ``secagg-clipped-fraction``.
+    """
     config = msg.content[wire.CONFIG]
     key = str(config.get(wire.SECAGG_WEIGHT_KEY, wire.NUM_EXAMPLES))
     metrics = reply.content[wire.METRICS]
     if key not in metrics:
         raise ValueError(f"secure aggregation: the reply has no metric '{key}' to weight by")
     delta = update_delta(msg.content[wire.ARRAYS], reply.content[wire.ARRAYS])
+    metrics[wire.SECAGG_CLIPPED] = clipped_fraction(delta, metrics[key], protocol or ConfigRecord())
     fitres = FitRes(
         status=Status(code=Code.OK, message=""),
         parameters=ndarrays_to_parameters(delta),
@@ -83,7 +104,8 @@ def update_adapter(msg: Message, context: Context, call_next: ClientAppCallable)
     reply = call_next(msg, context)
     if reply.has_error():
         return reply
-    return Message(fitres_content(msg, reply), reply_to=msg)
+    protocol = context.state.config_records.get(RECORD_KEY_STATE, ConfigRecord())
+    return Message(fitres_content(msg, reply, protocol), reply_to=msg)
 
 
 def secagg_mod(config_source: Callable[[Context], Mapping[str, Any]]):

@@ -105,7 +105,9 @@ class RoundLoop:
         )
         self.secagg = None
         if settings.secagg is not None:
-            self.secagg = SecAggDriver(settings.secagg, grid, settings.round_timeout)
+            self.secagg = SecAggDriver(
+                settings.secagg, grid, settings.round_timeout, settings.strict_protocol
+            )
 
     # ---------------------------------------------------------------------------------
     def run(self, state: ServerState) -> ServerState:

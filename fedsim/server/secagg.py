@@ -48,6 +48,7 @@ from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
 
 from fedsim import wire
 from fedsim.errors import ProtocolError
+from fedsim.server.reply_checks import check_protocol
 from fedsim.server.round_record import Attempt
 from fedsim.server.weighting import weight_key
 from fedsim.transport.virtual_grid import VirtualGrid
@@ -228,7 +229,14 @@ class SecAggRound:
 
     def scalars(self) -> dict[str, float]:
         """The round's ``privacy/secagg*`` scalars (TensorBoard, the round row)."""
-        return {"secagg": 1.0, "secagg_seconds": self.seconds}
+        clipped = [
+            float(r.content[wire.METRICS].get(wire.SECAGG_CLIPPED, 0.0)) for _, r in self.good
+        ]
+        return {
+            "secagg": 1.0,
+            "secagg_seconds": self.seconds,
+            "secagg_clipped_fraction": float(np.mean(clipped)) if clipped else 0.0,
+        }
 
 
 def secure_metrics(strategy: Any, replies: list[Message]) -> MetricRecord | None:
@@ -261,10 +269,17 @@ def apply_update(arrays: ArrayRecord, update: list[np.ndarray]) -> ArrayRecord:
 class SecAggDriver:
     """Runs one round's train step through Flower's SecAgg+ workflow over the real nodes."""
 
-    def __init__(self, settings: SecAggSettings, grid: VirtualGrid, timeout: float | None) -> None:
+    def __init__(
+        self,
+        settings: SecAggSettings,
+        grid: VirtualGrid,
+        timeout: float | None,
+        strict_protocol: bool = False,
+    ) -> None:
         self.settings = settings
         self.grid = grid
         self.timeout = timeout
+        self.strict_protocol = strict_protocol  # deployment: a reply lacking a key fails the run
 
     def train(
         self, rnd: int, arrays: ArrayRecord, messages: list[Message], cohort: list[int]
@@ -280,7 +295,6 @@ class SecAggDriver:
         contents = {
             node_of[int(m.metadata.dst_node_id)]: self.grid.client_content(m) for m in ordered
         }
-        down = sum(content_bytes(c) for c in contents.values())
         grid = StageGrid(self.grid.inner)
         shim = CohortStrategy(sorted(contents))
         context = LegacyContext(
@@ -306,6 +320,8 @@ class SecAggDriver:
             if name == "setup":  # the ClientApp gets fedsim's own train content in stage 2
                 state.nid_to_fitins = {n: contents[n] for n in state.nid_to_fitins}
         good, rejected = self._collected(grid, client_of)
+        if self.strict_protocol:
+            check_protocol("secure train", good, self.grid.node_of_client)
         attempt = Attempt(
             cohort=list(cohort),
             rejected=rejected,
@@ -322,7 +338,7 @@ class SecAggDriver:
             attempt=attempt,
             good=good,
             arrays=new,
-            bytes_down=down + grid.bytes_down,
+            bytes_down=grid.bytes_down,  # the fit contents travel in the third stage
             bytes_up=grid.bytes_up,
             halted=halted,
             seconds=time.perf_counter() - started,

@@ -103,3 +103,10 @@ def test_the_mod_hands_stage_messages_to_secaggplus_mod():
     mod = secagg_mod(lambda ctx: {"privacy": {"secagg": True}})
     with pytest.raises(ValueError, match="expect setup stage|expect share_keys"):
         mod(train_message(), context(), handler)  # collect before setup
+
+
+def test_the_clipped_share_is_reported():
+    protocol = ConfigRecord({"clipping_range": 0.2, "max_weight": 80.0})
+    content = fitres_content(train_message(), handler(train_message(), context()), protocol)
+    # weight 40 / max_weight 80 = 0.5: |0.5 x| > 0.2 for the entries 0.5, -1.0 and -0.5 of 5
+    assert content[wire.METRICS][wire.SECAGG_CLIPPED] == pytest.approx(3 / 5)

@@ -98,7 +98,9 @@ def test_the_round_is_reported_as_securely_aggregated(runs):
     # bytes up: every stage reply, masked vectors included (uint arrays twice float32's size)
     replies = sum(content_bytes(r.content) for r in grid.train_replies)
     assert row["bytes_up"] == replies > 2 * plain["history"][0]["bytes_up"]
-    assert row["bytes_down"] > plain["history"][0]["bytes_down"]
+    sent = [m for m in grid.sent if m.metadata.message_type == "train"]
+    assert len(sent) == 12 and row["bytes_down"] == sum(content_bytes(m.content) for m in sent)
+    assert row["privacy"]["secagg_clipped_fraction"] == 0.0
     acc = EventAccumulator(secure["tensorboard_dir"])
     acc.Reload()
     assert [e.value for e in acc.Scalars("privacy/secagg")] == [1.0]
