@@ -27,22 +27,18 @@ data is a protocol violation and fails the run (:class:`~fedsim.errors.ProtocolE
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
-from flwr.common import FitIns, Parameters, parameters_to_ndarrays
 from flwr.server.client_manager import SimpleClientManager
-from flwr.server.client_proxy import ClientProxy
 from flwr.server.compat.legacy_context import LegacyContext
-from flwr.server.strategy import Strategy as LegacyStrategy
 from flwr.server.workflow import SecAggPlusWorkflow
 from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD
 from flwr.server.workflow.constant import Key as WorkflowKey
 from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
-from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 from flwr.serverapp.strategy.strategy_utils import aggregate_metricrecords
 
@@ -50,6 +46,7 @@ from fedsim import wire
 from fedsim.errors import ProtocolError
 from fedsim.server.reply_checks import check_protocol
 from fedsim.server.round_record import Attempt
+from fedsim.server.secagg_legacy import CohortStrategy, StageGrid
 from fedsim.server.weighting import weight_key
 from fedsim.transport.virtual_grid import VirtualGrid
 
@@ -95,124 +92,6 @@ class SecAggSettings:
             modulus_range=self.modulus_range,
             timeout=timeout,
         )
-
-
-def content_bytes(content: RecordDict) -> int:
-    """Bytes of every record of a message's content (arrays, metrics and configs).
-
-    Config values count like Flower's ``ConfigRecord.count_bytes`` (8 per number, 1 per bool,
-    the length of a str or bytes, plus the key), which raises on an empty str or list instead.
-    """
-    total = 0
-    for _, rec in content.items():
-        if isinstance(rec, ConfigRecord):
-            total += sum(len(k) + _value_bytes(v) for k, v in rec.items())
-        else:
-            total += rec.count_bytes()
-    return total
-
-
-def _value_bytes(value: Any) -> int:
-    if isinstance(value, list):
-        return sum(_value_bytes(v) for v in value)
-    if isinstance(value, (str, bytes)):
-        return len(value)
-    return 1 if isinstance(value, bool) else 8
-
-
-class StageGrid(Grid):
-    """The real Grid, counting each send's bytes and keeping each stage's replies."""
-
-    def __init__(self, inner: Grid) -> None:
-        self.inner = inner
-        self.bytes_down = 0
-        self.bytes_up = 0
-        self.sends: list[tuple[set[int], list[Message]]] = []  # (asked nodes, replies)
-
-    def set_run(self, run) -> None:  # noqa: D102
-        self.inner.set_run(run)
-
-    @property
-    def run(self):  # noqa: D102
-        return self.inner.run
-
-    def create_message(self, *args, **kwargs) -> Message:  # noqa: D102
-        return self.inner.create_message(*args, **kwargs)
-
-    def get_node_ids(self) -> Iterable[int]:  # noqa: D102
-        return self.inner.get_node_ids()
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # noqa: D102
-        return self.inner.push_messages(messages)
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # noqa: D102
-        return self.inner.pull_messages(message_ids)
-
-    def send_and_receive(
-        self, messages: Iterable[Message], *, timeout: float | None = None
-    ) -> list[Message]:
-        """Send one stage's messages; count their bytes and their replies' bytes."""
-        messages = list(messages)
-        self.bytes_down += sum(content_bytes(m.content) for m in messages)
-        replies = list(self.inner.send_and_receive(messages, timeout=timeout))
-        self.bytes_up += sum(content_bytes(r.content) for r in replies if not r.has_error())
-        self.sends.append(({int(m.metadata.dst_node_id) for m in messages}, replies))
-        return replies
-
-
-class NodeProxy(ClientProxy):
-    """A cohort member as the legacy strategy API names it (a node id; never called)."""
-
-    def __init__(self, node_id: int) -> None:
-        super().__init__(str(node_id))
-        self.node_id = node_id
-
-    def get_properties(self, ins, timeout, group_id):  # noqa: D102
-        raise NotImplementedError
-
-    def get_parameters(self, ins, timeout, group_id):  # noqa: D102
-        raise NotImplementedError
-
-    def fit(self, ins, timeout, group_id):  # noqa: D102
-        raise NotImplementedError
-
-    def evaluate(self, ins, timeout, group_id):  # noqa: D102
-        raise NotImplementedError
-
-    def reconnect(self, ins, timeout, group_id):  # noqa: D102
-        raise NotImplementedError
-
-
-class CohortStrategy(LegacyStrategy):
-    """The legacy strategy the workflow drives: the round's cohort in, the unmasked mean out."""
-
-    def __init__(self, nodes: list[int]) -> None:
-        self.nodes = list(nodes)
-        self.aggregate: list[np.ndarray] | None = None
-
-    def initialize_parameters(self, client_manager):  # noqa: D102
-        return None
-
-    def configure_fit(self, server_round, parameters, client_manager):
-        """The cohort's nodes, each with an empty FitIns (fedsim's content replaces it)."""
-        return [
-            (NodeProxy(n), FitIns(Parameters(tensors=[], tensor_type=""), {})) for n in self.nodes
-        ]
-
-    def aggregate_fit(self, server_round, results, failures):
-        """Keep the securely aggregated weighted mean of the updates (the same for every result)."""
-        if results:
-            self.aggregate = parameters_to_ndarrays(results[0][1].parameters)
-        return None, {}
-
-    def configure_evaluate(self, server_round, parameters, client_manager):  # noqa: D102
-        return []
-
-    def aggregate_evaluate(self, server_round, results, failures):  # noqa: D102
-        return None, {}
-
-    def evaluate(self, server_round, parameters):  # noqa: D102
-        return None
 
 
 @dataclass
@@ -304,21 +183,7 @@ class SecAggDriver:
         )
         context.state[MAIN_CONFIGS_RECORD] = ConfigRecord({WorkflowKey.CURRENT_ROUND: rnd})
         context.state[MAIN_PARAMS_RECORD] = ArrayRecord()
-        workflow = self.settings.workflow(self.timeout)
-        state = WorkflowState()
-        halted = None
-        stages = (
-            workflow.setup_stage,
-            workflow.share_keys_stage,
-            workflow.collect_masked_vectors_stage,
-            workflow.unmask_stage,
-        )
-        for name, stage in zip(STAGES, stages, strict=True):
-            if not stage(grid, context, state):
-                halted = f"secure aggregation halted at stage '{name}': {_why(grid, state)}"
-                break
-            if name == "setup":  # the ClientApp gets fedsim's own train content in stage 2
-                state.nid_to_fitins = {n: contents[n] for n in state.nid_to_fitins}
+        halted = self._run_stages(grid, context, contents)
         good, rejected = self._collected(grid, client_of)
         if self.strict_protocol:
             check_protocol("secure train", good, self.grid.node_of_client)
@@ -343,6 +208,25 @@ class SecAggDriver:
             halted=halted,
             seconds=time.perf_counter() - started,
         )
+
+    def _run_stages(
+        self, grid: StageGrid, context: LegacyContext, contents: dict[int, RecordDict]
+    ) -> str | None:
+        """Flower's four stages in order; why the protocol halted (None: it completed)."""
+        workflow = self.settings.workflow(self.timeout)
+        state = WorkflowState()
+        stages = (
+            workflow.setup_stage,
+            workflow.share_keys_stage,
+            workflow.collect_masked_vectors_stage,
+            workflow.unmask_stage,
+        )
+        for name, stage in zip(STAGES, stages, strict=True):
+            if not stage(grid, context, state):
+                return f"secure aggregation halted at stage '{name}': {_why(grid, state)}"
+            if name == "setup":  # the ClientApp gets fedsim's own train content in stage 2
+                state.nid_to_fitins = {n: contents[n] for n in state.nid_to_fitins}
+        return None
 
     def _collected(
         self, grid: StageGrid, client_of: dict[int, int]

@@ -17,7 +17,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from fedsim import wire
 from fedsim.errors import ProtocolError
-from fedsim.server.secagg import CohortStrategy, apply_update, content_bytes
+from fedsim.server.secagg import apply_update
+from fedsim.server.secagg_legacy import CohortStrategy, content_bytes
 from tests.server.secagg_runs import (
     largest_update,
     quantisation_bound,
