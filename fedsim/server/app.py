@@ -40,7 +40,7 @@ from fedsim.server.privacy import (
 from fedsim.server.reporter import Reporter, final_outputs, write_json_atomic
 from fedsim.server.round_loop import LoopSettings, RoundLoop
 from fedsim.server.round_record import RoundRecord
-from fedsim.server.secagg import SecAggSettings
+from fedsim.server.secagg import NORMS_SKIPPED, SecAggSettings
 from fedsim.server.state import CHECKPOINT_NAME, Components, ServerState, load_checkpoint
 from fedsim.transport.client_store import ClientStore
 from fedsim.transport.virtual_grid import VirtualGrid
@@ -254,6 +254,8 @@ def run_server(
         reporter.close()
     if not loop.s.central_eval:
         sink.text("eval/central", CENTRAL_SKIPPED)
+    if loop.s.secagg is not None:  # the server never saw an update to take the norm of
+        sink.text("updates/norm_mean", NORMS_SKIPPED)
     summary = final_outputs(state, sink, hparams_of(cfg), time.perf_counter() - started)
     sink.close()
     if not loop.s.central_eval:

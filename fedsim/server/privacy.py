@@ -23,6 +23,7 @@ from fedsim import wire
 from fedsim.interfaces import PrivacySource
 from fedsim.privacy.gaussian import local_dp_std
 from fedsim.server.round_record import RoundRecord
+from fedsim.server.secagg import NORMS_SKIPPED
 from strategies.central_dp import CentralDP
 
 
@@ -180,5 +181,5 @@ def secagg_summary(spec: Mapping[str, Any], history: Sequence[RoundRecord]) -> d
     return {
         "rounds": rounds,
         "params": dict(spec.get("secagg_params") or {}),
-        "update_norms": "skipped: under secure aggregation the server never sees an update",
+        "update_norms": NORMS_SKIPPED,
     }

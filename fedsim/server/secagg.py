@@ -51,6 +51,8 @@ from fedsim.server.weighting import weight_key
 from fedsim.transport.virtual_grid import VirtualGrid
 
 STAGES = ("setup", "share_keys", "collect_masked_vectors", "unmask")
+#: why the update-norm statistics are missing (summary ``privacy.secagg``, TensorBoard text)
+NORMS_SKIPPED = "skipped: under secure aggregation the server never sees an update"
 COLLECT = 2  # index of the stage whose replies carry fedsim's metrics
 
 

@@ -105,6 +105,8 @@ def test_the_round_is_reported_as_securely_aggregated(runs):
     acc = EventAccumulator(secure["tensorboard_dir"])
     acc.Reload()
     assert [e.value for e in acc.Scalars("privacy/secagg")] == [1.0]
+    assert "updates/norm_mean" not in acc.Tags()["scalars"]
+    assert "updates/norm_mean/text_summary" in acc.Tags()["tensors"]  # the text: skipped
 
 
 def test_a_client_dropping_out_mid_protocol_is_unmasked_without_it(runs, tmp_path):
