@@ -11,7 +11,8 @@ What needs individual updates is refused in one line naming the key:
 * ``privacy.mode=central``: its server clips each client's update, which the server never sees;
 * injected faults (``faults`` other than none): they act on single replies and round trips
   outside the protocol;
-* fewer than 2 clients: the sum of one update is that update.
+* fewer than 2 clients: the sum of one update is that update;
+* ``federation.on_too_few=retry``: the retry's cohort would need a second protocol run.
 
 DP-SGD and local DP run on the clients before the update is masked (distributed DP) and stay
 allowed.
@@ -67,6 +68,12 @@ def check_secagg(cfg: Mapping[str, Any], spec: Mapping[str, Any], engine: str) -
             "privacy.secagg",
             f"faults={faults.get('name', '?')} cannot run with privacy.secagg=true: injected "
             "faults act on single replies and round trips outside the SecAgg+ protocol",
+        )
+    if (cfg.get("federation") or {}).get("on_too_few") == "retry":
+        raise ConfigError(
+            "federation.on_too_few",
+            "retry cannot run with privacy.secagg=true: a second cohort would be a second "
+            "SecAgg+ protocol, whose mean cannot be merged with the first; use skip or stop",
         )
     clients = (cfg.get("scenario") or {}).get("num_clients")
     if isinstance(clients, int) and clients < 2:

@@ -103,3 +103,8 @@ def test_settings_build_flowers_workflow_with_the_knobs():
     assert (wf.clipping_range, wf.quantization_range, wf.max_weight) == (2.0, 2**22, 1000.0)
     assert wf.timeout == 5.0
     assert SecAggSettings.from_config(compose()) is None
+
+
+def test_a_retry_on_too_few_replies_is_refused():
+    err = refusal("privacy=secagg", "federation.on_too_few=retry")
+    assert err.key == "federation.on_too_few" and "second SecAgg+ protocol" in str(err)
