@@ -108,3 +108,15 @@ def test_settings_build_flowers_workflow_with_the_knobs():
 def test_a_retry_on_too_few_replies_is_refused():
     err = refusal("privacy=secagg", "federation.on_too_few=retry")
     assert err.key == "federation.on_too_few" and "second SecAgg+ protocol" in str(err)
+
+
+def test_unused_secagg_knobs_leave_the_checkpoint_fingerprint_as_before():
+    """A DP run checkpointed before the knobs existed still resumes; SecAgg+ runs differ."""
+    from fedsim.server.state import config_fingerprint
+
+    cfg = compose("privacy=dp_sgd")
+    before = {**cfg, "privacy": {k: v for k, v in cfg["privacy"].items() if k != "secagg_params"}}
+    assert config_fingerprint(cfg)[0] == config_fingerprint(before)[0]
+    secure = compose("privacy=dp_sgd", "privacy.secagg=true")
+    assert config_fingerprint(secure)[0] != config_fingerprint(cfg)[0]
+    assert config_fingerprint(compose("privacy=secagg"))[0] != config_fingerprint(compose())[0]
