@@ -178,6 +178,9 @@ LOCAL_DP_SENSITIVITY = "privacy.local-sensitivity"  # float: Δ of the local Gau
 LOCAL_DP_EPSILON = "privacy.local-epsilon"  # float: ε of one local release
 PROTO_NOISE_SIGMA = "privacy.proto-sigma"  # float: prototype noise multiplier (presence: on)
 PROTO_NOISE_CLIP = "privacy.proto-clip"  # float: feature-norm clip C of prototype sums
+#: str: the reply metric SecAgg+ weights the update by (its presence: secure aggregation on)
+SECAGG_WEIGHT_KEY = "privacy.secagg-weight-key"
 # ... and reply metrics (client -> server)
 PRIVACY_EPSILON = "privacy-epsilon"  # float: this client's ε so far (at PRIVACY_DELTA)
 PRIVACY_CLIPPED = "privacy-clipped-fraction"  # float: share of clipped examples / updates
+SECAGG_CLIPPED = "secagg-clipped-fraction"  # float: share of update entries SecAgg+ clips

@@ -13,6 +13,9 @@ It can misbehave on purpose, the way a real engine does:
 * ``hold``: a predicate on an outgoing Flower message; its reply "misses the deadline" — it is
   not returned by that ``send_and_receive`` but is there for a later ``pull_messages``;
 * ``fail``: a predicate; that message's reply is an Error, as when the ClientApp raised;
+* ``copy_messages``: each node gets its own deep copy of a message, as over a real wire (a
+  sender may hand several nodes one content object, e.g. Flower's SecAgg+ setup stage, and
+  ``secaggplus_mod`` edits what it receives);
 * ``stop_before_send`` / ``stop_when``: the n-th ``send_and_receive``, or the first one at which
   ``stop_when()`` is true, raises :class:`EngineStoppedError` (a driver killed mid-run), so a
   test can resume from the last checkpoint.
@@ -20,6 +23,7 @@ It can misbehave on purpose, the way a real engine does:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -149,7 +153,9 @@ class FakeGrid(Grid):
         fail: Predicate | None = None,
         stop_before_send: int | None = None,
         stop_when: Callable[[], bool] | None = None,
+        copy_messages: bool = False,
     ) -> None:
+        self.copy_messages = copy_messages
         self.app = build_client_app(lambda _context: cfg)
         self.node_ids = [1000 + i for i in range(num_nodes)]
         self.contexts = {
@@ -237,6 +243,8 @@ class FakeGrid(Grid):
         if self.fail is not None and self.fail(msg):
             return self._error(msg, "fake engine: the node failed")
         threads = torch.get_num_threads()  # the ClientApp sets 1 (an actor's share of a core)
+        if self.copy_messages:
+            msg = copy.deepcopy(msg)
         try:
             reply = self.app(msg, self.contexts[msg.metadata.dst_node_id])
         except Exception as exc:  # noqa: BLE001 - Flower reports a raising ClientApp as Error

@@ -54,7 +54,10 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "fedsim.faults",
         ),
     ),
-    ("apps: ServerApp body, ClientApp", ("fedsim.server", "fedsim.client.app")),
+    (
+        "apps: ServerApp body, ClientApp",
+        ("fedsim.server", "fedsim.client.app", "fedsim.client.secagg_mod"),
+    ),
     ("config validation, analysis", ("fedsim.config", "fedsim.analysis")),
     ("runtimes", ("fedsim.runtime", "fedsim.deployment")),
     ("Python API", ("fedsim.api",)),

@@ -71,12 +71,15 @@ def print_summary(summary: dict[str, Any], run_dir: Path) -> None:
     table.add_row("bytes per round", f"{summary['bytes_per_round'] / 1e6:.3f} MB")
     table.add_row("rejected replies", str(summary.get("rejected_replies", 0)))
     privacy = summary.get("privacy")
-    if privacy:
+    if privacy and privacy.get("mode", "none") != "none":
         eps = privacy.get("epsilon")
         value = "n/a" if eps is None else f"{eps:.3f} (delta={privacy['delta']:g})"
         table.add_row(f"privacy ({privacy['mode']}) epsilon", value)
         if privacy.get("epsilon_mean") is not None:
             table.add_row("privacy epsilon, client mean", f"{privacy['epsilon_mean']:.3f}")
+    if privacy and privacy.get("secagg"):
+        rounds = len(privacy["secagg"]["rounds"])
+        table.add_row("secure aggregation (SecAgg+)", f"{rounds} of {summary['rounds']} rounds")
     state = str(summary.get("status", "completed"))
     colour = {"completed": "green", "degraded": "yellow"}.get(state, "red")
     table.add_row("status", f"[{colour}]{state}[/{colour}]")

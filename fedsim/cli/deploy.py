@@ -141,7 +141,7 @@ def precheck(overrides: list[str]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - Hydra raises several types
         _fail(hydra_message(exc))
     try:
-        validate(cfg)
+        validate(cfg, engine="deployment")
     except FedsimError as exc:
         _fail(str(exc))
     return cfg

@@ -18,6 +18,7 @@ from flwr.clientapp import ClientApp
 from fedsim import wire
 from fedsim.client.learners import get_learner
 from fedsim.client.plugins.local_dp import local_dp_reply
+from fedsim.client.secagg_mod import secagg_mod
 from fedsim.client.state import ClientState
 from fedsim.experiment import get_experiment
 from fedsim.faults.client import before_train, corrupt_arrays
@@ -133,7 +134,7 @@ def build_client_app(
     ``query_items(context)`` adds items to the query reply (deployment: the node's own task
     stream, :func:`fedsim.deployment.node_config.query_items`).
     """
-    app = ClientApp()
+    app = ClientApp(mods=[secagg_mod(config_source)])  # passes through unless privacy.secagg
 
     @app.train()
     def train(msg: Message, context: Context) -> Message:

@@ -1,4 +1,4 @@
-"""Which strategies honour which ``lr``, ``curriculum``, ``selection`` and ``faults`` options.
+"""Which strategies honour which ``lr``, ``curriculum``, ``selection``, ``faults``, secagg options.
 
 DESIGN.md rule 2: every combination runs from config or is refused before the run.
 
@@ -22,6 +22,9 @@ from typing import Any
 from fedsim.errors import ConfigError
 
 GROUPS = ("lr", "curriculum", "selection", "faults")
+#: the groups of the generated tables: the option groups and the privacy group (its secagg flag;
+#: the DP modes' own refusals are in fedsim/config/privacy.py)
+TABLE_GROUPS = (*GROUPS, "privacy")
 FLOWER = "flwr.serverapp.strategy."
 WEIGHT_STRATEGIES = (
     "FedAvg", "FedProx", "FedAdam", "FedAdagrad", "FedYogi", "FedAvgM",
@@ -53,6 +56,9 @@ class StrategyTraits:
     update_by_name : bool
         The global update ``Delta_{t-1}`` maps onto the client's trainable parameters by name
         (FedHyper-CL's client plugin needs it).
+    plain_mean : bool
+        The server's aggregate is the weighted mean of the replies' arrays and nothing else
+        (FedAvg's ``aggregate_train``): all secure aggregation can give it.
     """
 
     learner: str
@@ -62,6 +68,7 @@ class StrategyTraits:
     keeps_local_model: bool = True
     projected_updates: bool = False
     update_by_name: bool = True
+    plain_mean: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,8 @@ class OptionNeeds:
         Adds earlier rounds' updates to the global step (FedHyper-GM's momentum).
     client_hypergradient : bool
         Adapts the client LR from ``<u_i, Delta_{t-1}>`` per parameter (FedHyper-CL).
+    secure_sum : bool
+        The server may only see the weighted sum of the updates (``privacy.secagg``).
     """
 
     server_step: bool = False
@@ -96,9 +105,13 @@ class OptionNeeds:
     tensor_replies: bool = False
     server_momentum: bool = False
     client_hypergradient: bool = False
+    secure_sum: bool = False
 
 
 WEIGHTS = StrategyTraits("weights", "weights", "update")
+#: a weights strategy whose server half is FedAvg's weighted mean (FedProx's too: its proximal
+#: term is the client's; the FCL baselines' teacher, Fisher and memory live on the client)
+MEAN = StrategyTraits("weights", "weights", "update", plain_mean=True)
 
 
 def _fedproto(spec: Mapping[str, Any]) -> StrategyTraits:
@@ -114,6 +127,7 @@ def _adapter_bank(spec: Mapping[str, Any]) -> StrategyTraits:
 #: Traits of each strategy class, by ``_target_`` (a function of its resolved config).
 STRATEGIES: dict[str, Callable[[Mapping[str, Any]], StrategyTraits]] = {
     **{FLOWER + name: (lambda spec: WEIGHTS) for name in WEIGHT_STRATEGIES},
+    **{FLOWER + name: (lambda spec: MEAN) for name in ("FedAvg", "FedProx")},
     "strategies.fedproto.FedProto": _fedproto,
     "strategies.fedrecon.FederatedReconnaissance": lambda spec: StrategyTraits(
         "prototypes",
@@ -126,9 +140,9 @@ STRATEGIES: dict[str, Callable[[Mapping[str, Any]], StrategyTraits]] = {
     "strategies.adapter_bank.AdapterBank": _adapter_bank,
     # FCL baselines: FedAvg server; client state keeps the model under un-prefixed keys and
     # the teacher / Fisher / memory beside it (fedsim/client/plugins/baselines.py)
-    "strategies.fedlwf.FedLwF": lambda spec: WEIGHTS,
-    "strategies.fedewc.FedEWC": lambda spec: WEIGHTS,
-    "strategies.replay.FedReplay": lambda spec: WEIGHTS,
+    "strategies.fedlwf.FedLwF": lambda spec: MEAN,
+    "strategies.fedewc.FedEWC": lambda spec: MEAN,
+    "strategies.replay.FedReplay": lambda spec: MEAN,
     "strategies.fot.FOT": lambda spec: StrategyTraits(
         "weights", "weights", "update", projected_updates=True
     ),
@@ -252,6 +266,13 @@ RULES = (
         "FedHyper-CL's client step needs Delta_t-1 by parameter name, and these global "
         "arrays are a LoRA bank plus a prototype bank that do not map onto the client's model",
     ),
+    Rule(
+        "secure_sum",
+        lambda t: not t.plain_mean,
+        "under SecAgg+ the server only ever sees the weighted mean of the updates, and this "
+        "strategy's server reads each client's reply (robust or server-optimiser aggregation, "
+        "prototypes, adapters, FOT's factors or TARGET's server step)",
+    ),
 )
 
 
@@ -268,6 +289,8 @@ def option_needs(spec: Mapping[str, Any] | None) -> OptionNeeds:
     """The declared needs of one group option's config ``spec`` (none for unknown classes)."""
     if not spec:
         return OptionNeeds()
+    if "_target_" not in spec and "secagg" in spec:  # the privacy group
+        return OptionNeeds(secure_sum=bool(spec["secagg"]))
     return OPTIONS.get(str(spec.get("_target_", "")), _nothing)(spec)
 
 
@@ -289,7 +312,7 @@ def check_compatibility(cfg: Mapping[str, Any]) -> None:
         Keyed by the option's group, one line naming both options and why.
     """
     strategy = cfg["strategy"]
-    for group in GROUPS:
+    for group in TABLE_GROUPS:
         option = cfg.get(group)
         reason = refusal(strategy, option)
         if reason is not None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fedsim.config.compatibility import GROUPS, RULES, refusal
+from fedsim.config.compatibility import RULES, TABLE_GROUPS, refusal
 
 
 def load_group(root: Path, group: str) -> dict[str, Mapping[str, Any]]:
@@ -37,8 +37,10 @@ def markdown(root: Path) -> str:
         "`yes`: honoured; `no (n)`: refused at validation, before Ray starts, for reason n.",
         "",
     ]
-    for group in GROUPS:
+    for group in TABLE_GROUPS:
         options = load_group(root, group)
+        if group == "privacy":  # only secure aggregation is a strategy need; DP: privacy.md
+            options = {k: v for k, v in options.items() if v.get("secagg")}
         lines += [f"### {group}", "", "| strategy | " + " | ".join(options) + " |"]
         lines.append("|---" * (len(options) + 1) + "|")
         for sname, sspec in strategies.items():

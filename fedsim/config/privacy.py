@@ -9,7 +9,7 @@ mode can run with:
   (distillation on the batch, replayed examples, a Fisher estimated from the data), a model
   without BatchNorm (checked when the model is built) and Opacus for the accountant;
 * ``prototypes`` (noise on class-mean sums) needs a prototype strategy;
-* ``secagg`` is refused everywhere for now (see :data:`SECAGG_REASON`).
+* ``secagg`` (SecAgg+) runs on the deployment engine only: :mod:`fedsim.config.secagg`.
 """
 
 from __future__ import annotations
@@ -18,19 +18,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from fedsim.config.compatibility import strategy_traits
+from fedsim.config.secagg import check_secagg
 from fedsim.config.values import boolean, number, one_of
 from fedsim.errors import ConfigError
 
 MODES = ("none", "central", "local", "dp_sgd", "prototypes")
 #: FCL baselines whose client loss has data-dependent terms beside the cross-entropy
 DATA_TERMS = ("strategies.fedlwf.FedLwF", "strategies.fedewc.FedEWC", "strategies.replay.FedReplay")
-SECAGG_REASON = (
-    "privacy.secagg=true is not available: Flower 1.42's SecAgg+ (SecAggPlusWorkflow + "
-    "secaggplus_mod) is a legacy-API workflow that drives a flwr.server.strategy through "
-    "LegacyContext (configure_fit/aggregate_fit on Parameters) in four message stages per "
-    "round, and fedsim's round loop drives Message-API strategies over its virtual grid "
-    "(one train message per client); see docs/privacy.md 'Secure aggregation'"
-)
 #: (key, low, strict, high, optional) per mode
 NUMBERS: dict[str, tuple[tuple[str, float | None, bool, float | None, bool], ...]] = {
     "central": (
@@ -65,15 +59,18 @@ def privacy_of(cfg: Mapping[str, Any]) -> Mapping[str, Any]:
     return cfg.get("privacy") or {"name": "none", "mode": "none"}
 
 
-def check_privacy(cfg: Mapping[str, Any], *, opacus: bool | None = None) -> None:
-    """Refuse a bad ``privacy`` group in one line naming the key."""
+def check_privacy(
+    cfg: Mapping[str, Any], *, opacus: bool | None = None, engine: str = "simulation"
+) -> None:
+    """Refuse a bad ``privacy`` group in one line naming the key.
+
+    ``engine`` (``simulation`` or ``deployment``) decides whether ``privacy.secagg`` can run.
+    """
     spec = privacy_of(cfg)
     mode = spec.get("mode", "none")
     one_of(mode, "privacy.mode", MODES)
     if "secagg" in spec:
-        boolean({"privacy": spec}, "privacy.secagg")
-        if spec["secagg"]:
-            raise ConfigError("privacy.secagg", SECAGG_REASON)
+        check_secagg(cfg, spec, engine)
     for key, low, strict, high, optional in NUMBERS.get(mode, ()):
         number({"privacy": spec}, f"privacy.{key}", low=low, strict=strict, high=high,
                optional=optional)  # fmt: skip

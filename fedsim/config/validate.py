@@ -78,8 +78,11 @@ FIXED_GROUPS = {
 }
 
 
-def validate_values(cfg: Mapping[str, Any]) -> None:
-    """Check every scalar value of the fixed config parts (type, NaN/inf, range, choices)."""
+def validate_values(cfg: Mapping[str, Any], *, engine: str = "simulation") -> None:
+    """Check every scalar value of the fixed config parts (type, NaN/inf, range, choices).
+
+    ``engine``: ``simulation`` or ``deployment`` (what ``privacy.secagg`` can run on).
+    """
     for group, schema in FIXED_GROUPS.items():
         known_keys(cfg, group, schema)
     for key, integer, low, strict, high, optional in NUMBERS:
@@ -104,7 +107,7 @@ def validate_values(cfg: Mapping[str, Any]) -> None:
     _check_reliability(cfg)
     _check_node_local(cfg)
     check_compatibility(cfg)  # strategy x lr/curriculum/selection/faults (compatibility.py)
-    check_privacy(cfg)  # the privacy group (fedsim/config/privacy.py)
+    check_privacy(cfg, engine=engine)  # the privacy group (fedsim/config/privacy.py)
 
 
 NODE_LOCAL_DATA = "fedsim.data.node_arrays.NodeArraysSource"
@@ -290,7 +293,7 @@ def _finite_numbers(node: Any, key: str) -> None:
         raise ConfigError(key, f"must be a finite number, got {node}")
 
 
-def validate(cfg: Mapping[str, Any]) -> None:
-    """Everything that can be checked before the run starts."""
-    validate_values(cfg)
+def validate(cfg: Mapping[str, Any], *, engine: str = "simulation") -> None:
+    """Everything that can be checked before the run starts (on ``engine``)."""
+    validate_values(cfg, engine=engine)
     validate_objects(cfg)

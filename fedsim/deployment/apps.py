@@ -34,7 +34,7 @@ def merge_node_streams(grid, cfg, run_dir, node_of_client, streams, timeout: flo
 
     orders = task_orders(cfg, streams)  # refused unless scenario=node_local
     cfg["scenario"]["orders"] = {**cfg["scenario"].get("orders", {}), **orders}
-    validate(cfg)
+    validate(cfg, engine="deployment")
     write_config(run_dir, cfg)
     send_config(grid, list(node_of_client.values()), cfg, timeout)
     print(f"fedsim: task orders of the SuperNodes {cfg['scenario']['orders']}", flush=True)
@@ -59,7 +59,7 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
     print(f"fedsim: run directory {run_dir}", flush=True)
     try:
         timeout = node_timeout(run_config)
-        validate(cfg)
+        validate(cfg, engine="deployment")
         write_config(run_dir, cfg)
         mark(run_dir, "running", engine="deployment", flwr_run_id=int(context.run_id))
         num_clients = get_experiment(cfg).plan.num_clients

@@ -40,6 +40,7 @@ from fedsim.server.privacy import (
 from fedsim.server.reporter import Reporter, final_outputs, write_json_atomic
 from fedsim.server.round_loop import LoopSettings, RoundLoop
 from fedsim.server.round_record import RoundRecord
+from fedsim.server.secagg import NORMS_SKIPPED, SecAggSettings
 from fedsim.server.state import CHECKPOINT_NAME, Components, ServerState, load_checkpoint
 from fedsim.transport.client_store import ClientStore
 from fedsim.transport.virtual_grid import VirtualGrid
@@ -157,6 +158,7 @@ def loop_settings(
         panel_size=ev.get("panel_size"),
         checkpoint_every=int(cfg["output"].get("checkpoint_every", 1)),
         privacy=static_scalars(cfg),
+        secagg=SecAggSettings.from_config(cfg),
     )
 
 
@@ -252,6 +254,8 @@ def run_server(
         reporter.close()
     if not loop.s.central_eval:
         sink.text("eval/central", CENTRAL_SKIPPED)
+    if loop.s.secagg is not None:  # the server never saw an update to take the norm of
+        sink.text("updates/norm_mean", NORMS_SKIPPED)
     summary = final_outputs(state, sink, hparams_of(cfg), time.perf_counter() - started)
     sink.close()
     if not loop.s.central_eval:
@@ -262,7 +266,8 @@ def run_server(
     if strategy_items:
         summary["strategy"] = strategy_items
     summary.update(assess(state.history, summary["final"].get("acc"), cfg["federation"]))
-    if (cfg.get("privacy") or {}).get("mode", "none") != "none":
+    spec = cfg.get("privacy") or {}
+    if spec.get("mode", "none") != "none" or spec.get("secagg", False):
         summary["privacy"] = privacy_summary(cfg, state.history)
     write_json_atomic(run_dir / "summary.json", summary)
     return summary

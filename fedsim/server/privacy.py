@@ -23,6 +23,7 @@ from fedsim import wire
 from fedsim.interfaces import PrivacySource
 from fedsim.privacy.gaussian import local_dp_std
 from fedsim.server.round_record import RoundRecord
+from fedsim.server.secagg import NORMS_SKIPPED
 from strategies.central_dp import CentralDP
 
 
@@ -34,6 +35,14 @@ def privacy_items(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """The flat round-config items of the client-side privacy modes (empty otherwise)."""
     spec = _spec(cfg)
     mode = spec.get("mode", "none")
+    secagg = {}
+    if spec.get("secagg", False):  # the reply metric the client weights its update by
+        key = (cfg.get("strategy") or {}).get("weighted_by_key", wire.NUM_EXAMPLES)
+        secagg = {wire.SECAGG_WEIGHT_KEY: str(key)}
+    return {**secagg, **_mode_items(spec, mode)}
+
+
+def _mode_items(spec: Mapping[str, Any], mode: str) -> dict[str, Any]:
     if mode == "dp_sgd":
         return {
             wire.DP_SGD_SIGMA: float(spec["noise_multiplier"]),
@@ -159,4 +168,18 @@ def privacy_summary(cfg: Mapping[str, Any], history: Sequence[RoundRecord]) -> d
     }
     for key in ("clip_norm", "noise_multiplier", "clipped_fraction"):
         out[key] = last.get(key)
+    if spec.get("secagg", False):
+        out["secagg"] = secagg_summary(spec, history)
     return out
+
+
+def secagg_summary(spec: Mapping[str, Any], history: Sequence[RoundRecord]) -> dict[str, Any]:
+    """``summary.json``'s ``privacy.secagg`` block: rounds securely aggregated, the knobs."""
+    rounds = [
+        r.round for r in history if r.result is not None and r.result.privacy.get("secagg")
+    ]
+    return {
+        "rounds": rounds,
+        "params": dict(spec.get("secagg_params") or {}),
+        "update_norms": NORMS_SKIPPED,
+    }

@@ -11,7 +11,12 @@ from fedsim import wire
 from fedsim.errors import ProtocolError
 from fedsim.transport.arrays import to_numpy
 
-REPLY_KEYS = {"train": wire.TRAIN_REPLY_KEYS, "evaluate": wire.EVALUATE_REPLY_KEYS}
+REPLY_KEYS = {
+    "train": wire.TRAIN_REPLY_KEYS,
+    "evaluate": wire.EVALUATE_REPLY_KEYS,
+    # SecAgg+: the arrays left as the masked vector; the metrics stay
+    "secure train": tuple(k for k in wire.TRAIN_REPLY_KEYS if k[0] != "array"),
+}
 
 
 def error_summary(reason: str, limit: int = 200) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -22,12 +22,11 @@ from fedsim import wire
 from fedsim.errors import RoundError
 from fedsim.experiment import Experiment
 from fedsim.interfaces import ClientSelection, LRController, strategy_hooks
-from fedsim.seeding import rng_for
 from fedsim.server.client_metrics import baseline_values
+from fedsim.server.eval_cohort import eval_cohort, evaluation_panel
 from fedsim.server.privacy import round_privacy
-from fedsim.server.reply_checks import check_eval_reply, check_protocol, check_train_reply
+from fedsim.server.reply_checks import check_eval_reply
 from fedsim.server.round_record import (
-    DEADLINE,
     EVAL_DEADLINE,
     Attempt,
     CentralEval,
@@ -35,9 +34,11 @@ from fedsim.server.round_record import (
     RoundRecord,
     TrainResult,
 )
+from fedsim.server.secagg import SecAggDriver, SecAggRound, SecAggSettings, secure_metrics
 from fedsim.server.state import ServerState
+from fedsim.server.train_exchange import TrainExchange, array_bytes, first_rejected
 from fedsim.server.update_norms import update_norms
-from fedsim.server.weighting import aggregate_evaluation, missing_weight
+from fedsim.server.weighting import aggregate_evaluation
 from fedsim.transport.virtual_grid import VirtualGrid
 
 log = logging.getLogger("fedsim")
@@ -61,6 +62,8 @@ class LoopSettings:
     strict_protocol: bool = False  # deployment: a reply lacking a protocol key fails the run
     #: C and z of the client-side privacy modes (:func:`fedsim.server.privacy.static_scalars`)
     privacy: Mapping[str, float] = field(default_factory=dict)
+    #: SecAgg+ for the train step (``privacy.secagg``; deployment engine only), None: off
+    secagg: SecAggSettings | None = None
 
 
 class RoundLoop:
@@ -90,6 +93,21 @@ class RoundLoop:
         self.report = report
         self.checkpoint = checkpoint
         self.panel = evaluation_panel(exp, settings.panel_size)
+        self.exchange = TrainExchange(
+            strategy=strategy,
+            hooks=self.hooks,
+            grid=grid,
+            lr_controller=lr_controller,
+            faults=faults,
+            seed=exp.seed,
+            round_timeout=settings.round_timeout,
+            strict_protocol=settings.strict_protocol,
+        )
+        self.secagg = None
+        if settings.secagg is not None:
+            self.secagg = SecAggDriver(
+                settings.secagg, grid, settings.round_timeout, settings.strict_protocol
+            )
 
     # ---------------------------------------------------------------------------------
     def run(self, state: ServerState) -> ServerState:
@@ -129,14 +147,18 @@ class RoundLoop:
                 round=rnd, train=Attempt(cohort=[]), curriculum=curriculum, selection_why=why
             )
         config = ConfigRecord({**self.s.train_config, **self.lr.client_config(rnd)})
-        first, good, down = self._exchange(rnd, state, cohort, config, attempt=0)
+        if self.secagg is not None:
+            base = RoundRecord(round=rnd, train=Attempt(cohort=list(cohort)),
+                               curriculum=curriculum, selection_why=why)  # fmt: skip
+            return self._secure(rnd, state, cohort, config, base)
+        first, good, down = self.exchange.exchange(rnd, state, cohort, config, attempt=0)
         retry = None
         if len(good) < self.s.min_replies and self.s.on_too_few == "retry":
-            again = self._retry_cohort(rnd, active, cohort, {c for c, _ in good})
-            retry, g2, d2 = self._exchange(rnd, state, again, config, attempt=1)
+            again = self.exchange.retry_cohort(rnd, active, cohort, {c for c, _ in good})
+            retry, g2, d2 = self.exchange.exchange(rnd, state, again, config, attempt=1)
             good = sorted(good + g2, key=lambda p: p[0])
             down += d2
-        bytes_up = sum(_array_bytes(r) for _, r in good)
+        bytes_up = sum(array_bytes(r) for _, r in good)
         state.bytes_total += down + bytes_up
         record = RoundRecord(
             round=rnd,
@@ -156,17 +178,54 @@ class RoundLoop:
                 rnd,
                 record,
                 f"{len(good)} valid replies, fewer than federation.min_replies="
-                f"{self.s.min_replies}; rejected: {_first(all_rejected)}",
+                f"{self.s.min_replies}; rejected: {first_rejected(all_rejected)}",
             )
         return self._aggregate(rnd, state, record, good)
 
+    def _secure(
+        self, rnd: int, state: ServerState, cohort: list[int], config: ConfigRecord,
+        base: RoundRecord,
+    ) -> RoundRecord:  # fmt: skip
+        """The train step through SecAgg+ (:mod:`fedsim.server.secagg`): no update seen here."""
+        if len(cohort) < 2:
+            why = f"secure aggregation needs at least 2 clients in a round, got {len(cohort)}"
+            return self._too_few(rnd, base, why)
+        messages, _ = self.exchange.messages(rnd, state, cohort, config)
+        out = self.secagg.train(rnd, state.arrays, messages, cohort)
+        state.bytes_total += out.bytes_down + out.bytes_up
+        record = replace(
+            base,
+            train=out.attempt,
+            failures=len(out.attempt.rejected),
+            bytes_down=out.bytes_down,
+            bytes_up=out.bytes_up,
+            clients_trained=len(out.good),
+            late_dropped=self.grid.late_dropped,
+        )
+        if out.halted is None and len(out.good) < self.s.min_replies:
+            out.halted = (
+                f"{len(out.good)} valid replies, fewer than federation.min_replies="
+                f"{self.s.min_replies}; rejected: {first_rejected(out.attempt.rejected)}"
+            )
+        if out.halted is not None:
+            return self._too_few(rnd, record, out.halted)
+        return self._aggregate(rnd, state, record, out.good, secure=out)
+
     def _aggregate(
-        self, rnd: int, state: ServerState, record: RoundRecord, good: list[tuple[int, Message]]
+        self,
+        rnd: int,
+        state: ServerState,
+        record: RoundRecord,
+        good: list[tuple[int, Message]],
+        secure: SecAggRound | None = None,
     ) -> RoundRecord:
         """Aggregate the valid replies, step the LR controller, complete the record."""
         replies = [r for _, r in good]
-        record = replace(record, update_norms=update_norms(replies, state.arrays))
-        aggregated, metrics = self.strategy.aggregate_train(rnd, replies)
+        if secure is None:
+            record = replace(record, update_norms=update_norms(replies, state.arrays))
+            aggregated, metrics = self.strategy.aggregate_train(rnd, replies)
+        else:  # SecAgg+: the mean came unmasked; there is no individual update to measure
+            aggregated, metrics = secure.arrays, secure_metrics(self.strategy, replies)
         if aggregated is None:
             return self._too_few(
                 rnd, record, f"strategy '{type(self.strategy).__name__}' produced no aggregate"
@@ -193,6 +252,8 @@ class RoundLoop:
             if wire.TRAIN_SECONDS in r.content[wire.METRICS]
         ]
         privacy, client_eps = round_privacy(good, self.strategy, state.history, self.s.privacy)
+        if secure is not None:
+            privacy.update(secure.scalars())
         result = TrainResult(
             train_loss,
             difficulties,
@@ -205,64 +266,6 @@ class RoundLoop:
         )
         return replace(record, curriculum=curriculum, result=result)
 
-    def _exchange(
-        self, rnd: int, state: ServerState, cohort: list[int], config: ConfigRecord, attempt: int
-    ) -> tuple[Attempt, list[tuple[int, Message]], int]:
-        """Inject faults, send one train round trip, validate; return (attempt, good, bytes)."""
-        selected = list(cohort)
-        extras = None
-        faults = unavailable = None
-        if self.faults is not None:
-            extras = {cid: self.faults.fault_for(rnd, cid, attempt) for cid in cohort}
-            kinds = [str(e[wire.FAULT]) for e in extras.values() if wire.FAULT in e]
-            faults = {k: kinds.count(k) for k in sorted(set(kinds))}
-            unavailable = [c for c in cohort if extras[c].get(wire.FAULT) == "unavailable"]
-            cohort = [c for c in cohort if c not in unavailable]
-        if not cohort:
-            return Attempt(selected, {}, faults, unavailable), [], 0
-        lr_arrays = self.lr.client_arrays(rnd)
-        shared = {wire.LR_ARRAYS: lr_arrays} if lr_arrays is not None else None
-        self.grid.set_cohort(cohort, extras, shared_records=shared)
-        messages = list(self.strategy.configure_train(rnd, state.arrays, config, self.grid))
-        bytes_down = sum(_array_bytes(m) for m in messages)
-        if lr_arrays is not None:
-            bytes_down += len(messages) * lr_arrays.count_bytes()
-        replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
-        self._check_protocol("train", replies)
-        good, rejected = [], {}
-        for reply in replies:
-            cid = self.grid.client_of(reply)
-            reason = self._check(reply, state)
-            if reason is None:
-                good.append((cid, reply))
-            else:
-                rejected[cid] = reason
-        for cid in self.grid.missing:
-            rejected[cid] = DEADLINE
-        injected = {c for c, e in (extras or {}).items() if wire.FAULT in e}
-        done = Attempt(
-            cohort=selected,
-            rejected=rejected,
-            faults=faults,
-            unavailable=unavailable,
-            missing=list(self.grid.missing),
-            asked=len(cohort),
-            unexpected=sorted(c for c in rejected if c not in injected),  # run health
-        )
-        return done, good, bytes_down
-
-    def _retry_cohort(
-        self, rnd: int, active: Sequence[int], cohort: list[int], answered: set[int]
-    ) -> list[int]:
-        """Clients for the one retry: fresh active clients, else the cohort's failed ones."""
-        taken = set(cohort)  # a set: ``active`` may hold a million ids
-        pool = [c for c in active if c not in taken] or [c for c in cohort if c not in answered]
-        k = min(len(cohort), len(pool))
-        if k == 0:
-            return []
-        rng = rng_for(self.exp.seed, "retry", rnd)
-        return sorted(int(c) for c in rng.choice(np.asarray(sorted(pool)), size=k, replace=False))
-
     def _too_few(self, rnd: int, record: RoundRecord, why: str) -> RoundRecord:
         """Apply ``federation.on_too_few`` (stop: raise; skip/retry: mark the round skipped)."""
         if self.s.on_too_few == "stop":
@@ -272,20 +275,6 @@ class RoundLoop:
             )
         log.warning("round %d skipped: %s", rnd, why)
         return replace(record, skipped=why)
-
-    def _check(self, reply: Message, state: ServerState) -> str | None:
-        reason = check_train_reply(
-            reply, self.hooks.reference_arrays(state.arrays),
-            side_records=self.hooks.side_records(),
-        )
-        if reason is None:
-            reason = missing_weight(reply, self.strategy)
-        return reason if reason is not None else self.hooks.check_reply(reply)
-
-    def _check_protocol(self, kind: str, replies: list[Message]) -> None:
-        if self.s.strict_protocol:  # deployment: a node may run someone else's ClientApp
-            pairs = [(self.grid.client_of(r), r) for r in replies]
-            check_protocol(kind, pairs, self.grid.node_of_client)
 
     def _central(self, arrays: ArrayRecord) -> np.ndarray:
         return self.hooks.central_accuracies(self.exp, arrays)
@@ -299,14 +288,14 @@ class RoundLoop:
             accs = self._central(state.arrays)
             state.book.record_central(rnd, accs)
             central = CentralEval(float(np.mean(accs)), [float(a) for a in accs])
-        cohort = self._eval_cohort(rnd)
+        cohort = eval_cohort(self.exp, self.s, self.panel, rnd)
         if not cohort:
             return central, None
         self.grid.set_cohort(cohort)
         config = ConfigRecord(dict(self.s.train_config))
         messages = list(self.strategy.configure_evaluate(rnd, state.arrays, config, self.grid))
         replies = self.grid.send_and_receive(messages, timeout=self.s.round_timeout)
-        self._check_protocol("evaluate", replies)
+        self.exchange.check_protocol("evaluate", replies)
         good, rejected = [], {}
         for reply in replies:
             reason = check_eval_reply(reply)
@@ -318,7 +307,7 @@ class RoundLoop:
             rejected[cid] = EVAL_DEADLINE
         if rejected:
             log.warning("round %d: %d evaluation replies rejected (%s)", rnd, len(rejected),
-                        _first(rejected))  # fmt: skip
+                        first_rejected(rejected))  # fmt: skip
         boundary = 0
         for reply in good:
             task_eval = reply.content[wire.TASK_EVAL]
@@ -341,47 +330,3 @@ class RoundLoop:
             acc=None if agg is None else float(agg.get(wire.EVAL_ACC, float("nan"))),
             loss=None if agg is None else float(agg.get(wire.EVAL_LOSS, float("nan"))),
         )
-
-    def _eval_cohort(self, rnd: int) -> list[int]:
-        plan = self.exp.plan
-        chosen: set[int] = set()
-        if self.s.client_boundary_eval:
-            chosen |= {
-                s.client_id
-                for s in plan.streams
-                if (self.panel is None or s.client_id in self.panel)
-                and s.ending_at(rnd) is not None
-            }
-        if self.s.client_eval_fraction > 0:
-            started = [s.client_id for s in plan.streams if s.seen_positions(rnd)]
-            k = int(round(self.s.client_eval_fraction * len(started)))
-            if k:
-                rng = rng_for(self.exp.seed, "eval-select", rnd)
-                chosen |= {int(c) for c in rng.choice(started, size=k, replace=False)}
-        return sorted(chosen)
-
-
-def evaluation_panel(exp: Experiment, size: int | None) -> frozenset[int] | None:
-    """The clients evaluated at their task boundaries: all (None) or a fixed seeded sample.
-
-    A fixed panel gives complete per-client accuracy matrices for its members while the cost
-    of boundary evaluation stays bounded in federations of many thousands of clients.
-    """
-    n = exp.plan.num_clients
-    if size is None or size >= n:
-        return None
-    rng = rng_for(exp.seed, "eval-panel")
-    return frozenset(int(c) for c in rng.choice(n, size=size, replace=False))
-
-
-def _array_bytes(msg: Message) -> int:
-    if msg.has_error():
-        return 0
-    return sum(rec.count_bytes() for rec in msg.content.array_records.values())
-
-
-def _first(rejected: dict[int, str]) -> str:
-    if not rejected:
-        return "none"
-    cid = sorted(rejected)[0]
-    return f"client {cid}: {rejected[cid]}"

@@ -62,8 +62,12 @@ UNFINGERPRINTED_KEYS = ("output", "log", "backend", "hydra")
 def config_fingerprint(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """Return (SHA-256, compared part) of a resolved config minus :data:`UNFINGERPRINTED_KEYS`."""
     part = {k: v for k, v in cfg.items() if k not in UNFINGERPRINTED_KEYS}
-    if (part.get("privacy") or {}).get("mode") == "none":  # checkpoints from before the group
-        del part["privacy"]
+    privacy = part.get("privacy") or {}
+    if privacy and not privacy.get("secagg", False) and "secagg_params" in privacy:
+        # unused SecAgg+ knobs: checkpoints from before they existed still resume
+        part["privacy"] = {k: v for k, v in privacy.items() if k != "secagg_params"}
+    if (part.get("privacy") or {}).get("mode") == "none" and not privacy.get("secagg", False):
+        del part["privacy"]  # checkpoints from before the group
     part = json.loads(json.dumps(part, sort_keys=True, default=str))
     canon = json.dumps(part, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canon.encode("utf-8")).hexdigest(), part

@@ -116,7 +116,8 @@ class VirtualGrid(Grid):
         return self.inner.pull_messages(message_ids)
 
     # -- the virtual-client path --------------------------------------------------------
-    def _node_for(self, client_id: int, position: int) -> int:
+    def node_for(self, client_id: int, position: int) -> int:
+        """The Flower node a send's ``position``-th client (sorted by id) goes to."""
         if self.node_of_client is not None:
             if client_id not in self.node_of_client:
                 raise KeyError(f"client {client_id} has no connected SuperNode")
@@ -124,7 +125,7 @@ class VirtualGrid(Grid):
         nodes = self.real_node_ids()
         return nodes[position % len(nodes)]
 
-    def _client_content(self, msg: Message) -> RecordDict:
+    def client_content(self, msg: Message) -> RecordDict:
         """The content one client receives: config with its id and extras, plus its state."""
         cid = int(msg.metadata.dst_node_id)
         records = dict(msg.content.items())
@@ -205,8 +206,8 @@ class VirtualGrid(Grid):
             units = [
                 (
                     Message(
-                        content=self._client_content(m),
-                        dst_node_id=self._node_for(_cid(m), i),
+                        content=self.client_content(m),
+                        dst_node_id=self.node_for(_cid(m), i),
                         message_type=m.metadata.message_type,
                         group_id=m.metadata.group_id,
                     ),
@@ -221,7 +222,7 @@ class VirtualGrid(Grid):
             for j, start in enumerate(range(0, len(ordered), size)):
                 group = ordered[start : start + size]
                 msg = Message(
-                    content=packing.pack([self._client_content(m) for m in group]),
+                    content=packing.pack([self.client_content(m) for m in group]),
                     dst_node_id=nodes[j % len(nodes)],
                     message_type=group[0].metadata.message_type,
                     group_id=group[0].metadata.group_id,

@@ -29,6 +29,11 @@ def test_group_option_composes_and_builds(group, name, tmp_path):
             validate(cfg)
         validate(compose("data=node_local", "scenario=node_local", f"output.root={tmp_path}"))
         return
+    if (group, name) == ("privacy", "secagg"):  # SecAgg+ runs on the deployment engine only
+        with pytest.raises(FedsimError, match=r"^privacy\.secagg: SecAgg\+ runs on the deploy"):
+            validate(cfg)
+        validate(cfg, engine="deployment")
+        return
     where = [k for k in ("root", "path") if k in cfg["data"] and cfg["data"][k] is None]
     if group == "data" and where:
         # Sources reading the user's local files: without data.root (data.path) they fail with

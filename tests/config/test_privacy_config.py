@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fedsim.config.compose import config_dir
-from fedsim.config.privacy import SECAGG_REASON, check_privacy
+from fedsim.config.privacy import check_privacy
 from fedsim.config.validate import validate_objects, validate_values
 from fedsim.errors import ConfigError
 from tests.conftest import compose
@@ -19,7 +19,7 @@ def names(group: str) -> list[str]:
 
 def test_the_group_has_the_documented_options():
     assert names("privacy") == [
-        "central_adaptive", "central_fixed", "dp_sgd", "local_dp", "none", "prototypes",
+        "central_adaptive", "central_fixed", "dp_sgd", "local_dp", "none", "prototypes", "secagg",
     ]
 
 
@@ -67,12 +67,6 @@ def test_dp_sgd_without_opacus_is_refused_in_one_line():
     with pytest.raises(ConfigError, match=r"pip install 'fedsim\[privacy\]'") as err:
         check_privacy(compose("privacy=dp_sgd"), opacus=False)
     assert "\n" not in str(err.value)
-
-
-def test_secagg_is_refused_with_the_reason():
-    with pytest.raises(ConfigError, match="privacy.secagg") as err:
-        check_privacy(compose("privacy=central_fixed", "privacy.secagg=true"))
-    assert SECAGG_REASON in str(err.value)
 
 
 @pytest.mark.parametrize(
