@@ -2,9 +2,10 @@
 
 Usage::
 
-    fedsim deploy local  [--nodes N] [--insecure] [--workdir DIR] [OVERRIDES...]
+    fedsim deploy local  [--nodes N] [--insecure] [--workdir DIR] [--config-dir DIR]
+                         [OVERRIDES...]
     fedsim deploy submit --superlink HOST:PORT (--root-certificates CA.crt | --insecure)
-                         [--app DIR] [--output-root DIR] [OVERRIDES...]
+                         [--app DIR] [--output-root DIR] [--config-dir DIR] [OVERRIDES...]
     fedsim deploy certs  OUT_DIR --nodes N [--host NAME_OR_IP ...]
     fedsim deploy superlink --fleet-host HOST --fleet-port PORT [flower-superlink ARGS...]
     fedsim deploy supernode [--log-dir DIR] [flower-supernode ARGS...]
@@ -49,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("--app", type=Path, default=None, help="Flower app dir (has pyproject.toml)")
         s.add_argument("--node-timeout", default="300", help="s to wait for nodes (> 0)")
         s.add_argument("--quiet", action="store_true", help="do not echo the run's log")
+        s.add_argument(
+            "--config-dir",
+            "-cd",
+            default=None,
+            help="also search DIR for config groups, as `fedsim --config-dir` (DIR/strategy/"
+            "mine.yaml: strategy=mine); the ServerApp composes there, so with `submit` DIR must "
+            "exist at the same path on the SuperLink's host",
+        )
         s.add_argument("overrides", nargs="*", help="Hydra overrides, as for `fedsim`")
     local = sub.choices["local"]
     local.add_argument("--nodes", type=int, default=None, help="SuperNodes (default: clients)")
@@ -116,6 +125,20 @@ def node_data_items(root: Path, nodes: int) -> list[dict[str, str]]:
             item["stream"] = str(own / "stream.json")
         items.append(item)
     return items
+
+
+def run_overrides(args: argparse.Namespace) -> list[str]:
+    """The Hydra overrides of the run: ``--config-dir``'s search path, then the user's.
+
+    Raises
+    ------
+    fedsim.errors.ConfigError
+        ``--config-dir`` is not a directory.
+    """
+    from fedsim.config.compose import search_path_override
+
+    dirs = [args.config_dir] if args.config_dir else []
+    return [*search_path_override(dirs), *args.overrides]
 
 
 def default_app_dir() -> Path:
@@ -205,7 +228,8 @@ def deploy_local(args: argparse.Namespace) -> int:
     from fedsim.deployment.submit import FlwrCli
 
     timeout = node_timeout_arg(args.node_timeout)
-    cfg = precheck(args.overrides)
+    overrides = run_overrides(args)
+    cfg = precheck(overrides)
     from fedsim.experiment import get_experiment
 
     num_clients = get_experiment(cfg).plan.num_clients
@@ -218,7 +242,7 @@ def deploy_local(args: argparse.Namespace) -> int:
     per_node = node_data_items(args.node_data, nodes) if args.node_data else None
     app_dir = args.app or default_app_dir()
     run_config = {
-        "overrides": " ".join(_quote(o) for o in args.overrides),
+        "overrides": " ".join(_quote(o) for o in overrides),
         "output-root": str(root),
         "run-dir": str(run_dir),
         "node-timeout": timeout,
@@ -254,14 +278,15 @@ def deploy_submit(args: argparse.Namespace) -> int:
     from fedsim.deployment.submit import FlwrCli
 
     timeout = node_timeout_arg(args.node_timeout)
-    precheck(args.overrides)
+    overrides = run_overrides(args)
+    precheck(overrides)
     ca = None if args.insecure else args.root_certificates.resolve()
     if ca is not None and not ca.is_file():
         _fail(f"--root-certificates: no file {ca}")
     home = Path(tempfile.mkdtemp(prefix="fedsim-flwr-cli-"))  # removed below, whatever happens
     write_cli_config(home, args.superlink, ca)
     run_config: dict[str, Any] = {
-        "overrides": " ".join(_quote(o) for o in args.overrides),
+        "overrides": " ".join(_quote(o) for o in overrides),
         "node-timeout": timeout,
     }
     if args.output_root:
