@@ -225,7 +225,7 @@ def _terminate_on_sigterm() -> None:
 def deploy_local(args: argparse.Namespace) -> int:
     """Start a local federation, run the experiment on it, stop it."""
     from fedsim.deployment.federation import CONNECTION, LaunchDir, LocalFederation
-    from fedsim.deployment.submit import FlwrCli
+    from fedsim.deployment.submit import FlwrCli, settle_run_dir
 
     timeout = node_timeout_arg(args.node_timeout)
     overrides = run_overrides(args)
@@ -257,19 +257,38 @@ def deploy_local(args: argparse.Namespace) -> int:
         flush=True,
     )
     with launch:  # a temporary workdir (private keys) is removed if the run fails
-        with LocalFederation(
-            workdir,
-            nodes,
-            insecure=args.insecure,
-            node_config=extra,
-            isolation=args.isolation,
-            per_node=per_node,
-            fleet_host=args.fleet_host,
-        ) as fed:
-            code = _run(FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config, args.quiet)
+        try:
+            with LocalFederation(
+                workdir,
+                nodes,
+                insecure=args.insecure,
+                node_config=extra,
+                isolation=args.isolation,
+                per_node=per_node,
+                fleet_host=args.fleet_host,
+            ) as fed:
+                code = _run_local(fed, FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config,
+                                  args.quiet)  # fmt: skip
+        except BaseException as exc:  # the federation is stopped: nothing writes the run dir
+            settle_run_dir(run_dir, str(exc) or "interrupted")
+            raise
         if code != 0:
+            settle_run_dir(run_dir, "the run did not complete")
             launch.failed()
     return code
+
+
+def _run_local(fed, cli, app_dir: Path, run_config: dict[str, Any], quiet: bool) -> int:
+    """:func:`_run` on a local federation; a dead SuperLink is named as the reason."""
+    from fedsim.deployment.federation import DeploymentError
+
+    try:
+        return _run(cli, app_dir, run_config, quiet)
+    except DeploymentError as exc:
+        died = fed.superlink_died()
+        if died is None:
+            raise
+        raise DeploymentError(f"{died}: {exc}") from None
 
 
 def deploy_submit(args: argparse.Namespace) -> int:

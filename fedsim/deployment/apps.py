@@ -78,7 +78,11 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
             strict_protocol=True,
         )
     except BaseException as exc:
-        mark(run_dir, "failed", error=f"{type(exc).__name__}: {exc}", engine="deployment")
+        if isinstance(exc, SystemExit | KeyboardInterrupt):  # a signal: the launcher knows why
+            why = {"error": "the ServerApp was stopped before the run ended", "stopped": True}
+        else:
+            why = {"error": f"{type(exc).__name__}: {exc}"}
+        mark(run_dir, "failed", engine="deployment", flwr_run_id=int(context.run_id), **why)
         raise
     mark(run_dir, "completed", engine="deployment", flwr_run_id=int(context.run_id))
     print(f"fedsim: completed, summary in {run_dir / 'summary.json'}", flush=True)

@@ -30,6 +30,7 @@ from fedsim.deployment.processes import (
     port_open,
     start,
     stop,
+    stop_strays,
 )
 from fedsim.errors import FedsimError
 
@@ -205,12 +206,27 @@ class LocalFederation:
             self.nodes.append(self.start_node(k, extra=extra))
 
     def stop(self) -> None:
-        """Stop every process started here (nodes first), by process group."""
+        """Stop every process started here (nodes first), by process group, then strays.
+
+        A process whose parent died (the ServerApp and ``flower-superexec`` of a SuperLink
+        that was killed) is no longer in any group or below any PID started here; it still
+        carries this federation's ``FLWR_HOME`` and is stopped by PID
+        (:func:`fedsim.deployment.processes.stop_strays`).
+        """
         for proc in [*self.others, *reversed(self.executors), *reversed(self.nodes)]:
             stop(proc)
         if self.superlink is not None:
             stop(self.superlink)
         self.others, self.executors, self.nodes, self.superlink = [], [], [], None
+        stop_strays(f"FLWR_HOME={self.workdir}/")
+
+    def superlink_died(self) -> str | None:
+        """Why the SuperLink is gone (its exit code and log), or ``None`` while it runs."""
+        if self.superlink is None or self.superlink.alive():
+            return None
+        code = self.superlink.proc.returncode
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        return f"the SuperLink died during the run ({how}; log {self.superlink.log})"
 
     # -- pieces -------------------------------------------------------------------------
     def _start_superlink(self) -> Started:
