@@ -110,3 +110,28 @@ def test_a_superlink_that_dies_mid_run_ends_the_launcher_with_one_line(tmp_path)
     assert len(started) >= 7  # SuperLink, SuperExec, ServerApp, 2 x (SuperNode + executor)
     assert [p for p in started if _command_line(p)] == [], "the launcher left processes behind"
     assert processes_under(workdir) == []
+
+
+def test_config_dir_is_searched_and_checked_before_anything_starts(tmp_path):
+    """`fedsim deploy --config-dir` composes like `fedsim --config-dir` (a run: test_deployment)."""
+    conf = tmp_path / "conf" / "scenario"
+    conf.mkdir(parents=True)
+    (conf / "empty.yaml").write_text(
+        "defaults:\n  - class_incremental\n  - _self_\nnum_clients: 0\n"
+    )
+    workdir = tmp_path / "w"
+    cases = [
+        (["local", "scenario=empty"], "scenario=empty: unknown option (allowed: "),
+        (["local", "--config-dir", str(tmp_path / "conf"), "scenario=empty"],
+         "scenario.num_clients: must be >= 1, got 0"),  # the option was found in the directory
+        (["submit", "--insecure", "--superlink", "127.0.0.1:1", "-cd", str(tmp_path / "nope")],
+         f"--config-dir: '{tmp_path / 'nope'}' is not a directory"),
+    ]  # fmt: skip
+    for args, needle in cases:
+        if args[0] == "local":
+            args = [args[0], "--workdir", str(workdir), *args[1:]]
+        res = run_fedsim("deploy", *args, cwd=tmp_path)
+        assert res.returncode == 2, res.stderr
+        (line,) = res.stderr.strip().splitlines()
+        assert line.startswith("fedsim deploy: error: ") and needle in line, line
+    assert not workdir.exists()
