@@ -35,63 +35,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fedsim.cli.deploy_args import deploy_parser as _parser
+from fedsim.cli.deploy_args import run_overrides
 from fedsim.errors import FedsimError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-
-
-def _parser() -> argparse.ArgumentParser:
-    about = __doc__.split("\n\n")[0].replace("``", "")
-    p = argparse.ArgumentParser(prog="fedsim deploy", description=about)
-    sub = p.add_subparsers(dest="mode", required=True)
-    for name in ("local", "submit"):
-        s = sub.add_parser(name)
-        s.add_argument("--app", type=Path, default=None, help="Flower app dir (has pyproject.toml)")
-        s.add_argument("--node-timeout", default="300", help="s to wait for nodes (> 0)")
-        s.add_argument("--quiet", action="store_true", help="do not echo the run's log")
-        s.add_argument(
-            "--config-dir",
-            "-cd",
-            default=None,
-            help="also search DIR for config groups, as `fedsim --config-dir` (DIR/strategy/"
-            "mine.yaml: strategy=mine); the ServerApp composes there, so with `submit` DIR must "
-            "exist at the same path on the SuperLink's host",
-        )
-        s.add_argument("overrides", nargs="*", help="Hydra overrides, as for `fedsim`")
-    local = sub.choices["local"]
-    local.add_argument("--nodes", type=int, default=None, help="SuperNodes (default: clients)")
-    local.add_argument("--insecure", action="store_true", help="no TLS, no node authentication")
-    local.add_argument("--workdir", type=Path, default=None, help="certs, homes and logs")
-    local.add_argument("--data-root", default=None, help="node-config data-root of every node")
-    local.add_argument(
-        "--node-data",
-        type=Path,
-        default=None,
-        help="node-local data: node K gets data-path=DIR/node-K (and stream=DIR/node-K/"
-        "stream.json if there is one)",
-    )
-    local.add_argument(
-        "--fleet-host", default="127.0.0.1", help="address of the public Fleet API listener"
-    )
-    local.add_argument(
-        "--isolation",
-        choices=("process", "subprocess"),
-        default="process",
-        help="process: one long-lived ClientApp executor per node (default); subprocess: "
-        "Flower's fresh flwr-clientapp per message",
-    )
-    remote = sub.choices["submit"]
-    remote.add_argument("--superlink", required=True, help="HOST:PORT of the SuperLink")
-    group = remote.add_mutually_exclusive_group(required=True)
-    group.add_argument("--root-certificates", type=Path, help="CA certificate of the SuperLink")
-    group.add_argument("--insecure", action="store_true", help="plain HTTP (only when asked)")
-    remote.add_argument("--output-root", default=None, help="output.root on the SuperLink host")
-    certs = sub.add_parser("certs")
-    certs.add_argument("out_dir", type=Path)
-    certs.add_argument("--nodes", type=int, required=True)
-    certs.add_argument("--host", action="append", default=[], help="SuperLink name or IP (SAN)")
-    return p
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
@@ -125,20 +74,6 @@ def node_data_items(root: Path, nodes: int) -> list[dict[str, str]]:
             item["stream"] = str(own / "stream.json")
         items.append(item)
     return items
-
-
-def run_overrides(args: argparse.Namespace) -> list[str]:
-    """The Hydra overrides of the run: ``--config-dir``'s search path, then the user's.
-
-    Raises
-    ------
-    fedsim.errors.ConfigError
-        ``--config-dir`` is not a directory.
-    """
-    from fedsim.config.compose import search_path_override
-
-    dirs = [args.config_dir] if args.config_dir else []
-    return [*search_path_override(dirs), *args.overrides]
 
 
 def default_app_dir() -> Path:

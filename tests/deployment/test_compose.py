@@ -16,8 +16,8 @@ import shlex
 import pytest
 import yaml
 
-from fedsim.cli.deploy import _parser as deploy_parser
 from fedsim.cli.deploy import precheck
+from fedsim.cli.deploy_args import deploy_parser
 from fedsim.deployment.certs import make_certs
 from fedsim.deployment.fast_supernode import split_polls
 from fedsim.deployment.split_superlink import split_argv
