@@ -8,6 +8,11 @@ Runs the same experiment (2 clients, 1 task of 2 digits, R rounds, 1 local epoch
 * ``deploy-subprocess`` - the same with Flower's fresh ``flwr-clientapp`` per message
   (``--isolation subprocess``, what ``fedsim deploy local`` did before),
 
+and, with ``--baseline DIR``,
+
+* ``deploy-baseline`` - ``deploy`` run from another checkout of fedsim (e.g. ``git archive
+  <commit> | tar -x -C DIR``; ``PYTHONPATH=DIR``, the same virtual environment),
+
 interleaved over ``--reps`` repetitions, and reads each run's ``summary.json``. *Steady round*
 is the median ``round_time_s`` of rounds 2..R-1 (round 1 pays for start-up, round R adds every
 client's task-boundary evaluation); the ratios deploy/sim are of medians measured in this one
@@ -29,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-IMPLS = ("sim", "deploy", "deploy-subprocess")
+IMPLS = ("sim", "deploy", "deploy-subprocess", "deploy-baseline")
 
 
 def experiment(rounds: int) -> list[str]:
@@ -51,18 +56,24 @@ def command(impl: str, rounds: int, root: Path) -> list[str]:
     exp = [*experiment(rounds), f"output.root={root}/runs"]
     if impl == "sim":
         return [*base, *exp]
-    isolation = "subprocess" if impl == "deploy-subprocess" else "process"
+    isolation = "subprocess" if impl == "deploy-subprocess" else "process"  # baseline: its own
     return [*base, "deploy", "local", "--quiet", "--isolation", isolation,
             "--workdir", str(root / "work"), *exp]  # fmt: skip
 
 
-def run_one(impl: str, rounds: int) -> dict:
+def run_one(impl: str, rounds: int, baseline: Path | None = None) -> dict:
     """Run one implementation once; return its round times, wall time and load averages."""
+    env, cwd = None, None
+    if impl == "deploy-baseline":  # the other checkout's fedsim, imported first, from outside
+        env = {**os.environ, "PYTHONPATH": str(baseline)}
+        cwd = tempfile.gettempdir()
     with tempfile.TemporaryDirectory(prefix=f"fedsim-bench-{impl}-") as tmp:
         root = Path(tmp)
         load_before = os.getloadavg()[0]
         t0 = time.perf_counter()
-        res = subprocess.run(command(impl, rounds, root), capture_output=True, text=True)
+        res = subprocess.run(
+            command(impl, rounds, root), capture_output=True, text=True, env=env, cwd=cwd
+        )
         wall = time.perf_counter() - t0
         load_after = os.getloadavg()[0]
         if res.returncode != 0:
@@ -107,15 +118,29 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--reps", type=int, default=2)
-    p.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    p.add_argument("--impls", nargs="+", default=list(IMPLS[:3]), choices=IMPLS)
     p.add_argument("--json", type=Path, default=None)
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="another fedsim checkout: adds deploy-baseline (deploy run from it)",
+    )
     args = p.parse_args(argv)
     if "sim" not in args.impls:
         p.error("--impls must include sim (the ratios are against it)")
+    if args.baseline is not None:
+        if not (args.baseline / "fedsim" / "__init__.py").is_file():
+            p.error(f"--baseline: no fedsim checkout at {args.baseline}")
+        args.baseline = args.baseline.resolve()
+        if "deploy-baseline" not in args.impls:
+            args.impls.append("deploy-baseline")
+    elif "deploy-baseline" in args.impls:
+        p.error("--impls deploy-baseline needs --baseline DIR")
     runs = []
     for rep in range(args.reps):
         for impl in args.impls:
-            run = run_one(impl, args.rounds)
+            run = run_one(impl, args.rounds, args.baseline)
             run["rep"] = rep
             runs.append(run)
             times = " ".join(f"{t:.2f}" for t in run["round_times_s"])

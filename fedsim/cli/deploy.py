@@ -2,9 +2,10 @@
 
 Usage::
 
-    fedsim deploy local  [--nodes N] [--insecure] [--workdir DIR] [OVERRIDES...]
+    fedsim deploy local  [--nodes N] [--insecure] [--workdir DIR] [--config-dir DIR]
+                         [OVERRIDES...]
     fedsim deploy submit --superlink HOST:PORT (--root-certificates CA.crt | --insecure)
-                         [--app DIR] [--output-root DIR] [OVERRIDES...]
+                         [--app DIR] [--output-root DIR] [--config-dir DIR] [OVERRIDES...]
     fedsim deploy certs  OUT_DIR --nodes N [--host NAME_OR_IP ...]
     fedsim deploy superlink --fleet-host HOST --fleet-port PORT [flower-superlink ARGS...]
     fedsim deploy supernode [--log-dir DIR] [flower-supernode ARGS...]
@@ -34,55 +35,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fedsim.cli.deploy_args import deploy_parser as _parser
+from fedsim.cli.deploy_args import run_overrides
 from fedsim.errors import FedsimError
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-
-
-def _parser() -> argparse.ArgumentParser:
-    about = __doc__.split("\n\n")[0].replace("``", "")
-    p = argparse.ArgumentParser(prog="fedsim deploy", description=about)
-    sub = p.add_subparsers(dest="mode", required=True)
-    for name in ("local", "submit"):
-        s = sub.add_parser(name)
-        s.add_argument("--app", type=Path, default=None, help="Flower app dir (has pyproject.toml)")
-        s.add_argument("--node-timeout", default="300", help="s to wait for nodes (> 0)")
-        s.add_argument("--quiet", action="store_true", help="do not echo the run's log")
-        s.add_argument("overrides", nargs="*", help="Hydra overrides, as for `fedsim`")
-    local = sub.choices["local"]
-    local.add_argument("--nodes", type=int, default=None, help="SuperNodes (default: clients)")
-    local.add_argument("--insecure", action="store_true", help="no TLS, no node authentication")
-    local.add_argument("--workdir", type=Path, default=None, help="certs, homes and logs")
-    local.add_argument("--data-root", default=None, help="node-config data-root of every node")
-    local.add_argument(
-        "--node-data",
-        type=Path,
-        default=None,
-        help="node-local data: node K gets data-path=DIR/node-K (and stream=DIR/node-K/"
-        "stream.json if there is one)",
-    )
-    local.add_argument(
-        "--fleet-host", default="127.0.0.1", help="address of the public Fleet API listener"
-    )
-    local.add_argument(
-        "--isolation",
-        choices=("process", "subprocess"),
-        default="process",
-        help="process: one long-lived ClientApp executor per node (default); subprocess: "
-        "Flower's fresh flwr-clientapp per message",
-    )
-    remote = sub.choices["submit"]
-    remote.add_argument("--superlink", required=True, help="HOST:PORT of the SuperLink")
-    group = remote.add_mutually_exclusive_group(required=True)
-    group.add_argument("--root-certificates", type=Path, help="CA certificate of the SuperLink")
-    group.add_argument("--insecure", action="store_true", help="plain HTTP (only when asked)")
-    remote.add_argument("--output-root", default=None, help="output.root on the SuperLink host")
-    certs = sub.add_parser("certs")
-    certs.add_argument("out_dir", type=Path)
-    certs.add_argument("--nodes", type=int, required=True)
-    certs.add_argument("--host", action="append", default=[], help="SuperLink name or IP (SAN)")
-    return p
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> None:
@@ -202,10 +160,11 @@ def _terminate_on_sigterm() -> None:
 def deploy_local(args: argparse.Namespace) -> int:
     """Start a local federation, run the experiment on it, stop it."""
     from fedsim.deployment.federation import CONNECTION, LaunchDir, LocalFederation
-    from fedsim.deployment.submit import FlwrCli
+    from fedsim.deployment.submit import FlwrCli, settle_run_dir
 
     timeout = node_timeout_arg(args.node_timeout)
-    cfg = precheck(args.overrides)
+    overrides = run_overrides(args)
+    cfg = precheck(overrides)
     from fedsim.experiment import get_experiment
 
     num_clients = get_experiment(cfg).plan.num_clients
@@ -218,7 +177,7 @@ def deploy_local(args: argparse.Namespace) -> int:
     per_node = node_data_items(args.node_data, nodes) if args.node_data else None
     app_dir = args.app or default_app_dir()
     run_config = {
-        "overrides": " ".join(_quote(o) for o in args.overrides),
+        "overrides": " ".join(_quote(o) for o in overrides),
         "output-root": str(root),
         "run-dir": str(run_dir),
         "node-timeout": timeout,
@@ -233,19 +192,38 @@ def deploy_local(args: argparse.Namespace) -> int:
         flush=True,
     )
     with launch:  # a temporary workdir (private keys) is removed if the run fails
-        with LocalFederation(
-            workdir,
-            nodes,
-            insecure=args.insecure,
-            node_config=extra,
-            isolation=args.isolation,
-            per_node=per_node,
-            fleet_host=args.fleet_host,
-        ) as fed:
-            code = _run(FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config, args.quiet)
+        try:
+            with LocalFederation(
+                workdir,
+                nodes,
+                insecure=args.insecure,
+                node_config=extra,
+                isolation=args.isolation,
+                per_node=per_node,
+                fleet_host=args.fleet_host,
+            ) as fed:
+                code = _run_local(fed, FlwrCli(fed.cli_home, CONNECTION), app_dir, run_config,
+                                  args.quiet)  # fmt: skip
+        except BaseException as exc:  # the federation is stopped: nothing writes the run dir
+            settle_run_dir(run_dir, str(exc) or "interrupted")
+            raise
         if code != 0:
+            settle_run_dir(run_dir, "the run did not complete")
             launch.failed()
     return code
+
+
+def _run_local(fed, cli, app_dir: Path, run_config: dict[str, Any], quiet: bool) -> int:
+    """:func:`_run` on a local federation; a dead SuperLink is named as the reason."""
+    from fedsim.deployment.federation import DeploymentError
+
+    try:
+        return _run(cli, app_dir, run_config, quiet)
+    except DeploymentError as exc:
+        died = fed.superlink_died()
+        if died is None:
+            raise
+        raise DeploymentError(f"{died}: {exc}") from None
 
 
 def deploy_submit(args: argparse.Namespace) -> int:
@@ -254,14 +232,15 @@ def deploy_submit(args: argparse.Namespace) -> int:
     from fedsim.deployment.submit import FlwrCli
 
     timeout = node_timeout_arg(args.node_timeout)
-    precheck(args.overrides)
+    overrides = run_overrides(args)
+    precheck(overrides)
     ca = None if args.insecure else args.root_certificates.resolve()
     if ca is not None and not ca.is_file():
         _fail(f"--root-certificates: no file {ca}")
     home = Path(tempfile.mkdtemp(prefix="fedsim-flwr-cli-"))  # removed below, whatever happens
     write_cli_config(home, args.superlink, ca)
     run_config: dict[str, Any] = {
-        "overrides": " ".join(_quote(o) for o in args.overrides),
+        "overrides": " ".join(_quote(o) for o in overrides),
         "node-timeout": timeout,
     }
     if args.output_root:

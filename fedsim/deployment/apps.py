@@ -20,7 +20,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from fedsim.client.app import build_client_app
 from fedsim.deployment.node_config import client_config, query_items
-from fedsim.deployment.polling_grid import PollingGrid
+from fedsim.deployment.polling_grid import PollingGrid, use_quick_reply_pulls
 
 log = logging.getLogger("fedsim.deployment")
 
@@ -52,6 +52,7 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
 
     set_defaults()
     grid = PollingGrid(grid)  # replies seen within ~0.1 s, not Flower's 3 s pull cycle
+    use_quick_reply_pulls()  # ... and their arrays fetched without Flower's 1 s first retry
     run_config = dict(context.run_config)
     cfg = compose_run_config(run_config)
     run_dir = run_dir_for(cfg, run_config, int(context.run_id))
@@ -77,7 +78,11 @@ def run_deployment(grid: Grid, context: Context) -> dict[str, Any]:
             strict_protocol=True,
         )
     except BaseException as exc:
-        mark(run_dir, "failed", error=f"{type(exc).__name__}: {exc}", engine="deployment")
+        if isinstance(exc, SystemExit | KeyboardInterrupt):  # a signal: the launcher knows why
+            why = {"error": "the ServerApp was stopped before the run ended", "stopped": True}
+        else:
+            why = {"error": f"{type(exc).__name__}: {exc}"}
+        mark(run_dir, "failed", engine="deployment", flwr_run_id=int(context.run_id), **why)
         raise
     mark(run_dir, "completed", engine="deployment", flwr_run_id=int(context.run_id))
     print(f"fedsim: completed, summary in {run_dir / 'summary.json'}", flush=True)

@@ -30,12 +30,14 @@ from fedsim.deployment.processes import (
     port_open,
     start,
     stop,
+    stop_strays,
 )
 from fedsim.errors import FedsimError
 
 CONNECTION = "fedsim-local"
 ISOLATIONS = ("process", "subprocess")
 START_TIMEOUT_S = 60.0
+IN_MEMORY = ":flwr-in-memory:"  # flower-superlink's own default: no database file
 
 
 class DeploymentError(FedsimError):
@@ -133,6 +135,12 @@ class LocalFederation:
         stay loaded between messages), with a 0.25 s idle poll
         (:mod:`fedsim.deployment.fast_supernode`); ``"subprocess"``: Flower's default, a fresh
         ``flwr-clientapp`` process per message and Flower's 3 s idle poll.
+    database : str, optional
+        A file name under ``superlink/`` for the SuperLink's state (runs, node keys, message
+        objects; SQLite, mode 0600). ``None`` (default) keeps that state in memory, Flower's
+        own default: this federation lives only as long as the ``with`` block, and a SQLite
+        file on disk costs ~0.5 s per round on loopback (every message and array is a
+        transaction).
     """
 
     def __init__(
@@ -145,12 +153,14 @@ class LocalFederation:
         fleet_host: str = "127.0.0.1",
         isolation: str = "process",
         per_node: Sequence[Mapping[str, Any]] | None = None,
+        database: str | None = None,
     ) -> None:
         if num_nodes < 0:
             raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
         if isolation not in ISOLATIONS:
             raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
         self.isolation = isolation
+        self.database = database
         self.workdir = Path(workdir).resolve()
         self.num_nodes = num_nodes
         self.insecure = insecure
@@ -196,12 +206,27 @@ class LocalFederation:
             self.nodes.append(self.start_node(k, extra=extra))
 
     def stop(self) -> None:
-        """Stop every process started here (nodes first), by process group."""
+        """Stop every process started here (nodes first), by process group, then strays.
+
+        A process whose parent died (the ServerApp and ``flower-superexec`` of a SuperLink
+        that was killed) is no longer in any group or below any PID started here; it still
+        carries this federation's ``FLWR_HOME`` and is stopped by PID
+        (:func:`fedsim.deployment.processes.stop_strays`).
+        """
         for proc in [*self.others, *reversed(self.executors), *reversed(self.nodes)]:
             stop(proc)
         if self.superlink is not None:
             stop(self.superlink)
         self.others, self.executors, self.nodes, self.superlink = [], [], [], None
+        stop_strays(f"FLWR_HOME={self.workdir}/")
+
+    def superlink_died(self) -> str | None:
+        """Why the SuperLink is gone (its exit code and log), or ``None`` while it runs."""
+        if self.superlink is None or self.superlink.alive():
+            return None
+        code = self.superlink.proc.returncode
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        return f"the SuperLink died during the run ({how}; log {self.superlink.log})"
 
     # -- pieces -------------------------------------------------------------------------
     def _start_superlink(self) -> Started:
@@ -209,7 +234,8 @@ class LocalFederation:
         argv = [sys.executable, "-m", "fedsim.deployment.split_superlink"]
         argv += ["--fleet-host", self.fleet_host, "--fleet-port", str(self.fleet_port)]
         argv += ["--host", "127.0.0.1", "--port", str(self.port)]
-        argv += ["--database", str(home / "state.db"), "--disable-runtime-dependency-installation"]
+        database = IN_MEMORY if self.database is None else str(home / self.database)
+        argv += ["--database", database, "--disable-runtime-dependency-installation"]
         if self.certs is None:
             argv.append("--insecure")
         else:

@@ -8,6 +8,11 @@ ServerApp and implements ``send_and_receive`` from the Grid's own public ``push_
 ``POLL_MAX_S``): a reply is seen within ~0.1 s of reaching the SuperLink. Everything else is
 delegated unchanged; the semantics (all replies, or those that came before ``timeout``) are
 Flower's.
+
+A reply is listed by the SuperLink before its objects (arrays) have all arrived, and Flower's
+Grid then retries a missing object after 1 s: :func:`use_quick_reply_pulls` makes the Grid
+retry after 20 ms instead (:mod:`fedsim.deployment.object_pull`; Flower 1.42's
+``flwr.superlink.grid.http_grid``).
 """
 
 from __future__ import annotations
@@ -19,11 +24,20 @@ from flwr.app import Message
 from flwr.serverapp import Grid
 
 POLL_MIN_S = 0.05
-POLL_MAX_S = 0.4
+POLL_MAX_S = 0.1
+
+
+def use_quick_reply_pulls() -> None:
+    """Make Flower's deployment Grid (this process) pull reply objects with short retries."""
+    import flwr.superlink.grid.http_grid as http_grid
+
+    from fedsim.deployment.object_pull import use_quick_pulls
+
+    use_quick_pulls(http_grid)
 
 
 class PollingGrid(Grid):
-    """Delegate to ``inner``; ``send_and_receive`` polls for replies every 0.05-0.4 s.
+    """Delegate to ``inner``; ``send_and_receive`` polls for replies every 0.05-0.1 s.
 
     Parameters
     ----------

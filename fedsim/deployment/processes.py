@@ -146,6 +146,60 @@ def stop(started: Started, grace_s: float = STOP_GRACE_S) -> None:
             continue
 
 
+def processes_with_env(entry: str) -> list[tuple[int, str]]:
+    """``(pid, start time)`` of this user's processes with a variable starting with ``entry``.
+
+    ``entry`` is e.g. ``FLWR_HOME=/work/dir/`` (Linux ``/proc``; empty elsewhere).
+
+    Every process a :class:`~fedsim.deployment.federation.LocalFederation` starts, and every
+    process those start (Flower's ``flower-superexec``, ``flwr-serverapp``), inherits its
+    ``FLWR_HOME``: this finds them also after their parent died and they were re-parented.
+    """
+    needle = entry.encode()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        if int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:  # gone, or not ours
+            continue
+        if environ.startswith(needle) or b"\0" + needle in environ:
+            fields = _stat(proc.name)
+            if fields is not None:
+                found.append((int(proc.name), fields[19]))
+    return found
+
+
+def stop_strays(entry: str, grace_s: float = 5.0) -> list[int]:
+    """SIGTERM, then SIGKILL after ``grace_s``, every process :func:`processes_with_env` finds.
+
+    Returns the PIDs that were still running (each is signalled by PID, only while its start
+    time is the one first seen, so a reused PID is never hit).
+    """
+    strays = processes_with_env(entry)
+    alive = strays
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 0.0)):
+        for pid, _ in alive:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                continue
+        deadline = time.monotonic() + wait_s
+        while True:
+            alive = [(pid, at) for pid, at in alive if _running(pid, at)]
+            if not alive or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+    return [pid for pid, _ in strays]
+
+
+def _running(pid: int, started_at: str) -> bool:
+    """Whether ``pid`` is still the process started at ``started_at`` and not a zombie."""
+    fields = _stat(pid)
+    return fields is not None and fields[19] == started_at and fields[0] != "Z"
+
+
 def _stop_group(started: Started, grace_s: float) -> None:
     pgid = started.pid  # start_new_session: the group id is the leader's pid
     for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):

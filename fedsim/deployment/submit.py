@@ -66,6 +66,44 @@ class RunOutcome:
         return json.loads((self.run_dir / "status.json").read_text()).get("error")
 
 
+def flwr_error(res: subprocess.CompletedProcess) -> str:
+    """One line saying why a ``flwr ... --format json`` call failed.
+
+    ``flwr`` answers ``{"success": false, "error-message": "..."}`` (several lines: the
+    connection, a blank line, the reason); the reason is its last non-empty line.
+    """
+    text = res.stdout or res.stderr or ""
+    try:
+        text = str(json.loads(text).get("error-message", text))
+    except (json.JSONDecodeError, AttributeError):
+        pass
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else f"exit code {res.returncode}"
+
+
+def settle_run_dir(run_dir: Path | None, reason: str) -> bool:
+    """Mark a run directory ``failed`` with ``reason`` if no one said why it ended.
+
+    That is: ``status.json`` still says ``running`` (the ServerApp died with its SuperLink),
+    or ``failed`` with ``stopped`` (the ServerApp was stopped by a signal, not by an error of
+    its own). The launcher calls this when a run did not complete; returns whether it changed
+    anything.
+    """
+    from fedsim.runtime.run_dir import mark
+
+    if run_dir is None or not (run_dir / "status.json").is_file():
+        return False
+    try:
+        status = json.loads((run_dir / "status.json").read_text())
+    except json.JSONDecodeError:
+        status = {}
+    if status.get("state") != "running" and not status.get("stopped"):
+        return False
+    mark(run_dir, "failed", error=reason, engine="deployment",
+         flwr_run_id=status.get("flwr_run_id"))  # fmt: skip
+    return True
+
+
 class FlwrCli:
     """The ``flwr`` CLI with its own ``FLWR_HOME`` and one SuperLink connection name."""
 
@@ -74,14 +112,17 @@ class FlwrCli:
         self.connection = connection
 
     def _run(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [executable("flwr"), *args],
-            capture_output=True,
-            text=True,
-            env=flower_env(self.flwr_home),
-            cwd=str(self.flwr_home),
-            timeout=timeout,
-        )
+        try:
+            return subprocess.run(
+                [executable("flwr"), *args],
+                capture_output=True,
+                text=True,
+                env=flower_env(self.flwr_home),
+                cwd=str(self.flwr_home),
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise DeploymentError(f"flwr {args[0]} did not answer within {timeout:.0f} s") from None
 
     def submit(self, app_dir: Path, run_config: Mapping[str, Any]) -> int:
         """``flwr run APP CONNECTION --run-config FILE``; return the run id."""
@@ -115,7 +156,7 @@ class FlwrCli:
         except json.JSONDecodeError:
             runs = []
         if res.returncode != 0 or not runs:
-            raise DeploymentError(f"flwr ls failed (rc {res.returncode}): {res.stdout}{res.stderr}")
+            raise DeploymentError(f"flwr ls --run-id {run_id} failed: {flwr_error(res)}")
         return runs[0]
 
     def stop_run(self, run_id: int) -> None:

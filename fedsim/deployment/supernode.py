@@ -1,8 +1,8 @@
 """``fedsim deploy supernode``: a Flower SuperNode with a long-lived ClientApp executor.
 
-Starts ``flower-supernode ARGS --isolation process --port P`` (every argument is Flower's,
-``--idle-poll S`` too, :mod:`fedsim.deployment.fast_supernode`; ``--port`` is the node's
-Runtime API, on loopback) and beside it one
+Starts ``flower-supernode ARGS --isolation process --port P`` (every argument is Flower's, but
+``--idle-poll S`` and ``--reply-poll S``: :mod:`fedsim.deployment.fast_supernode`; ``--port`` is
+the node's Runtime API, on loopback) and beside it one
 :mod:`fedsim.deployment.warm_clientapp` executor serving that node, each in its own session.
 It returns when either ends (or on SIGTERM / Ctrl-C) and then stops both by PID, so a node
 never outlives its executor or the other way round. This is what a SuperNode machine runs

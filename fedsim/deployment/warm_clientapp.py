@@ -60,12 +60,14 @@ from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.supercore.task_identity import TaskIdentity
 from flwr.supernode.runtime.run_clientapp import push_message, push_task_output
 
+from fedsim.deployment.object_pull import PULL_BACKOFF_CAP_S, PULL_BACKOFF_S
+
 log = logging.getLogger(__name__)
 POLL_S = 0.05  # how often an idle executor asks the SuperNode for a task
 # A task is handed out while the SuperNode may still be fetching the message's objects from the
 # SuperLink; Flower's first retry waits 1 s (PULL_INITIAL_BACKOFF), which a cold process never
-# notices but an executor that picks the task up within 50 ms always pays. Retry sooner.
-PULL_BACKOFF_S, PULL_BACKOFF_CAP_S = 0.02, 0.5
+# notices but an executor that picks the task up within 50 ms always pays. Retry sooner
+# (fedsim.deployment.object_pull: PULL_BACKOFF_S, PULL_BACKOFF_CAP_S).
 PRELOAD = ("torch", "fedsim.deployment.apps")  # imported once, before the first task
 
 

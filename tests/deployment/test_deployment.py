@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from fedsim.deployment.federation import LocalFederation
@@ -44,21 +45,42 @@ def test_bad_override_exits_2_before_starting_anything(tmp_path):
     assert not (tmp_path / "w").exists()
 
 
-@pytest.mark.integration
-def test_local_deployment_tls_auth_two_rounds(tmp_path):
+# Not saturated (global accuracy ~0.39 after round 1, ~0.83 after round 2), so two runs that
+# trained differently cannot both reach the same numbers by hitting 1.0.
+UNSATURATED = [o for o in TINY if "classes_per_task" not in o] + [
+    "scenario.classes_per_task=3",
+    "train.lr=0.01",
+]
+TIMING = {"wall_time_s", "tensorboard_dir"}
+ROUND_TIMING = {"round_time_s", "client_train_s"}
+
+
+def without_timing(summary: dict) -> dict:
+    """A summary without its wall-clock fields (everything else is a function of the seed)."""
+    out = {k: v for k, v in summary.items() if k not in TIMING}
+    out["history"] = [
+        {k: v for k, v in h.items() if k not in ROUND_TIMING} for h in summary["history"]
+    ]
+    return out
+
+
+@pytest.fixture(scope="module")
+def warm_run(tmp_path_factory):
+    """``fedsim deploy local`` (long-lived executors, the default) on UNSATURATED, once."""
+    tmp = tmp_path_factory.mktemp("warm")
     pyproject = (REPO / "pyproject.toml").read_bytes()
-    res = deploy(
-        "local",
-        "--workdir",
-        str(tmp_path / "w"),
-        *TINY,
-        f"output.root={tmp_path}/runs",
-        cwd=tmp_path,
-    )
+    res = deploy("local", "--workdir", str(tmp / "w"), *UNSATURATED, f"output.root={tmp}/runs",
+                 cwd=tmp)  # fmt: skip
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    assert "TLS + node auth" in res.stdout
     assert (REPO / "pyproject.toml").read_bytes() == pyproject, "flwr run rewrote pyproject.toml"
-    (run_dir,) = [p.parent for p in (tmp_path / "runs").rglob("summary.json")]
+    (run_dir,) = [p.parent for p in (tmp / "runs").rglob("summary.json")]
+    return res, tmp, run_dir
+
+
+@pytest.mark.integration
+def test_local_deployment_tls_auth_two_rounds(warm_run):
+    res, tmp_path, run_dir = warm_run
+    assert "TLS + node auth" in res.stdout
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "completed" and status["engine"] == "deployment"
     assert (run_dir / "config.yaml").is_file()
@@ -71,7 +93,8 @@ def test_local_deployment_tls_auth_two_rounds(tmp_path):
     acc.Reload()
     central = [e.value for e in acc.Scalars("accuracy/central_mean")]
     assert len(central) == 2 and central[-1] == pytest.approx(summary["final_central_acc"])
-    assert summary["final_central_acc"] > 0.6, "two digits, two rounds: the federation must learn"
+    assert summary["final_central_acc"] > 0.6, "three digits, two rounds: the federation learns"
+    assert summary["final"]["acc"] < 0.95, "saturated: cannot tell two executors apart"
     logs = tmp_path / "w" / "logs"
     names = {"superlink.log", "node-0.log", "node-1.log", "clientapp-0.log", "clientapp-1.log"}
     assert {p.name for p in logs.iterdir()} == names
@@ -79,6 +102,35 @@ def test_local_deployment_tls_auth_two_rounds(tmp_path):
         assert "Receiving: train message" in (logs / f"node-{k}.log").read_text()
         # ... every message in the node's one long-lived executor (2 rounds + query + eval)
         assert (logs / f"clientapp-{k}.log").read_text().count("task done") == 4
+
+
+@pytest.mark.integration
+def test_a_process_per_message_gives_the_warm_executors_numbers(warm_run, tmp_path):
+    """Flower's fresh flwr-clientapp per message == the long-lived executor, number for number.
+
+    The scenario comes from a ``--config-dir`` here (the ServerApp composes with it), so this
+    run also shows that flag reaching the deployment; the composed configs must be equal.
+    """
+    _, _, warm_dir = warm_run
+    conf = tmp_path / "conf" / "scenario"
+    conf.mkdir(parents=True)
+    (conf / "three_digits.yaml").write_text(
+        "defaults:\n  - class_incremental\n  - _self_\nclasses_per_task: 3\n"
+    )
+    overrides = [o for o in UNSATURATED if o != "scenario.classes_per_task=3"]
+    res = deploy("local", "--isolation", "subprocess", "--quiet", "--workdir", str(tmp_path / "w"),
+                 "--config-dir", str(tmp_path / "conf"), "scenario=three_digits", *overrides,
+                 f"output.root={tmp_path}/runs", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    (run_dir,) = [p.parent for p in (tmp_path / "runs").rglob("summary.json")]
+    assert not list((tmp_path / "w" / "logs").glob("clientapp-*.log")), "no warm executor here"
+    configs = [yaml.safe_load((d / "config.yaml").read_text()) for d in (warm_dir, run_dir)]
+    for cfg in configs:
+        cfg.pop("output")
+    assert configs[0] == configs[1]
+    warm, fresh = (json.loads((d / "summary.json").read_text()) for d in (warm_dir, run_dir))
+    assert 0.3 < warm["history"][0]["central_acc"] < warm["final_central_acc"] < 0.95
+    assert without_timing(fresh) == without_timing(warm)
 
 
 @pytest.mark.integration

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.cli.invoke import run_fedsim
+from tests.conftest import cli_env
 from tests.deployment.test_deployment import TINY, deploy
 
 
@@ -59,3 +64,74 @@ def test_a_client_whose_node_never_connects_fails_the_run_and_leaves_no_process(
     assert json.loads(status_file.read_text())["state"] == "failed"
     assert processes_under(workdir.resolve()) == [], "the launcher left processes behind"
     assert os.path.isdir(workdir), "a --workdir the user gave is kept (logs)"
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.integration
+def test_a_superlink_that_dies_mid_run_ends_the_launcher_with_one_line(tmp_path):
+    """SIGKILL the SuperLink after round 1: exit 1, one line, `failed`, nothing left running."""
+    workdir = (tmp_path / "w").resolve()
+    many_rounds = [o for o in TINY if "rounds_per_task" not in o] + [
+        "scenario.rounds_per_task=500"
+    ]
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "fedsim", "deploy", "local", "--workdir", str(workdir),
+         "--quiet", *many_rounds, f"output.root={tmp_path}/runs"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=cli_env(),
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not list((tmp_path / "runs").rglob("checkpoint.npz")):  # round 1 is done
+            assert launcher.poll() is None, launcher.communicate()
+            assert time.monotonic() < deadline, "no round finished"
+            time.sleep(0.2)
+        started = processes_under(workdir)
+        (superlink,) = [p for p in started if "split_superlink" in _command_line(p)]
+        os.kill(superlink, signal.SIGKILL)
+        out, err = launcher.communicate(timeout=180)
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert launcher.returncode == 1, out[-2000:] + err[-2000:]
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(
+        "fedsim deploy: error: the SuperLink died during the run (killed by signal 9; log "
+    ), lines[0]
+    (status_file,) = (tmp_path / "runs").rglob("status.json")
+    status = json.loads(status_file.read_text())
+    assert status["state"] == "failed" and "SuperLink died" in status["error"], status
+    assert len(started) >= 7  # SuperLink, SuperExec, ServerApp, 2 x (SuperNode + executor)
+    assert [p for p in started if _command_line(p)] == [], "the launcher left processes behind"
+    assert processes_under(workdir) == []
+
+
+def test_config_dir_is_searched_and_checked_before_anything_starts(tmp_path):
+    """`fedsim deploy --config-dir` composes like `fedsim --config-dir` (a run: test_deployment)."""
+    conf = tmp_path / "conf" / "scenario"
+    conf.mkdir(parents=True)
+    (conf / "empty.yaml").write_text(
+        "defaults:\n  - class_incremental\n  - _self_\nnum_clients: 0\n"
+    )
+    workdir = tmp_path / "w"
+    cases = [
+        (["local", "scenario=empty"], "scenario=empty: unknown option (allowed: "),
+        (["local", "--config-dir", str(tmp_path / "conf"), "scenario=empty"],
+         "scenario.num_clients: must be >= 1, got 0"),  # the option was found in the directory
+        (["submit", "--insecure", "--superlink", "127.0.0.1:1", "-cd", str(tmp_path / "nope")],
+         f"--config-dir: '{tmp_path / 'nope'}' is not a directory"),
+    ]  # fmt: skip
+    for args, needle in cases:
+        if args[0] == "local":
+            args = [args[0], "--workdir", str(workdir), *args[1:]]
+        res = run_fedsim("deploy", *args, cwd=tmp_path)
+        assert res.returncode == 2, res.stderr
+        (line,) = res.stderr.strip().splitlines()
+        assert line.startswith("fedsim deploy: error: ") and needle in line, line
+    assert not workdir.exists()

@@ -93,7 +93,7 @@ def _outsider(fed: LocalFederation, home, address: str, *args: str):
 
 @pytest.mark.integration
 def test_ca_holder_cannot_register_key_or_reach_control_api(tmp_path):
-    with LocalFederation(tmp_path / "w", 0, fleet_host=PUBLIC_HOST) as fed:
+    with LocalFederation(tmp_path / "w", 0, fleet_host=PUBLIC_HOST, database="state.db") as fed:
         # the Control API (and ServerAppIo) is not listening on the public address at all
         assert not port_open(fed.port, PUBLIC_HOST), "Control API port open on public address"
         assert port_open(fed.fleet_port, PUBLIC_HOST)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from fedsim.deployment.fast_supernode import CappedClock, split_idle_poll
+from fedsim.deployment.fast_supernode import CappedClock, split_idle_poll, split_polls
 from fedsim.deployment.supernode import runtime_port, supernode_argv
 
 
@@ -39,3 +39,20 @@ def test_idle_poll_is_taken_out_and_caps_sleeps(monkeypatch):
         CappedClock(0)
     with pytest.raises(ValueError, match="idle-poll must be seconds"):
         split_idle_poll(["--idle-poll", "soon"])
+
+
+def test_reply_poll_caps_the_short_waits_only(monkeypatch):
+    idle, reply, rest = split_polls(["--reply-poll", "0.01", "--idle-poll", "0.2", "--insecure"])
+    assert (idle, reply, rest) == (0.2, 0.01, ["--insecure"])
+    assert split_polls([])[:2] == (0.25, 0.02)
+    slept = []
+    monkeypatch.setattr("time.sleep", slept.append)
+    clock = CappedClock(0.25, 0.02)
+    clock.sleep(3)  # idle: nothing for this node at the SuperLink
+    clock.sleep(0.5)  # Flower's wait for the ClientApp's reply in the node's own state
+    clock.sleep(0.005)
+    assert slept == [0.25, 0.02, 0.005]
+    with pytest.raises(ValueError, match="reply-poll must be > 0"):
+        CappedClock(0.25, 0)
+    with pytest.raises(ValueError, match="--reply-poll needs a number"):
+        split_polls(["--reply-poll"])
