@@ -90,7 +90,7 @@ class TrainExchange:
             if reason is None:
                 good.append((cid, reply))
             else:
-                rejected[cid] = reason
+                rejected[cid] = bare_reason(cid, reason)
         for cid in self.grid.missing:
             rejected[cid] = DEADLINE
         injected = {c for c, e in (extras or {}).items() if wire.FAULT in e}
@@ -158,6 +158,12 @@ def array_bytes(msg: Message) -> int:
     if msg.has_error():
         return 0
     return sum(rec.count_bytes() for rec in msg.content.array_records.values())
+
+
+def bare_reason(cid: int, reason: str) -> str:
+    """``reason`` without a leading ``client <cid>: `` (the record and every report add it)."""
+    prefix = f"client {cid}: "
+    return reason[len(prefix):] if reason.startswith(prefix) else reason
 
 
 def first_rejected(rejected: dict[int, str]) -> str:

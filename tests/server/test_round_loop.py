@@ -181,3 +181,17 @@ def test_local_scoring_data_curriculum_aggregates(tmp_path):
     assert sum(h["clients_trained"] for h in summary["history"]) > 0
     assert all(h["failures"] == 0 and "skipped" not in h for h in summary["history"])
     assert summary["rejected_replies"] == 0
+
+
+def test_a_strategy_reason_naming_its_client_is_recorded_once(tmp_path):
+    """Strategies' check_reply name the client ("client 3: ..."); the record and the reports
+    add that prefix themselves, so the stored reason must not carry it (no "client 3: client
+    3: ...")."""
+    from fedsim.server.train_exchange import bare_reason, first_rejected
+
+    reason = bare_reason(3, "client 3: reply key 'arrays.proto.means': embedding dim 32")
+    assert reason == "reply key 'arrays.proto.means': embedding dim 32"
+    assert first_rejected({3: reason, 5: "x"}).startswith("client 3: reply key")
+    assert bare_reason(3, "client 30: other") == "client 30: other"  # another client: kept
+    assert bare_reason(3, "no reply before the round deadline") == (
+        "no reply before the round deadline")
