@@ -33,9 +33,14 @@ SUBCOMMANDS = {
 }
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> None:
-    """Print one line to stderr and exit with ``code`` (2: bad input, nothing ran)."""
-    print(f"fedsim: error: {message}", file=sys.stderr)
+def fail(message: str, code: int = EXIT_USAGE, cleanup=None) -> None:
+    """Print one line to stderr and exit with ``code`` (2: bad input, nothing ran).
+
+    ``cleanup`` (optional, no arguments) runs after the line is printed, before the exit.
+    """
+    print(f"fedsim: error: {message}", file=sys.stderr, flush=True)
+    if cleanup is not None:
+        cleanup()
     sys.exit(code)
 
 
@@ -70,7 +75,8 @@ def precheck(args: list[str], *, start_ray_early: bool = False) -> None:
     ``start_ray_early`` (the ``fedsim`` command): once the first run's values and paths are
     valid, Ray starts in the background (:func:`fedsim.runtime.ray_start.start_ray`) while the
     rest is checked - the dry builds import torch and build the data, Hydra sets up its job -
-    and the run picks that start up; bad input found after it shuts Ray down again.
+    and the run picks that start up. A bad setting that only the dry build finds is still
+    one line (printed at once), after which Ray is shut down again before the exit.
     """
     from omegaconf import OmegaConf
 
@@ -112,11 +118,11 @@ def precheck(args: list[str], *, start_ray_early: bool = False) -> None:
                 start_ray(checked)
                 early = False
             validate_objects(checked)
-    except BaseException as exc:
+    except (SystemExit, KeyboardInterrupt):
         abandon_ray_start()  # no-op unless Ray was started above
-        if isinstance(exc, SystemExit | KeyboardInterrupt):
-            raise
-        fail(hydra_message(exc))  # any composition error as one line
+        raise
+    except Exception as exc:  # noqa: BLE001 - turn any composition error into one line
+        fail(hydra_message(exc), cleanup=abandon_ray_start)
 
 
 def run_task(cfg) -> None:
