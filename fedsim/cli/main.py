@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from fedsim.config.compose import compose_config, config_dir, hydra_message
@@ -33,7 +34,7 @@ SUBCOMMANDS = {
 }
 
 
-def fail(message: str, code: int = EXIT_USAGE, cleanup=None) -> None:
+def fail(message: str, code: int = EXIT_USAGE, cleanup: Callable[[], None] | None = None) -> None:
     """Print one line to stderr and exit with ``code`` (2: bad input, nothing ran).
 
     ``cleanup`` (optional, no arguments) runs after the line is printed, before the exit.
