@@ -19,11 +19,14 @@ import os
 import sys
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
+# torch is imported inside the functions: the driver validates ``train.device`` (DEVICES) while
+# Ray starts, before it pays torch's import (fedsim.cli.main.precheck)
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -71,6 +74,8 @@ def assigned_gpu_ids() -> list[str]:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible is not None:
         return [g for g in visible.split(",") if g.strip()]
+    import torch
+
     return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
 
 
@@ -81,6 +86,8 @@ def train_device_name(cfg: Mapping[str, Any]) -> str:
 
 def client_device(cfg: Mapping[str, Any]) -> torch.device:
     """The device a client trains on (see the module docstring)."""
+    import torch
+
     name = train_device_name(cfg)
     if name == "cpu":  # no CUDA probe at all
         return torch.device("cpu")
@@ -91,6 +98,8 @@ def client_device(cfg: Mapping[str, Any]) -> torch.device:
 
 def driver_device(cfg: Mapping[str, Any]) -> torch.device:
     """The device of the server's central evaluation: a visible GPU unless ``cpu``."""
+    import torch
+
     name = train_device_name(cfg)
     if name == "cpu":
         return torch.device("cpu")
@@ -105,6 +114,8 @@ def model_device(model: nn.Module) -> torch.device:
         return tensor.device
     for tensor in model.buffers():
         return tensor.device
+    import torch
+
     return torch.device("cpu")
 
 

@@ -16,6 +16,7 @@ Usage::
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from fedsim.config.compose import compose_config, config_dir, hydra_message
@@ -33,9 +34,14 @@ SUBCOMMANDS = {
 }
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> None:
-    """Print one line to stderr and exit with ``code`` (2: bad input, nothing ran)."""
-    print(f"fedsim: error: {message}", file=sys.stderr)
+def fail(message: str, code: int = EXIT_USAGE, cleanup: Callable[[], None] | None = None) -> None:
+    """Print one line to stderr and exit with ``code`` (2: bad input, nothing ran).
+
+    ``cleanup`` (optional, no arguments) runs after the line is printed, before the exit.
+    """
+    print(f"fedsim: error: {message}", file=sys.stderr, flush=True)
+    if cleanup is not None:
+        cleanup()
     sys.exit(code)
 
 
@@ -59,20 +65,27 @@ def _variants(overrides: list[str], multirun: bool) -> list[list[str]]:
     return [base] + [base[:i] + [v] + base[i + 1 :] for i, v in sweeps]
 
 
-def precheck(args: list[str]) -> None:
+def precheck(args: list[str], *, start_ray_early: bool = False) -> None:
     """Compose and validate every run the command line asks for; exit 2 on the first bad one.
 
     Hydra's own flags are parsed with Hydra's parser, so ``--cfg job`` is not taken for an
     override. Values, objects (data, plan, model, strategy...) and paths are all checked here,
-    before Hydra creates a run directory and before Ray starts. With ``--cfg``/``--info``/help
-    nothing runs, so only the composition is checked.
+    before Hydra creates a run directory. With ``--cfg``/``--info``/help nothing runs, so only
+    the composition is checked.
+
+    ``start_ray_early`` (the ``fedsim`` command): once the first run's values and paths are
+    valid, Ray starts in the background (:func:`fedsim.runtime.ray_start.start_ray`) while the
+    rest is checked - the dry builds import torch and build the data, Hydra sets up its job -
+    and the run picks that start up. A bad setting that only the dry build finds is still
+    one line (printed at once), after which Ray is shut down again before the exit.
     """
     from omegaconf import OmegaConf
 
     from fedsim.config.overrides import SHOW_ONLY, check_override_syntax, parse_hydra_args
     from fedsim.config.paths import check_config_dir, check_run_paths
     from fedsim.config.targets import drop_inherited_keys
-    from fedsim.config.validate import validate
+    from fedsim.config.validate import validate_objects, validate_values
+    from fedsim.runtime.ray_start import abandon_ray_start, start_ray
 
     try:
         ns = parse_hydra_args(args)
@@ -86,6 +99,8 @@ def precheck(args: list[str]) -> None:
         show_only = any(getattr(ns, flag, None) for flag in SHOW_ONLY)
         hydra_ovs = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
         plain = [o for o in overrides if o not in hydra_ovs]
+        # another launcher runs jobs in other processes: a Ray started here would be wasted
+        early = start_ray_early and not show_only and not any("launcher" in o for o in hydra_ovs)
         for variant in _variants(plain, bool(ns.multirun)):
             cfg = compose_config(
                 [*variant, *extra, *hydra_ovs],
@@ -97,12 +112,18 @@ def precheck(args: list[str]) -> None:
             full = OmegaConf.to_container(cfg, resolve=False)
             full.pop("hydra", None)
             resolved = OmegaConf.to_container(OmegaConf.create(full), resolve=True)
-            validate(drop_inherited_keys(resolved, variant))
+            checked = drop_inherited_keys(resolved, variant)
+            validate_values(checked)
             check_run_paths(resolved, cfg, hydra_ovs, multirun=bool(ns.multirun))
-    except SystemExit:
+            if early:  # the run's own start_ray (fedsim.api.runner.prepare) picks it up
+                start_ray(checked)
+                early = False
+            validate_objects(checked)
+    except (SystemExit, KeyboardInterrupt):
+        abandon_ray_start()  # no-op unless Ray was started above
         raise
     except Exception as exc:  # noqa: BLE001 - turn any composition error into one line
-        fail(hydra_message(exc))
+        fail(hydra_message(exc), cleanup=abandon_ray_start)
 
 
 def run_task(cfg) -> None:
@@ -154,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         module, function = SUBCOMMANDS[args[0]]
         getattr(importlib.import_module(module), function)(args[1:])
         return
-    precheck(args)
+    precheck(args, start_ray_early=True)
     import hydra
 
     from fedsim.config.schema import register
@@ -165,12 +186,14 @@ def main(argv: list[str] | None = None) -> None:
         run_task
     )
     _OUTCOMES.clear()
+    from fedsim.runtime.ray_start import abandon_ray_start
     from fedsim.runtime.simulation import close_warm_session
 
     try:
         task()
     finally:
         close_warm_session()  # a multirun's jobs shared one Ray session and actor pool
+        abandon_ray_start()  # precheck's early start when no run took it (Hydra failed)
     _exit_for_outcomes(list(_OUTCOMES))
 
 

@@ -8,44 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fedsim.logging.heatmap import matrix_image
 from fedsim.logging.tags import tag
-
-
-def matrix_image(
-    matrix: np.ndarray, title: str, xlabel: str, ylabel: str, row_labels=None
-) -> np.ndarray:
-    """Render a matrix as an annotated heatmap; return an HWC uint8 RGB array."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    m = np.asarray(matrix, dtype=float)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.6 * m.shape[1], 1.2 + 0.45 * m.shape[0]), dpi=90)
-    im = ax.imshow(np.ma.masked_invalid(m), vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
-    if m.size <= 400:
-        for (i, j), v in np.ndenumerate(m):
-            if not math.isnan(v):
-                ax.text(
-                    j,
-                    i,
-                    f"{v:.2f}",
-                    ha="center",
-                    va="center",
-                    fontsize=7,
-                    color="white" if v < 0.6 else "black",
-                )
-    ax.set_title(title, fontsize=9)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    if row_labels is not None and len(row_labels) <= 40:
-        ax.set_yticks(range(len(row_labels)), [str(r) for r in row_labels], fontsize=7)
-    fig.colorbar(im, ax=ax, fraction=0.05)
-    fig.tight_layout()
-    fig.canvas.draw()
-    img = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].copy()
-    plt.close(fig)
-    return img
 
 
 class TensorBoardSink:

@@ -150,6 +150,9 @@ def classify(args: list[str], key: str, root: Path) -> tuple[str, str]:
         ray["started"] = True
         return mock.MagicMock()
 
+    def fake_abandon():  # the early start (fedsim.cli.main.precheck) shut down again
+        ray["stopped"] = ray["started"]
+
     def accepted(*_a, **_k):
         ray["accepted"] = True
         raise _Accepted
@@ -166,7 +169,7 @@ def classify(args: list[str], key: str, root: Path) -> tuple[str, str]:
     kind = None
     with (
         mock.patch("fedsim.runtime.ray_start.start_ray", fake_start),
-        mock.patch("fedsim.runtime.ray_start.abandon_ray_start", lambda: None),
+        mock.patch("fedsim.runtime.ray_start.abandon_ray_start", fake_abandon),
         mock.patch("fedsim.cli.run.run_and_record", accepted),
         contextlib.redirect_stderr(err),
     ):
@@ -177,7 +180,8 @@ def classify(args: list[str], key: str, root: Path) -> tuple[str, str]:
         except _Accepted:
             kind = "silent"
         except SystemExit as exc:
-            kind = _exit_kind(exc.code, err.getvalue(), key, ray["started"])
+            left_running = ray["started"] and not ray.get("stopped")
+            kind = _exit_kind(exc.code, err.getvalue(), key, left_running)
         except BaseException:  # noqa: BLE001 - an uncaught error is what we count
             import traceback
 

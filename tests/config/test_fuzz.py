@@ -163,7 +163,11 @@ def test_enough_generated_bad_invocations():
     "args, key", GENERATED, ids=lambda v: " ".join(v)[:70] if isinstance(v, list) else None
 )
 def test_generated_bad_invocation_is_one_line_before_ray(args, key, tmp_path):
-    """Exit 2, one line naming the key, no traceback, Ray never asked to start, nothing written."""
+    """Exit 2, one line naming the key, no traceback, Ray not left running, nothing written.
+
+    A bad value never starts Ray; a bad object setting (found by the dry build) may come after
+    the command's early Ray start, which must then be shut down again (``after_ray`` if not).
+    """
     root = tmp_path / "runs"
     kind, err = bad_inputs.classify(args, key, root)
     assert kind == "one_line", (kind, err[-2000:])

@@ -51,3 +51,25 @@ def test_shared_state_dict_decodes_one_record_once():
     other = ArrayRecord({"w": Array(np.zeros((2, 2), dtype=np.float32))})
     assert shared_state_dict(other) is not first
     torch.testing.assert_close(shared_state_dict(other)["w"], torch.zeros(2, 2))
+
+
+def test_state_dict_record_equals_flowers_conversion_bytes_and_object_ids():
+    import torch
+    from flwr.app import ArrayRecord
+
+    from fedsim.transport.arrays import encode, state_dict_record
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.BatchNorm1d(4))
+    for _ in range(2):  # the second time the headers come from the cache
+        sd = {k: v.clone() for k, v in model.state_dict().items()}  # incl. an int64 buffer
+        want, got = ArrayRecord(sd), state_dict_record(sd)
+        assert list(got) == list(want)
+        for key in want:
+            a, b = want[key], got[key]
+            assert (b.dtype, tuple(b.shape), b.stype, b.data) == (
+                a.dtype, tuple(a.shape), a.stype, a.data), key  # fmt: skip
+        assert got.object_id == want.object_id
+        torch.nn.init.normal_(model[0].weight)  # new values, same shapes
+    odd = np.asfortranarray(np.arange(6.0).reshape(2, 3))  # not C-contiguous: np.save itself
+    assert encode(odd).data == ArrayRecord([odd])[next(iter(ArrayRecord([odd])))].data

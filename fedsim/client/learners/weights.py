@@ -20,7 +20,7 @@ from fedsim.client.state import (
 from fedsim.client.training_loop import evaluate
 from fedsim.device import client_device, cpu_state_dict
 from fedsim.experiment import Experiment
-from fedsim.transport.arrays import shared_state_dict
+from fedsim.transport.arrays import shared_state_dict, state_dict_record
 from scenarios.types import ClientStream
 
 
@@ -120,7 +120,7 @@ class WeightsLearner:
         metrics.update(difficulty)
         metrics.update(loop.baselines.metrics)
         metrics.update({k: float(v) for k, v in result.metrics.items()})
-        reply = ArrayRecord(cpu_state_dict(model))  # back to the CPU before the wire
+        reply = state_dict_record(cpu_state_dict(model))  # = ArrayRecord(...), cheaper
         extra = {}
         if loop.baselines.send:  # FOT: the ended task's representation factors
             sent = {k: Array(v) for k, v in loop.baselines.send.items()}
