@@ -118,11 +118,13 @@ class SimulationSession:
         import warnings
 
         from fedsim.client.app import build_client_app
+        from fedsim.runtime import engine_poll
         from fedsim.runtime.simulation import backend_config
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             from flwr.simulation import run_simulation
+        engine_poll.install()  # messages reach the actors without Flower's 0.1 s sweep wait
         try:
             run_simulation(
                 server_app=self._server_app(),

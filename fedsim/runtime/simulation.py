@@ -27,8 +27,9 @@ def max_messages(cfg: Mapping[str, Any]) -> int | None:
 def num_flower_nodes(cfg: Mapping[str, Any], num_clients: int) -> int:
     """Flower nodes that carry the virtual clients.
 
-    Flower's engine takes one message per node per 0.1 s sweep and scans every node, so the
-    node count follows the per-round cohort (at most ``federation.max_clients`` or all
+    Flower's engine takes one message per node per sweep and scans every node's stored
+    messages (:mod:`fedsim.runtime.engine_poll` sweeps as Flower does, without its 0.1 s
+    wait while sweeps find messages or are cheap), so the node count follows the per-round cohort (at most ``federation.max_clients`` or all
     clients), not the number of registered clients.
     """
     import math

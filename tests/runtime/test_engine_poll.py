@@ -1,0 +1,80 @@
+"""fedsim's message pick-up for Flower's simulation engine (fedsim.runtime.engine_poll)."""
+
+from __future__ import annotations
+
+import threading
+from queue import Queue
+
+from fedsim.runtime import engine_poll
+
+
+class State:
+    """The link state's ``get_message_ins`` contract: undelivered messages of a node, in order."""
+
+    def __init__(self, messages: list[tuple[int, str]]) -> None:
+        self.pending = list(messages)
+        self.calls = 0
+
+    def get_message_ins(self, node_id: int, limit: int | None) -> list[str]:
+        self.calls += 1
+        mine = [m for m in self.pending if m[0] == node_id][: limit or None]
+        for m in mine:
+            self.pending.remove(m)
+        return [text for _, text in mine]
+
+
+class CountingStop(threading.Event):
+    """Records every idle wait; sets itself after ``stop_after`` of them."""
+
+    def __init__(self, stop_after: int) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+        self.stop_after = stop_after
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(float(timeout or 0.0))
+        if len(self.waits) >= self.stop_after:
+            self.set()
+        return self.is_set()
+
+
+def test_every_message_is_queued_in_order_without_a_wait_between_busy_sweeps():
+    state = State([(1, "a1"), (2, "b1"), (1, "a2"), (1, "a3")])
+    queue: Queue = Queue()
+    stop = CountingStop(stop_after=1)
+    engine_poll.add_messages_to_queue(state, queue, {1: 0, 2: 1}, stop)
+    got = [queue.get_nowait() for _ in range(queue.qsize())]
+    # same per-sweep order as Flower's loop (one message per node per sweep, nodes in order)
+    assert got == ["a1", "b1", "a2", "a3"]
+    # three busy sweeps back to back, then one idle sweep and its wait (Flower: 4 x 0.1 s)
+    assert len(stop.waits) == 1 and state.calls == 4 * 2
+
+
+def test_idle_wait_is_short_when_sweeps_are_cheap():
+    stop = CountingStop(stop_after=3)
+    engine_poll.add_messages_to_queue(State([]), Queue(), {1: 0}, stop)
+    assert stop.waits and all(engine_poll.POLL_S <= w < 0.1 for w in stop.waits)
+
+
+def test_idle_wait_grows_with_an_expensive_sweep():
+    class Slow(State):
+        def get_message_ins(self, node_id, limit):
+            import time
+
+            time.sleep(0.02)  # a sweep over many nodes and stored messages
+            return super().get_message_ins(node_id, limit)
+
+    stop = CountingStop(stop_after=1)
+    engine_poll.add_messages_to_queue(Slow([]), Queue(), {1: 0, 2: 1}, stop)
+    assert stop.waits[0] >= 2 * 0.04  # twice the sweep's own duration: CPU <= Flower's
+
+
+def test_install_replaces_flowers_function_once():
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    original = vce_api.add_messages_to_queue
+    try:
+        assert engine_poll.install() and engine_poll.install()
+        assert vce_api.add_messages_to_queue is engine_poll.add_messages_to_queue
+    finally:
+        vce_api.add_messages_to_queue = original
