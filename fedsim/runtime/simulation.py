@@ -29,8 +29,9 @@ def num_flower_nodes(cfg: Mapping[str, Any], num_clients: int) -> int:
 
     Flower's engine takes one message per node per sweep and scans every node's stored
     messages (:mod:`fedsim.runtime.engine_poll` sweeps as Flower does, without its 0.1 s
-    wait while sweeps find messages or are cheap), so the node count follows the per-round cohort (at most ``federation.max_clients`` or all
-    clients), not the number of registered clients.
+    wait while sweeps find messages or are cheap), so the node count follows the per-round
+    cohort (at most ``federation.max_clients`` or all clients), not the number of registered
+    clients.
     """
     import math
 
