@@ -23,6 +23,8 @@ from collections.abc import Iterable
 from flwr.app import Message
 from flwr.serverapp import Grid
 
+from fedsim.transport.delegating_grid import DelegatingGrid
+
 POLL_MIN_S = 0.05
 POLL_MAX_S = 0.1
 
@@ -36,7 +38,7 @@ def use_quick_reply_pulls() -> None:
     use_quick_pulls(http_grid)
 
 
-class PollingGrid(Grid):
+class PollingGrid(DelegatingGrid):
     """Delegate to ``inner``; ``send_and_receive`` polls for replies every 0.05-0.1 s.
 
     Parameters
@@ -52,28 +54,9 @@ class PollingGrid(Grid):
     ) -> None:
         if not 0 < poll_min_s <= poll_max_s:
             raise ValueError(f"need 0 < poll_min_s <= poll_max_s, got {poll_min_s}, {poll_max_s}")
-        self.inner = inner
+        super().__init__(inner)
         self.poll_min_s = poll_min_s
         self.poll_max_s = poll_max_s
-
-    def set_run(self, run) -> None:  # noqa: D102
-        self.inner.set_run(run)
-
-    @property
-    def run(self):  # noqa: D102
-        return self.inner.run
-
-    def create_message(self, *args, **kwargs) -> Message:  # noqa: D102
-        return self.inner.create_message(*args, **kwargs)
-
-    def get_node_ids(self) -> Iterable[int]:  # noqa: D102
-        return self.inner.get_node_ids()
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # noqa: D102
-        return self.inner.push_messages(messages)
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # noqa: D102
-        return self.inner.pull_messages(message_ids)
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None

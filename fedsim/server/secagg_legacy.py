@@ -19,6 +19,8 @@ from flwr.server.client_proxy import ClientProxy
 from flwr.server.strategy import Strategy as LegacyStrategy
 from flwr.serverapp import Grid
 
+from fedsim.transport.delegating_grid import DelegatingGrid
+
 
 def content_bytes(content: RecordDict) -> int:
     """Bytes of every record of a message's content (arrays, metrics and configs).
@@ -43,33 +45,14 @@ def _value_bytes(value: Any) -> int:
     return 1 if isinstance(value, bool) else 8
 
 
-class StageGrid(Grid):
+class StageGrid(DelegatingGrid):
     """The real Grid, counting each send's bytes and keeping each stage's replies."""
 
     def __init__(self, inner: Grid) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.bytes_down = 0
         self.bytes_up = 0
         self.sends: list[tuple[set[int], list[Message]]] = []  # (asked nodes, replies)
-
-    def set_run(self, run) -> None:  # noqa: D102
-        self.inner.set_run(run)
-
-    @property
-    def run(self):  # noqa: D102
-        return self.inner.run
-
-    def create_message(self, *args, **kwargs) -> Message:  # noqa: D102
-        return self.inner.create_message(*args, **kwargs)
-
-    def get_node_ids(self) -> Iterable[int]:  # noqa: D102
-        return self.inner.get_node_ids()
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # noqa: D102
-        return self.inner.push_messages(messages)
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # noqa: D102
-        return self.inner.pull_messages(message_ids)
 
     def send_and_receive(
         self, messages: Iterable[Message], *, timeout: float | None = None

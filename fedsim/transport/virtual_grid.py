@@ -19,6 +19,7 @@ from flwr.serverapp import Grid
 from fedsim import wire
 from fedsim.transport import packing
 from fedsim.transport.client_store import ClientStore
+from fedsim.transport.delegating_grid import DelegatingGrid
 
 ERROR_CODE = 2  # flwr ErrorCode.CLIENT_APP_RAISED_EXCEPTION
 
@@ -28,7 +29,7 @@ def _cid(msg: Message) -> int:
     return int(msg.metadata.dst_node_id)
 
 
-class VirtualGrid(Grid):
+class VirtualGrid(DelegatingGrid):
     """Wrap a real Grid; map client ids to nodes.
 
     Parameters
@@ -57,7 +58,7 @@ class VirtualGrid(Grid):
         node_of_client: dict[int, int] | None = None,
         max_messages: int | None = None,
     ) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.store = store
         self.state_in_message = state_in_message
         self.node_of_client = node_of_client
@@ -97,23 +98,6 @@ class VirtualGrid(Grid):
         if self._nodes is None:
             self._nodes = sorted(self.inner.get_node_ids())
         return self._nodes
-
-    # -- delegation ---------------------------------------------------------------------
-    def set_run(self, run) -> None:  # noqa: D102
-        self.inner.set_run(run)
-
-    @property
-    def run(self):  # noqa: D102
-        return self.inner.run
-
-    def create_message(self, *args, **kwargs) -> Message:  # noqa: D102
-        return self.inner.create_message(*args, **kwargs)
-
-    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:  # noqa: D102
-        return self.inner.push_messages(messages)
-
-    def pull_messages(self, message_ids: Iterable[str]) -> Iterable[Message]:  # noqa: D102
-        return self.inner.pull_messages(message_ids)
 
     # -- the virtual-client path --------------------------------------------------------
     def node_for(self, client_id: int, position: int) -> int:
