@@ -39,6 +39,18 @@ def tree_pss(proc: psutil.Process) -> int:
     return total
 
 
+def peak_pss_until_exit(proc: subprocess.Popen, every_s: float = 0.2) -> int:
+    """Wait for ``proc``; return the peak summed PSS (bytes) of its tree, sampled every 0.2 s."""
+    ps, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, tree_pss(ps))
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(every_s)
+    return peak
+
+
 def run_one(args: list[str], tree: Path = ROOT, env_variant: str | None = None) -> dict:
     """Run ``benchmarks.run_one`` of checkout ``tree`` with ``args``; return its JSON + peak PSS.
 
@@ -50,14 +62,7 @@ def run_one(args: list[str], tree: Path = ROOT, env_variant: str | None = None) 
         [sys.executable, "-m", "benchmarks.run_one", *args], cwd=tree, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, tree_pss(ps))
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.2)
+    peak = peak_pss_until_exit(proc)
     out = proc.stdout.read().strip().splitlines()
     if proc.returncode != 0 or not out:
         raise RuntimeError(f"benchmark {args} failed with code {proc.returncode}")

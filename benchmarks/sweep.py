@@ -27,11 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import yaml
 
 from benchmarks.machine import cell, env_for, load_average, machine_info
-from benchmarks.run import ROOT, tree_pss
+from benchmarks.run import ROOT, peak_pss_until_exit
 
 QUICK = ["+experiment=quick", "log.progress=false"]
 
@@ -41,13 +40,7 @@ def timed(cmd: list[str], tree: Path, env: dict[str, str]) -> tuple[float, float
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
-    ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        try:
-            peak = max(peak, tree_pss(ps))
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.2)
+    peak = peak_pss_until_exit(proc)
     wall = time.perf_counter() - t0
     err = proc.stderr.read()
     if proc.returncode != 0:

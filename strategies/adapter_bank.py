@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 
@@ -23,6 +23,7 @@ from fedsim.adapters.bank import (
 from fedsim.adapters.checks import check_adapter_reply
 from fedsim.adapters.evaluation import initial_entry, task_accuracies
 from fedsim.adapters.layout import AdapterLayout
+from fedsim.adapters.routing import task_routed_messages
 from fedsim.adapters.stats import AdapterStats
 from fedsim.device import driver_device
 from fedsim.errors import ConfigError
@@ -94,11 +95,6 @@ class AdapterBank(FedAvg, StrategyHooks):
         self.stats.model_bytes = ArrayRecord(exp.make_model().state_dict()).count_bytes()
         return join_groups(self.layout.initial_groups(exp))
 
-    def _task_of_client(self, client_id: int, server_round: int) -> int:
-        if self.exp is None:
-            raise RuntimeError("AdapterBank.initial_arrays(exp) must be called before training")
-        return self.exp.plan.streams[client_id].active_slot(server_round).task_id
-
     def _groups_for(self, task_id: int) -> list[str]:
         names = [SHARED] if self.layout.shared else []
         if self.layout.task_adapters == "federated":
@@ -113,15 +109,10 @@ class AdapterBank(FedAvg, StrategyHooks):
         config[wire.SERVER_ROUND] = server_round
         config[wire.ADAPTER_LAYOUT] = self.layout.to_json()
         groups = split_groups(arrays)
-        messages = []
-        for cid in grid.get_node_ids():
-            task_id = self._task_of_client(int(cid), server_round)
-            payload = join_groups(select_groups(groups, self._groups_for(task_id)))
-            content = RecordDict({wire.ARRAYS: payload, wire.CONFIG: ConfigRecord(dict(config))})
-            messages.append(
-                Message(content=content, message_type=MessageType.TRAIN, dst_node_id=cid)
-            )
-        return messages
+        return task_routed_messages(
+            self.exp, grid, server_round, config,
+            lambda t: join_groups(select_groups(groups, self._groups_for(t))), "AdapterBank",
+        )
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
 from torch import nn
@@ -17,6 +17,7 @@ from fedsim.adapters.checks import check_adapter_groups
 from fedsim.adapters.evaluation import initial_groups, trained_tasks
 from fedsim.adapters.incremental import incremental_model, join_payload, split_payload
 from fedsim.adapters.layout import AdapterLayout
+from fedsim.adapters.routing import task_routed_messages
 from fedsim.adapters.stats import AdapterStats
 from fedsim.errors import ConfigError
 from fedsim.experiment import Experiment
@@ -156,11 +157,6 @@ class PILoRA(FedAvg, StrategyHooks):
             wire.PILORA_TEMPERATURE: self.temperature,
         }
 
-    def _task_of_client(self, client_id: int, server_round: int) -> int:
-        if self.exp is None:
-            raise RuntimeError("PILoRA.initial_arrays(exp) must be called before training")
-        return self.exp.plan.streams[client_id].active_slot(server_round).task_id
-
     # -- train --------------------------------------------------------------------------
     def configure_train(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -171,16 +167,12 @@ class PILoRA(FedAvg, StrategyHooks):
             config[key] = value
         groups, bank = split_payload(arrays)
         trained = trained_tasks(groups, initial_groups(self.exp, self.layout))
-        messages = []
-        for cid in grid.get_node_ids():
-            t = self._task_of_client(int(cid), server_round)
+
+        def payload_for(t: int) -> ArrayRecord:
             names = [task_group(t)] + [task_group(s) for s in trained if s != t]
-            payload = join_payload(select_groups(groups, names), bank)
-            content = RecordDict({wire.ARRAYS: payload, wire.CONFIG: ConfigRecord(dict(config))})
-            messages.append(
-                Message(content=content, message_type=MessageType.TRAIN, dst_node_id=cid)
-            )
-        return messages
+            return join_payload(select_groups(groups, names), bank)
+
+        return task_routed_messages(self.exp, grid, server_round, config, payload_for, "PILoRA")
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid

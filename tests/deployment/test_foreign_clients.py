@@ -18,17 +18,8 @@ from fedsim.deployment.discovery import NodeDiscoveryError, discover_clients
 from fedsim.errors import ProtocolError
 from fedsim.server.app import run_server
 from tests.conftest import compose
+from tests.deployment.test_deployment import TINY
 from tests.fake_grid import FakeGrid, task_identity
-
-TINY = (
-    "scenario.num_clients=2",
-    "scenario.num_tasks=1",
-    "scenario.classes_per_task=2",
-    "scenario.rounds_per_task=2",
-    "scenario.max_arrival_delay=0",
-    "train.epochs=1",
-    "log.progress=false",
-)
 
 
 def foreign_app(*, protocol=True, task_eval=True, extra=False) -> ClientApp:
