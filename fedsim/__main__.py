@@ -1,6 +1,6 @@
 """``python -m fedsim`` runs the ``fedsim`` command."""
 
-from fedsim.cli.main import main
+from fedsim.cli.exit import console_main
 
 if __name__ == "__main__":
-    main()
+    console_main()

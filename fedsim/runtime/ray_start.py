@@ -3,8 +3,10 @@
 ``ray.init`` takes ~2.5-3.5 s on the 2-core CI machine (GCS, raylet, agents). Flower's Ray
 backend calls it when the simulation starts, inside round 1's wait. Flower only initialises Ray
 when it is not initialised yet, so fedsim starts it itself, in a thread, as soon as the config
-is known, with exactly the arguments Flower would use (``backend_config(cfg)["init_args"]`` and
-the ``PYTHONPATH`` runtime env), and the simulation waits for it before handing over to Flower.
+is known, with the arguments Flower would use (``backend_config(cfg)["init_args"]``; the driver's
+``PYTHONPATH`` reaches the workers through ``os.environ`` for a Ray of our own and through a
+runtime env on an existing cluster), and the simulation waits for it before handing over to
+Flower.
 Flower's backend still shuts Ray down at the end of the run.
 
 The thread stays alive until :meth:`RayStart.release`: Ray starts its GCS and raylet with
@@ -75,8 +77,13 @@ class RayStart:
             "logging_level": getattr(logging, str(self.logging_level).upper(), logging.ERROR),
             **self.init_args,
         }
+        if "address" in self.init_args:  # a cluster's workers do not inherit our environment
+            args["runtime_env"] = {"env_vars": {"PYTHONPATH": pythonpath}}
+        # A Ray of our own inherits os.environ (PYTHONPATH included). Without a job runtime
+        # env its actors reuse the worker processes Ray prestarts while it starts, instead of
+        # spawning new ones when Flower's engine creates them.
         quiet_benign_shutdown_lines()  # before ray.init: its log handler uses the filter
-        ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath}}, **args)
+        ray.init(**args)
         self.initialised = True
         if "address" not in self.init_args:  # a Ray of our own: its helpers die with us
             from fedsim.runtime.watchdog import helper_processes, start_watchdog
@@ -92,6 +99,33 @@ class RayStart:
                 f"backend: could not start/join {where}: "
                 f"{type(self.error).__name__}: {self.error}"
             )
+
+    def stop_autoscaler(self) -> None:
+        """Kill the autoscaler monitor of a Ray this start initialised; before its shutdown.
+
+        ``ray.shutdown`` stops the GCS first and then SIGTERMs the monitor, whose handler
+        tries to report its termination to that GCS until ``ray.shutdown`` SIGKILLs it after a
+        1 s timeout: a second of every run's teardown. A single-node Ray of our own has nothing
+        to autoscale, so the monitor is SIGKILLed (no handler, no report) once the last job is
+        done; ``ray.shutdown`` then finds it gone. A Ray found running is left alone.
+        """
+        if not (self._ready.is_set() and self.error is None and self.initialised):
+            return
+        if "address" in self.init_args:
+            return
+        try:  # Ray's own record of the processes it started (ray._private.node.Node)
+            from ray._private import ray_constants
+            from ray._private import worker as ray_worker
+
+            node = ray_worker._global_node
+            infos = node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []) if node else []
+        except (ImportError, AttributeError):  # another Ray release: the 1 s stays
+            return
+        for info in infos:
+            process = getattr(info, "process", None)
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=5)
 
     def found_ray_gone(self) -> bool:
         """True when this start found Ray running (did not initialise it) and Ray is down now."""

@@ -213,6 +213,7 @@ class SimulationSession:
         """End the ServerApp, let Flower tear its engine and Ray down, release the Ray start."""
         try:
             if self._thread is not None and not self._interrupted:
+                self.ray_start.stop_autoscaler()  # saves ray.shutdown's 1 s wait on it
                 self._jobs.put(_STOP)
                 self._thread.join()
         finally:  # interrupted: the engine thread is a daemon and ends with the process

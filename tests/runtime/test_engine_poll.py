@@ -69,12 +69,98 @@ def test_idle_wait_grows_with_an_expensive_sweep():
     assert stop.waits[0] >= 2 * 0.04  # twice the sweep's own duration: CPU <= Flower's
 
 
-def test_install_replaces_flowers_function_once():
+def test_install_replaces_flowers_functions_once():
     from flwr.server.superlink.fleet.vce import vce_api
 
-    original = vce_api.add_messages_to_queue
+    originals = vce_api.add_messages_to_queue, vce_api.put_message_into_state
     try:
         assert engine_poll.install() and engine_poll.install()
         assert vce_api.add_messages_to_queue is engine_poll.add_messages_to_queue
+        assert vce_api.put_message_into_state is engine_poll.put_message_into_state
     finally:
-        vce_api.add_messages_to_queue = original
+        vce_api.add_messages_to_queue, vce_api.put_message_into_state = originals
+
+
+class Replies:
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+
+    def store_message_res(self, message: str) -> None:
+        self.stored.append(message)
+
+
+def test_the_engine_threads_end_as_soon_as_the_stop_event_is_set():
+    """Flower's worker and reply threads wait 1 s on their queues; ours return at once."""
+    import time
+    from queue import Empty
+
+    stop = threading.Event()
+    work: Queue = Queue()
+    replies: Queue = Queue()
+    store = Replies()
+    ended: dict[str, float] = {}
+
+    def worker() -> None:  # Flower's worker loop, as vce_api.worker runs it
+        while not stop.is_set():
+            try:
+                replies.put(work.get(timeout=1.0).upper())
+            except Empty:
+                pass
+        ended["worker"] = time.monotonic()
+
+    def run(name: str, fn, *args) -> threading.Thread:
+        def body() -> None:
+            fn(*args)
+            ended[name] = time.monotonic()
+
+        th = threading.Thread(target=body)
+        th.start()
+        return th
+
+    state = State([(1, "a"), (2, "b")])
+    nodes = {1: 0, 2: 1}
+    threads = [
+        run("extractor", engine_poll.add_messages_to_queue, state, work, nodes, stop),
+        run("injector", engine_poll.put_message_into_state, store, replies, stop),
+    ]
+    threads += [threading.Thread(target=worker) for _ in range(2)]
+    for th in threads[2:]:
+        th.start()
+    deadline = time.monotonic() + 5
+    while len(store.stored) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert sorted(store.stored) == ["A", "B"]  # messages still flow through both queues
+    time.sleep(0.05)  # every thread is now blocked in a 1 s get
+    stopped = time.monotonic()
+    stop.set()
+    for th in threads:
+        th.join(timeout=5)
+    assert len(ended) == 3 and all(t - stopped < 0.5 for t in ended.values()), ended
+
+
+def test_a_stop_aware_queue_still_hands_out_queued_items_and_keeps_timeouts():
+    import time
+    from queue import Empty
+
+    import pytest
+
+    stop = threading.Event()
+    q: Queue = Queue()
+    engine_poll._stop_aware(q, stop)
+    q.put(1)
+    q.put(2)
+    assert q.get(timeout=1.0) == 1
+    t0 = time.monotonic()
+    assert q.get(timeout=1.0) == 2
+    with pytest.raises(Empty):
+        q.get(timeout=0.05)
+    assert time.monotonic() - t0 >= 0.05
+    with pytest.raises(Empty):
+        q.get(block=False)
+    q.put(3)
+    stop.set()
+    assert q.get(timeout=1.0) == 3  # queued before the stop: still delivered
+    t0 = time.monotonic()
+    with pytest.raises(Empty):
+        q.get(timeout=1.0)  # stopped and empty: at once
+    assert time.monotonic() - t0 < 0.5
