@@ -8,11 +8,11 @@ import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg
-from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 
 from fedsim import wire
 from fedsim.interfaces import StrategyHooks
 from fedsim.logging.prototypes import log_bank
+from fedsim.server.fast_aggregate import aggregate_arrayrecords
 from strategies.prototypes import (
     bank_from_arrays,
     bank_size,

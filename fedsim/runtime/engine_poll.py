@@ -18,6 +18,14 @@ the same messages in the same order into the same queue, but
   more CPU than Flower's when they are not (a sweep over many nodes scans every stored message
   per node: at 50 ms a sweep, both wait 0.1 s).
 
+Two events remove the remaining polls of an exchange in the same process
+(:class:`fedsim.transport.signalled_grid.SignalledGrid` is the ServerApp's side): the Grid sets
+:data:`PUSHED` after it stores messages, and the message thread waits on it instead of sleeping
+(the same wait as a timeout, so a missed wake-up costs what it did before); the reply thread
+sets :data:`REPLIED` after it stores a reply, and the Grid waits on it between its pulls
+instead of sleeping 10 ms. Each side clears its event *before* it looks, so a message or reply
+stored before the event is set is always found by the next look.
+
 It also ends the engine at once when the ServerApp returns. Flower's worker threads and its
 reply thread wait on their queues with 1 s timeouts and look at the stop event in between, so
 the engine's teardown began up to 1 s after the last round (every run, every sweep).
@@ -45,15 +53,26 @@ POLL_S = 0.01  # idle wait between sweeps while a sweep is cheap
 _MARK = "_fedsim_fast_pickup"
 _WAKE = "_fedsim_stop_aware_queues"  # attribute of the engine's stop event
 _WAKE_LOCK = threading.Lock()
+PUSHED = threading.Event()  # set by the ServerApp's Grid after it stores messages
+REPLIED = threading.Event()  # set by the reply thread after it stores a reply
 
 
 def add_messages_to_queue(
-    state: Any, queue: Queue, nodes_mapping: Mapping[int, Any], f_stop: threading.Event
+    state: Any,
+    queue: Queue,
+    nodes_mapping: Mapping[int, Any],
+    f_stop: threading.Event,
+    pushed: threading.Event = PUSHED,
 ) -> None:
-    """Flower's loop (same signature): move undelivered messages of every node to ``queue``."""
+    """Flower's loop (same signature): move undelivered messages of every node to ``queue``.
+
+    Between idle sweeps it waits on ``pushed`` (:data:`PUSHED`), which the ServerApp's Grid
+    sets after it stores messages.
+    """
     _stop_aware(queue, f_stop)  # the worker threads' queue
     try:
         while not f_stop.is_set():
+            pushed.clear()  # before the sweep: a push after this is seen now or wakes us
             t0 = time.perf_counter()
             found = False
             for node_id in nodes_mapping.keys():
@@ -61,7 +80,7 @@ def add_messages_to_queue(
                     queue.put(msg)
                     found = True
             if not found:
-                f_stop.wait(max(POLL_S, 2.0 * (time.perf_counter() - t0)))
+                pushed.wait(max(POLL_S, 2.0 * (time.perf_counter() - t0)))
     finally:
         _wake_on_stop(f_stop)
 
@@ -73,7 +92,8 @@ def put_message_into_state(state: Any, queue: Queue, f_stop: threading.Event) ->
         try:
             state.store_message_res(queue.get(timeout=1.0))
         except Empty:
-            pass
+            continue
+        REPLIED.set()
 
 
 for _fn in (add_messages_to_queue, put_message_into_state):

@@ -143,10 +143,13 @@ class SimulationSession:
         from flwr.app import Context
         from flwr.serverapp import Grid, ServerApp
 
+        from fedsim.transport.signalled_grid import SignalledGrid
+
         app = ServerApp()
 
         @app.main()
         def main(grid: Grid, context: Context) -> None:
+            grid = SignalledGrid(grid)  # woken by the engine instead of polling (engine_poll)
             while (job := self._jobs.get()) is not _STOP:
                 self._run_job(job, grid)
 

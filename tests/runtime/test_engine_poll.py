@@ -24,25 +24,33 @@ class State:
 
 
 class CountingStop(threading.Event):
-    """Records every idle wait; sets itself after ``stop_after`` of them."""
+    """The engine's stop event; :attr:`pushed` records every idle wait and sets the stop
+    after ``stop_after`` of them."""
 
     def __init__(self, stop_after: int) -> None:
         super().__init__()
         self.waits: list[float] = []
         self.stop_after = stop_after
+        self.pushed = CountingPush(self)
+
+
+class CountingPush(threading.Event):
+    def __init__(self, stop: CountingStop) -> None:
+        super().__init__()
+        self.stop = stop
 
     def wait(self, timeout: float | None = None) -> bool:
-        self.waits.append(float(timeout or 0.0))
-        if len(self.waits) >= self.stop_after:
-            self.set()
-        return self.is_set()
+        self.stop.waits.append(float(timeout or 0.0))
+        if len(self.stop.waits) >= self.stop.stop_after:
+            self.stop.set()
+        return False
 
 
 def test_every_message_is_queued_in_order_without_a_wait_between_busy_sweeps():
     state = State([(1, "a1"), (2, "b1"), (1, "a2"), (1, "a3")])
     queue: Queue = Queue()
     stop = CountingStop(stop_after=1)
-    engine_poll.add_messages_to_queue(state, queue, {1: 0, 2: 1}, stop)
+    engine_poll.add_messages_to_queue(state, queue, {1: 0, 2: 1}, stop, stop.pushed)
     got = [queue.get_nowait() for _ in range(queue.qsize())]
     # same per-sweep order as Flower's loop (one message per node per sweep, nodes in order)
     assert got == ["a1", "b1", "a2", "a3"]
@@ -52,7 +60,7 @@ def test_every_message_is_queued_in_order_without_a_wait_between_busy_sweeps():
 
 def test_idle_wait_is_short_when_sweeps_are_cheap():
     stop = CountingStop(stop_after=3)
-    engine_poll.add_messages_to_queue(State([]), Queue(), {1: 0}, stop)
+    engine_poll.add_messages_to_queue(State([]), Queue(), {1: 0}, stop, stop.pushed)
     assert stop.waits and all(engine_poll.POLL_S <= w < 0.1 for w in stop.waits)
 
 
@@ -65,7 +73,7 @@ def test_idle_wait_grows_with_an_expensive_sweep():
             return super().get_message_ins(node_id, limit)
 
     stop = CountingStop(stop_after=1)
-    engine_poll.add_messages_to_queue(Slow([]), Queue(), {1: 0, 2: 1}, stop)
+    engine_poll.add_messages_to_queue(Slow([]), Queue(), {1: 0, 2: 1}, stop, stop.pushed)
     assert stop.waits[0] >= 2 * 0.04  # twice the sweep's own duration: CPU <= Flower's
 
 
@@ -164,3 +172,24 @@ def test_a_stop_aware_queue_still_hands_out_queued_items_and_keeps_timeouts():
     with pytest.raises(Empty):
         q.get(timeout=1.0)  # stopped and empty: at once
     assert time.monotonic() - t0 < 0.5
+
+
+def test_a_push_wakes_the_idle_message_thread(monkeypatch):
+    """With the idle wait at 30 s, only the Grid's PUSHED signal can deliver within seconds."""
+    monkeypatch.setattr(engine_poll, "POLL_S", 30.0)
+    state, work, stop, pushed = State([]), Queue(), threading.Event(), threading.Event()
+    th = threading.Thread(
+        target=engine_poll.add_messages_to_queue, args=(state, work, {1: 0}, stop, pushed)
+    )
+    th.start()
+    try:
+        import time
+
+        time.sleep(0.1)  # idle: waiting on ``pushed``
+        state.pending.append((1, "late"))
+        pushed.set()  # what SignalledGrid.push_messages does after storing
+        assert work.get(timeout=10) == "late"
+    finally:
+        stop.set()
+        pushed.set()
+        th.join(timeout=5)

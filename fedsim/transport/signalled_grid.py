@@ -1,0 +1,63 @@
+"""The simulation's Grid without its reply poll: woken by the engine when a reply is stored.
+
+Flower's ``InMemoryGrid.send_and_receive`` pushes the messages, then pulls and sleeps
+``pull_interval`` (10 ms in fedsim) until every reply is in; the engine's message thread
+likewise looked for new messages every 10 ms. With both in one process, fedsim's engine loops
+(:mod:`fedsim.runtime.engine_poll`) and this Grid signal each other instead: a push sets
+``PUSHED``, a stored reply sets ``REPLIED``, and each side waits on the other's event with its
+former poll interval as the timeout - so nothing waits longer than before, and an exchange no
+longer pays up to 10 ms at each end (~5 ms on average at each, every round).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from flwr.app import Message
+
+from fedsim.runtime import engine_poll
+from fedsim.transport.delegating_grid import DelegatingGrid
+
+PULL_INTERVAL_S = 0.01  # the longest wait between two pulls (a missed wake-up)
+
+
+class SignalledGrid(DelegatingGrid):
+    """The simulation engine's Grid; pushes and reply waits signal :mod:`engine_poll`.
+
+    Parameters
+    ----------
+    inner : flwr.serverapp.Grid
+        Flower's ``InMemoryGrid``.
+    poll_s : float
+        The longest wait between two pulls when no reply signal comes.
+    """
+
+    def __init__(self, inner, poll_s: float = PULL_INTERVAL_S) -> None:
+        super().__init__(inner)
+        self.poll_s = poll_s
+
+    def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
+        """Store the messages, then wake the engine's message thread."""
+        ids = list(self.inner.push_messages(messages))
+        engine_poll.PUSHED.set()
+        return ids
+
+    def send_and_receive(
+        self, messages: Iterable[Message], *, timeout: float | None = None
+    ) -> Iterable[Message]:
+        """Flower's ``send_and_receive`` (push, pull until all replies or ``timeout``)."""
+        pending = set(self.push_messages(messages))
+        end = None if timeout is None else time.time() + timeout
+        replies: list[Message] = []
+        while end is None or time.time() < end:
+            engine_poll.REPLIED.clear()  # before the pull: a later reply wakes the wait
+            got = list(self.inner.pull_messages(pending))
+            replies += got
+            pending -= {m.metadata.reply_to_message_id for m in got}
+            if not pending:
+                break
+            wait = self.poll_s if end is None else min(self.poll_s, end - time.time())
+            if wait > 0:
+                engine_poll.REPLIED.wait(wait)
+        return replies
