@@ -71,3 +71,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    from fedsim.cli.exit import exit_process
+
+    exit_process(0)  # like the fedsim command: no interpreter teardown (every impl alike)

@@ -12,7 +12,7 @@ from flwr.serverapp.strategy import FedAvg
 from fedsim import wire
 from fedsim.interfaces import StrategyHooks
 from fedsim.logging.prototypes import log_bank
-from fedsim.server.fast_aggregate import aggregate_arrayrecords
+from fedsim.transport.weighted_mean import aggregate_arrayrecords
 from strategies.prototypes import (
     bank_from_arrays,
     bank_size,

@@ -19,12 +19,13 @@ the same messages in the same order into the same queue, but
   per node: at 50 ms a sweep, both wait 0.1 s).
 
 Two events remove the remaining polls of an exchange in the same process
-(:class:`fedsim.transport.signalled_grid.SignalledGrid` is the ServerApp's side): the Grid sets
-:data:`PUSHED` after it stores messages, and the message thread waits on it instead of sleeping
-(the same wait as a timeout, so a missed wake-up costs what it did before); the reply thread
-sets :data:`REPLIED` after it stores a reply, and the Grid waits on it between its pulls
-instead of sleeping 10 ms. Each side clears its event *before* it looks, so a message or reply
-stored before the event is set is always found by the next look.
+(:mod:`fedsim.transport.engine_signals`; :class:`fedsim.transport.signalled_grid.SignalledGrid`
+is the ServerApp's side): the Grid sets ``PUSHED`` after it stores messages, and the message
+thread waits on it instead of sleeping (the same wait as a timeout, so a missed wake-up costs
+what it did before); the reply thread sets ``REPLIED`` after it stores a reply, and the Grid
+waits on it between its pulls instead of sleeping 10 ms. Each side clears its event *before*
+it looks, so a message or reply stored before the event is set is always found by the next
+look.
 
 It also ends the engine at once when the ServerApp returns. Flower's worker threads and its
 reply thread wait on their queues with 1 s timeouts and look at the stop event in between, so
@@ -49,12 +50,12 @@ from collections.abc import Mapping
 from queue import Empty, Queue
 from typing import Any
 
+from fedsim.transport.engine_signals import PUSHED, REPLIED
+
 POLL_S = 0.01  # idle wait between sweeps while a sweep is cheap
 _MARK = "_fedsim_fast_pickup"
 _WAKE = "_fedsim_stop_aware_queues"  # attribute of the engine's stop event
 _WAKE_LOCK = threading.Lock()
-PUSHED = threading.Event()  # set by the ServerApp's Grid after it stores messages
-REPLIED = threading.Event()  # set by the reply thread after it stores a reply
 
 
 def add_messages_to_queue(
@@ -66,8 +67,8 @@ def add_messages_to_queue(
 ) -> None:
     """Flower's loop (same signature): move undelivered messages of every node to ``queue``.
 
-    Between idle sweeps it waits on ``pushed`` (:data:`PUSHED`), which the ServerApp's Grid
-    sets after it stores messages.
+    Between idle sweeps it waits on ``pushed`` (``engine_signals.PUSHED``), which the
+    ServerApp's Grid sets after it stores messages.
     """
     _stop_aware(queue, f_stop)  # the worker threads' queue
     try:

@@ -30,7 +30,6 @@ from fedsim.interfaces import (
 from fedsim.logging.tensorboard import TensorBoardSink
 from fedsim.metrics.accuracy_book import AccuracyBook
 from fedsim.resolver import build
-from fedsim.server import fast_aggregate
 from fedsim.server.health import assess
 from fedsim.server.privacy import (
     privacy_items,
@@ -43,6 +42,7 @@ from fedsim.server.round_loop import LoopSettings, RoundLoop
 from fedsim.server.round_record import RoundRecord
 from fedsim.server.secagg import NORMS_SKIPPED, SecAggSettings
 from fedsim.server.state import CHECKPOINT_NAME, Components, ServerState, load_checkpoint
+from fedsim.transport import weighted_mean
 from fedsim.transport.client_store import ClientStore
 from fedsim.transport.signalled_grid import PULL_INTERVAL_S
 from fedsim.transport.virtual_grid import VirtualGrid
@@ -187,7 +187,7 @@ def run_server(
     """
     logging.getLogger("flwr").setLevel(cfg["log"]["flwr_level"])
     started = time.perf_counter()
-    fast_aggregate.install()  # Flower's FedAvg mean, reply arrays decoded without np.load
+    weighted_mean.install()  # Flower's FedAvg mean, reply arrays decoded without np.load
     exp = get_experiment(cfg)
     strategy = wrap_strategy(
         build_strategy(cfg["strategy"]), cfg, num_clients=exp.plan.num_clients, seed=exp.seed

@@ -3,7 +3,8 @@
 Flower's ``InMemoryGrid.send_and_receive`` pushes the messages, then pulls and sleeps
 ``pull_interval`` (10 ms in fedsim) until every reply is in; the engine's message thread
 likewise looked for new messages every 10 ms. With both in one process, fedsim's engine loops
-(:mod:`fedsim.runtime.engine_poll`) and this Grid signal each other instead: a push sets
+(:mod:`fedsim.runtime.engine_poll`) and this Grid signal each other instead
+(:mod:`fedsim.transport.engine_signals`): a push sets
 ``PUSHED``, a stored reply sets ``REPLIED``, and each side waits on the other's event with its
 former poll interval as the timeout - so nothing waits longer than before, and an exchange no
 longer pays up to 10 ms at each end (~5 ms on average at each, every round).
@@ -16,7 +17,7 @@ from collections.abc import Iterable
 
 from flwr.app import Message
 
-from fedsim.runtime import engine_poll
+from fedsim.transport import engine_signals
 from fedsim.transport.delegating_grid import DelegatingGrid
 
 PULL_INTERVAL_S = 0.01  # the longest wait between two pulls (a missed wake-up)
@@ -40,7 +41,7 @@ class SignalledGrid(DelegatingGrid):
     def push_messages(self, messages: Iterable[Message]) -> Iterable[str]:
         """Store the messages, then wake the engine's message thread."""
         ids = list(self.inner.push_messages(messages))
-        engine_poll.PUSHED.set()
+        engine_signals.PUSHED.set()
         return ids
 
     def send_and_receive(
@@ -51,7 +52,7 @@ class SignalledGrid(DelegatingGrid):
         end = None if timeout is None else time.time() + timeout
         replies: list[Message] = []
         while end is None or time.time() < end:
-            engine_poll.REPLIED.clear()  # before the pull: a later reply wakes the wait
+            engine_signals.REPLIED.clear()  # before the pull: a later reply wakes the wait
             got = list(self.inner.pull_messages(pending))
             replies += got
             pending -= {m.metadata.reply_to_message_id for m in got}
@@ -59,5 +60,5 @@ class SignalledGrid(DelegatingGrid):
                 break
             wait = self.poll_s if end is None else min(self.poll_s, end - time.time())
             if wait > 0:
-                engine_poll.REPLIED.wait(wait)
+                engine_signals.REPLIED.wait(wait)
         return replies

@@ -48,10 +48,21 @@ def stderr_tail(tmp_path: Path) -> str:
 
 
 def ray_descendants(pid: int) -> list[psutil.Process]:
+    """Every live descendant of ``pid``; one that exits during the walk is skipped (a
+    recursive ``children()`` would give up on the whole tree)."""
     try:
-        return psutil.Process(pid).children(recursive=True)
+        todo = [psutil.Process(pid)]
     except psutil.NoSuchProcess:
         return []
+    out: list[psutil.Process] = []
+    while todo:
+        try:
+            kids = todo.pop().children()
+        except psutil.Error:
+            continue
+        out += kids
+        todo += kids
+    return out
 
 
 def wait_for(predicate, timeout: float, what: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from fedsim.runtime import engine_poll
+from fedsim.transport import engine_signals
 from fedsim.transport.signalled_grid import SignalledGrid
 
 
@@ -32,7 +32,7 @@ class SlowEngine:
             with self.lock:
                 self.stored += [Reply(i) for i in answered]
             if self.signal:
-                engine_poll.REPLIED.set()  # what engine_poll's reply thread does
+                engine_signals.REPLIED.set()  # what engine_poll's reply thread does
 
         threading.Thread(target=engine, daemon=True).start()
         return ids
@@ -50,12 +50,12 @@ def _messages(n: int) -> list[object]:
 
 
 def test_a_push_wakes_the_engine_and_a_stored_reply_wakes_the_wait():
-    engine_poll.PUSHED.clear()
+    engine_signals.PUSHED.clear()
     inner = SlowEngine(delay=0.3)
     t0 = time.monotonic()
     replies = SignalledGrid(inner, poll_s=30.0).send_and_receive(_messages(3))
     assert sorted(r.metadata.reply_to_message_id for r in replies) == ["m0", "m1", "m2"]
-    assert engine_poll.PUSHED.is_set()
+    assert engine_signals.PUSHED.is_set()
     # woken by the stored reply, not by its 30 s poll: one pull before, one after
     assert inner.pulls <= 3 and time.monotonic() - t0 < 15, inner.pulls
 

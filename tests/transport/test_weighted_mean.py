@@ -1,4 +1,4 @@
-"""fedsim's FedAvg mean (fedsim.server.fast_aggregate) against Flower's, bit for bit."""
+"""fedsim's FedAvg mean (fedsim.transport.weighted_mean) against Flower's, bit for bit."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
 from flwr.serverapp.strategy import strategy_utils
 
-from fedsim.server import fast_aggregate
+from fedsim.transport import weighted_mean
 
 
 def _replies(rng: np.random.Generator, n: int, dtype: str, fortran: bool) -> list[RecordDict]:
@@ -31,7 +31,7 @@ def test_the_mean_equals_flowers_bit_for_bit(seed):
     dtype = ["float32", "float64", "int64", "float16"][seed % 4]
     replies = _replies(rng, int(rng.integers(1, 30)), dtype, fortran=seed % 5 == 0)
     theirs = strategy_utils.aggregate_arrayrecords(replies, "num-examples")
-    ours = fast_aggregate.aggregate_arrayrecords(replies, "num-examples")
+    ours = weighted_mean.aggregate_arrayrecords(replies, "num-examples")
     assert list(ours) == list(theirs)
     for key in theirs:
         a, b = theirs[key].numpy(), ours[key].numpy()
@@ -43,7 +43,7 @@ def test_the_mean_by_definition():
     """sum_k (n_k / sum n) * x_k, written from McMahan et al. (2017), eq. of FedAvg."""
     rng = np.random.default_rng(7)
     replies = _replies(rng, 12, "float64", fortran=False)
-    ours = fast_aggregate.aggregate_arrayrecords(replies, "num-examples")
+    ours = weighted_mean.aggregate_arrayrecords(replies, "num-examples")
     n = np.array([r["metrics"]["num-examples"] for r in replies], dtype=np.float64)
     for key in ours:
         stacked = np.stack([r["arrays"][key].numpy() for r in replies])
@@ -56,7 +56,7 @@ def test_install_puts_it_where_fedavg_calls_it():
 
     original = fedavg.aggregate_arrayrecords
     try:
-        assert fast_aggregate.install() and fast_aggregate.install()
-        assert fedavg.aggregate_arrayrecords is fast_aggregate.aggregate_arrayrecords
+        assert weighted_mean.install() and weighted_mean.install()
+        assert fedavg.aggregate_arrayrecords is weighted_mean.aggregate_arrayrecords
     finally:
         fedavg.aggregate_arrayrecords = original
