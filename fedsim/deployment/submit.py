@@ -125,8 +125,15 @@ class FlwrCli:
             raise DeploymentError(f"flwr {args[0]} did not answer within {timeout:.0f} s") from None
 
     def submit(self, app_dir: Path, run_config: Mapping[str, Any]) -> int:
-        """``flwr run APP CONNECTION --run-config FILE``; return the run id."""
+        """``flwr run APP CONNECTION --run-config FILE``; return the run id.
+
+        ``APP`` is staged first (:func:`fedsim.deployment.app_stage.stage_app`): the same FAB,
+        without Flower walking the checkout's ``.venv`` file by file.
+        """
+        from fedsim.deployment.app_stage import stage_app
+
         self.flwr_home.mkdir(parents=True, exist_ok=True)
+        app_dir = stage_app(app_dir, self.flwr_home / "app")
         cfg_file = self.flwr_home / f"run-config-{time.time_ns()}.toml"
         cfg_file.write_text("".join(f"{k} = {toml_value(v)}\n" for k, v in run_config.items()))
         res = self._run(
