@@ -8,8 +8,10 @@
 
 :func:`stage_app` copies the app into a staging directory, skipping the directories whose
 every file those rules exclude anyway (``.gitignore`` directory patterns, Flower's own
-``.venv/**``-style excludes) and symlinks (which Flower skips); ``flwr run`` then walks the
-copy and applies all its rules to it, so the FAB holds the same files with the same bytes.
+``.venv/**``-style excludes), symlinks (which Flower skips) and files no FAB holds (Flower
+keeps only its built-in include patterns: ``*.py``, ``*.toml``, ``*.md``, ``*.yaml``, ...);
+``flwr run`` then walks the copy and applies all its rules to it, so the FAB holds the same
+files with the same bytes.
 An app whose ``.gitignore`` re-includes paths (``!pattern``) is copied without pruning.
 """
 
@@ -40,6 +42,26 @@ def _spec(app: Path):
     return build_pathspec(lines)
 
 
+def _wanted(app: Path):
+    """Files a FAB can hold: Flower's built-in include patterns (None: every file).
+
+    An app that sets its own ``[tool.flwr.app]`` include/exclude gets every file, so its
+    patterns resolve as before. ``pyproject.toml`` and ``.gitignore`` are always copied.
+    """
+    import tomllib
+
+    from flwr.cli.build import get_user_fab_patterns
+    from flwr.cli.utils import build_pathspec
+    from flwr.common.constant import FAB_INCLUDE_PATTERNS
+
+    try:
+        config = tomllib.loads((app / "pyproject.toml").read_text(errors="replace"))
+        user = get_user_fab_patterns(config)
+    except (OSError, ValueError):  # Flower reports a bad or missing pyproject itself
+        return None
+    return None if any(p is not None for p in user) else build_pathspec(FAB_INCLUDE_PATTERNS)
+
+
 def stage_app(app: Path, dest: Path) -> Path:
     """Copy ``app`` to ``dest`` (replaced), skipping ignored directories; return ``dest``."""
     app = Path(app).expanduser().resolve()
@@ -47,6 +69,7 @@ def stage_app(app: Path, dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     spec = _spec(app)
+    wanted = _wanted(app)
     for dirpath, dirnames, filenames in os.walk(app, followlinks=False):
         rel = Path(dirpath).relative_to(app)
         keep = []
@@ -61,6 +84,9 @@ def stage_app(app: Path, dest: Path) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         for name in filenames:
             path = Path(dirpath) / name
-            if not path.is_symlink():
-                shutil.copy2(path, target / name)
+            relpath = (rel / name).as_posix()
+            always = relpath in ("pyproject.toml", ".gitignore")
+            if path.is_symlink() or not (always or wanted is None or wanted.match_file(relpath)):
+                continue
+            shutil.copy2(path, target / name)
     return dest
