@@ -100,3 +100,45 @@ def test_release_shuts_down_a_ray_the_simulation_left_running():
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "was True now False thread False" in res.stdout
+
+
+def test_the_autoscaler_monitor_is_killed_before_shutdown_and_ray_still_works():
+    """``stop_autoscaler``: the monitor of our own Ray is gone, the cluster still answers, the
+    shutdown is clean, the actors are not touched, and a start that found Ray running leaves
+    that Ray's monitor alone."""
+    res = _run(
+        """
+        import ray
+        from ray._private import ray_constants, worker
+        from fedsim.runtime.ray_start import RayStart
+
+        def monitor():
+            return worker._global_node.all_processes[ray_constants.PROCESS_TYPE_MONITOR][0].process
+
+        own = RayStart({"num_cpus": 1})
+        own.wait()
+        found = RayStart({"num_cpus": 1})  # finds the Ray above running: not its own
+        found.wait()
+        found.stop_autoscaler()
+        print("after a foreign start", monitor().poll() is None)
+
+        @ray.remote
+        class Echo:
+            def ping(self):
+                return "pong"
+
+        actor = Echo.remote()
+        print("actor", ray.get(actor.ping.remote()))
+        own.stop_autoscaler()
+        print("monitor dead", monitor().poll() is not None)
+        print("still up", ray.cluster_resources().get("CPU"), ray.get(actor.ping.remote()))
+        found.release()
+        own.release()
+        print("shut down", not ray.is_initialized())
+        """
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = res.stdout
+    assert "after a foreign start True" in out  # a Ray found running is left alone
+    assert "actor pong" in out and "monitor dead True" in out
+    assert "still up 1.0 pong" in out and "shut down True" in out
