@@ -28,6 +28,7 @@ from fedsim.deployment.processes import (
     flower_env,
     free_port,
     port_open,
+    run_flwr,
     start,
     stop,
     stop_strays,
@@ -265,14 +266,7 @@ class LocalFederation:
 
     def flwr(self, *args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
         """Run the ``flwr`` CLI against this federation's SuperLink."""
-        return subprocess.run(
-            [executable("flwr"), *args],
-            capture_output=True,
-            text=True,
-            env=flower_env(self.cli_home),
-            cwd=str(self.cli_home),
-            timeout=timeout,
-        )
+        return run_flwr(self.cli_home, *args, timeout=timeout)
 
     def register(self, public_key: Path) -> None:
         """Register a SuperNode public key over the loopback Control API (operator side)."""

@@ -61,6 +61,18 @@ def flower_env(flwr_home: Path, extra: Mapping[str, str] | None = None) -> dict[
     return env
 
 
+def run_flwr(flwr_home: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run the ``flwr`` CLI with its own ``FLWR_HOME`` (also its cwd); capture its output."""
+    return subprocess.run(
+        [executable("flwr"), *args],
+        capture_output=True,
+        text=True,
+        env=flower_env(flwr_home),
+        cwd=str(flwr_home),
+        timeout=timeout,
+    )
+
+
 @dataclass
 class Started:
     """A process this launcher started (leader of its own process group)."""

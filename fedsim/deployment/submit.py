@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fedsim.deployment.federation import DeploymentError
-from fedsim.deployment.processes import executable, flower_env
+from fedsim.deployment.processes import executable, flower_env, run_flwr
 
 FINISHED = "finished"
 COMPLETED = "finished:completed"
@@ -113,14 +113,7 @@ class FlwrCli:
 
     def _run(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess:
         try:
-            return subprocess.run(
-                [executable("flwr"), *args],
-                capture_output=True,
-                text=True,
-                env=flower_env(self.flwr_home),
-                cwd=str(self.flwr_home),
-                timeout=timeout,
-            )
+            return run_flwr(self.flwr_home, *args, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise DeploymentError(f"flwr {args[0]} did not answer within {timeout:.0f} s") from None
 

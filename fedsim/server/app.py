@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from flwr.app import ArrayRecord
 from flwr.serverapp import Grid
-from flwr.superlink.grid import InMemoryGrid
 
 from fedsim import wire
 from fedsim.experiment import get_experiment
@@ -44,7 +43,6 @@ from fedsim.server.secagg import NORMS_SKIPPED, SecAggSettings
 from fedsim.server.state import CHECKPOINT_NAME, Components, ServerState, load_checkpoint
 from fedsim.transport import weighted_mean
 from fedsim.transport.client_store import ClientStore
-from fedsim.transport.signalled_grid import PULL_INTERVAL_S
 from fedsim.transport.virtual_grid import VirtualGrid
 from scenarios.summary import plan_markdown
 
@@ -203,8 +201,6 @@ def run_server(
     )
     hooks = strategy_hooks(strategy)
     state.arrays = hooks.initial_arrays(exp, state.arrays)  # prototype bank, adapters
-    if isinstance(grid, InMemoryGrid):  # it polls replies every 0.1 s by default
-        grid.pull_interval = min(float(grid.pull_interval), PULL_INTERVAL_S)
     vgrid = VirtualGrid(
         grid,
         state.store,

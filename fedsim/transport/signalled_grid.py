@@ -1,13 +1,14 @@
 """The simulation's Grid without its reply poll: woken by the engine when a reply is stored.
 
 Flower's ``InMemoryGrid.send_and_receive`` pushes the messages, then pulls and sleeps
-``pull_interval`` (10 ms in fedsim) until every reply is in; the engine's message thread
-likewise looked for new messages every 10 ms. With both in one process, fedsim's engine loops
-(:mod:`fedsim.runtime.engine_poll`) and this Grid signal each other instead
-(:mod:`fedsim.transport.engine_signals`): a push sets
-``PUSHED``, a stored reply sets ``REPLIED``, and each side waits on the other's event with its
-former poll interval as the timeout - so nothing waits longer than before, and an exchange no
-longer pays up to 10 ms at each end (~5 ms on average at each, every round).
+``pull_interval`` (0.1 s by default; fedsim set 10 ms) until every reply is in; the engine's
+message thread likewise looked for new messages every 10 ms. With both in one process,
+fedsim's engine loops (:mod:`fedsim.runtime.engine_poll`) and this Grid signal each other
+instead (:mod:`fedsim.transport.engine_signals`): a push sets ``PUSHED``, a stored reply sets
+``REPLIED``, and each side waits on the other's event with the former 10 ms poll as the
+timeout - so nothing waits longer than before, and an exchange no longer pays up to 10 ms at
+each end (~5 ms on average at each, every round). The simulation session wraps Flower's Grid
+in this one; the reply-poll policy lives here alone.
 """
 
 from __future__ import annotations
